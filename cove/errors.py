@@ -1,0 +1,46 @@
+"""One error hierarchy for Cove, and the one place where errors map to exit codes and JSON-RPC codes."""
+
+from __future__ import annotations
+
+
+class CoveError(Exception):
+    """An error whose message tells the user what went wrong and what to do about it."""
+
+    #: Process exit status used by the CLI.
+    exit_code = 1
+    #: JSON-RPC error code used by the LSP server and the daemon's socket protocol.
+    rpc_code = -32603  # InternalError
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(CoveError):
+    """A config file, environment variable or LSP setting is unreadable, unknown or of the wrong type."""
+
+    exit_code = 78  # EX_CONFIG
+    rpc_code = -32602  # InvalidParams
+
+
+class ModelError(CoveError):
+    """The model cannot be found, assembled, loaded or run."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class InputError(CoveError):
+    """The user asked for something that does not exist: a missing file, a line out of range."""
+
+    exit_code = 65  # EX_DATAERR
+    rpc_code = -32602  # InvalidParams
+
+
+class Cancelled(CoveError):
+    """A request was cancelled because a newer one superseded it or the client asked."""
+
+    exit_code = 130
+    rpc_code = -32800  # RequestCancelled

@@ -1,0 +1,1 @@
+"""On-device and remote models: completion engine, KV caches, model files."""

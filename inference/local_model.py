@@ -1,0 +1,226 @@
+"""A llama.cpp model whose context holds one token sequence, reused by prefix from call to call.
+
+The high-level `llama_cpp.Llama` loads the model and tokenizes; decoding goes through llama.cpp's C API so that
+the sequence can be cut back, saved and restored per document, and so that several positions' logits can be read
+from one batch (drafted tokens are verified that way).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+
+from cove.config import ModelConfig
+from cove.errors import Cancelled, ModelError
+
+#: Sequence id of the one sequence the context holds.
+SEQ = 0
+
+logger = logging.getLogger(__name__)
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    # llama.cpp writes to stderr by default, which would clutter the CLI's output and the editor's LSP log.
+    logger.debug("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
+
+
+llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p())
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    """Special tokens of a model trained for fill-in-the-middle."""
+
+    prefix: int
+    suffix: int
+    middle: int
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class LocalModel:
+    """One GGUF model and one llama.cpp context. Not thread-safe: callers hold a lock."""
+
+    def __init__(self, path: Path, config: ModelConfig) -> None:
+        if not path.is_file():
+            raise ModelError(f"model file {path} does not exist; run `cove model` to assemble the default model")
+        threads = config.n_threads or os.cpu_count() or 1
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=config.n_ctx,
+                n_batch=config.n_batch,
+                n_ubatch=config.n_batch,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"cannot load model {path}: {err}") from err
+        self.path = path
+        self.n_ctx = config.n_ctx
+        self.n_batch = config.n_batch
+        self._ctx = self._llm.ctx
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self.n_vocab = self._llm.n_vocab()
+        self._batch = llama_cpp.llama_batch_init(config.n_batch, 0, 1)
+        #: Tokens whose keys and values the context holds, in order.
+        self.tokens: list[int] = []
+        self.fim = self._fim_tokens()
+        self._piece_index: tuple[list[bytes], npt.NDArray[np.int64]] | None = None
+
+    def close(self) -> None:
+        """Free the context and the model."""
+        llama_cpp.llama_batch_free(self._batch)
+        self._llm.close()
+
+    def _fim_tokens(self) -> FimTokens | None:
+        ids = (
+            llama_cpp.llama_vocab_fim_pre(self._vocab),
+            llama_cpp.llama_vocab_fim_suf(self._vocab),
+            llama_cpp.llama_vocab_fim_mid(self._vocab),
+        )
+        return FimTokens(*ids) if min(ids) >= 0 else None
+
+    @property
+    def description(self) -> str:
+        """The model's own description (architecture, size, quantisation)."""
+        return str(self._llm._model.desc())
+
+    def tokenize(self, text: str, bos: bool = False) -> list[int]:
+        """Tokens of `text`, read as plain text (special-token names in code are not special)."""
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=bos, special=False))
+
+    @property
+    def bos(self) -> int:
+        """The begin-of-sequence token."""
+        return int(self._llm.token_bos())
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """Text of `tokens`; an incomplete UTF-8 sequence at the end is left out."""
+        return bytes(self._llm.detokenize(list(tokens))).decode("utf-8", errors="ignore")
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token stands for (empty for control tokens)."""
+        buffer = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        if n < 0:
+            buffer = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        return buffer.raw[:n]
+
+    def tokens_starting_with(self, prefix: bytes) -> npt.NDArray[np.int64]:
+        """Ids of every token whose bytes begin with `prefix` (the vocabulary is indexed once, on first use)."""
+        if self._piece_index is None:
+            pieces = [self.piece(token) for token in range(self.n_vocab)]
+            order = sorted(range(self.n_vocab), key=pieces.__getitem__)
+            self._piece_index = ([pieces[i] for i in order], np.array(order, dtype=np.int64))
+        keys, ids = self._piece_index
+        low = bisect.bisect_left(keys, prefix)
+        upper = prefix.rstrip(b"\xff")
+        # Every string that starts with `prefix` sorts below `prefix` with its last byte raised by one.
+        high = bisect.bisect_left(keys, upper[:-1] + bytes([upper[-1] + 1]), lo=low) if upper else len(keys)
+        return ids[low:high]
+
+    def greedy_among(self, candidates: npt.NDArray[np.int64], index: int = -1) -> int:
+        """The most likely next token among `candidates`."""
+        logits = self.logits(index)
+        return int(candidates[int(np.argmax(logits[candidates]))])
+
+    def is_end(self, token: int) -> bool:
+        """Whether `token` ends generation (end of sequence, end of turn)."""
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    def prefill(self, tokens: Sequence[int], should_stop: Callable[[], bool] | None = None) -> int:
+        """Make the context hold `tokens`, reusing the longest common prefix; returns how many were reused.
+
+        Afterwards the logits of the last token are ready for `greedy`. `should_stop` is checked between batches; a
+        stopped prefill leaves a valid prefix in the context for the next call.
+        """
+        if not tokens:
+            raise ModelError("cannot evaluate an empty prompt")
+        if len(tokens) >= self.n_ctx:
+            raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
+        # The last token is always evaluated again: its logits are needed and the context keeps no logits.
+        reused = min(common_prefix_length(self.tokens, tokens), len(tokens) - 1)
+        self.truncate(reused)
+        rest = tokens[reused:]
+        for start in range(0, len(rest), self.n_batch):
+            if should_stop is not None and should_stop():
+                raise Cancelled("completion cancelled during prefill")
+            self.decode(rest[start : start + self.n_batch])
+        return reused
+
+    def truncate(self, length: int) -> None:
+        """Drop every token from position `length` on."""
+        if length < len(self.tokens):
+            llama_cpp.llama_memory_seq_rm(self._memory, SEQ, length, -1)
+            del self.tokens[length:]
+
+    def decode(self, tokens: Sequence[int], all_logits: bool = False) -> None:
+        """Append `tokens` (at most n_batch) to the context; logits for the last one, or for each with `all_logits`."""
+        n = len(tokens)
+        if len(self.tokens) + n > self.n_ctx:
+            raise ModelError(f"the context of {self.n_ctx} tokens is full")
+        batch = self._batch
+        batch.n_tokens = n
+        base = len(self.tokens)
+        for i, token in enumerate(tokens):
+            batch.token[i] = token
+            batch.pos[i] = base + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = SEQ
+            batch.logits[i] = all_logits or i == n - 1
+        status = llama_cpp.llama_decode(self._ctx, batch)
+        if status != 0:
+            raise ModelError(f"llama_decode failed with status {status}")
+        self.tokens.extend(tokens)
+
+    def logits(self, index: int = -1) -> npt.NDArray[np.float32]:
+        """Logits of the `index`-th output of the last decode (-1: the last)."""
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx, index)
+        return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+
+    def greedy(self, index: int = -1) -> int:
+        """The most likely next token after the `index`-th output of the last decode."""
+        return int(np.argmax(self.logits(index)))
+
+    def clear(self) -> None:
+        """Drop every token."""
+        llama_cpp.llama_memory_seq_rm(self._memory, SEQ, -1, -1)
+        self.tokens = []
+
+    def save_state(self) -> bytes:
+        """The KV state of the sequence, serialised."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, SEQ)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, buffer, size, SEQ)
+        return ctypes.string_at(buffer, written)
+
+    def restore_state(self, tokens: Sequence[int], state: bytes) -> None:
+        """Make the context hold `tokens` again from a state saved by `save_state`."""
+        self.clear()
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if llama_cpp.llama_state_seq_set_data(self._ctx, buffer, len(state), SEQ) == 0:
+            self.clear()  # a state that does not load costs a cold prefill, nothing more
+            return
+        self.tokens = list(tokens)

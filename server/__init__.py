@@ -1,0 +1,1 @@
+"""The LSP server: inline completions and agent actions for any editor."""

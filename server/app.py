@@ -1,0 +1,132 @@
+"""Cove's language server: thin LSP handlers over the completion service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from cove import __version__
+from cove.config import CoveConfig, LoadedConfig, find_project_root, load_config
+from cove.errors import ConfigError, CoveError
+from cove.server.completions import CompletionService
+from cove.server.convert import completion_list, inline_completion_list
+
+logger = logging.getLogger(__name__)
+
+
+class CoveServer(LanguageServer):
+    """The language server and the state it keeps: settings and the completion service."""
+
+    def __init__(self) -> None:
+        super().__init__("cove", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.project_root: Path | None = None
+        self.completions: CompletionService | None = None
+        self._config_error: str | None = None
+
+    def load_settings(self, editor_settings: Any) -> LoadedConfig:
+        """Read every config layer; on an error keep what worked before and tell the user why."""
+        settings = editor_settings.get("cove", editor_settings) if isinstance(editor_settings, dict) else None
+        try:
+            loaded = load_config(self.project_root, os.environ, settings or None)
+            self._config_error = None
+        except ConfigError as err:
+            self._config_error = f"Cove: {err}"
+            logger.error("%s", err)
+            loaded = self.completions.loaded if self.completions else LoadedConfig(CoveConfig(), (), None)
+        return loaded
+
+    def report_config_error(self) -> None:
+        """Show the last config error in the editor, once."""
+        if self._config_error:
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, self._config_error))
+            self._config_error = None
+
+    def service(self) -> CompletionService:
+        """The completion service, created with default settings if the client skipped `initialize`'s options."""
+        if self.completions is None:
+            self.completions = CompletionService(self.load_settings(None))
+        return self.completions
+
+
+def _root_of(params: types.InitializeParams) -> Path | None:
+    if params.workspace_folders:
+        return Path(to_fs_path(params.workspace_folders[0].uri) or ".")
+    if params.root_uri:
+        return Path(to_fs_path(params.root_uri) or ".")
+    return find_project_root(Path.cwd())
+
+
+def _reply_error(err: CoveError) -> JsonRpcException:
+    return JsonRpcException(message=str(err), code=err.rpc_code)
+
+
+def build_server() -> CoveServer:
+    """A server with every feature registered."""
+    server = CoveServer()
+
+    @server.feature(types.INITIALIZE)
+    def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
+        ls.project_root = _root_of(params)
+        ls.completions = CompletionService(ls.load_settings(params.initialization_options))
+
+    @server.feature(types.INITIALIZED)
+    def on_initialized(ls: CoveServer, params: types.InitializedParams) -> None:
+        ls.service().start()
+        ls.report_config_error()
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def on_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:
+        ls.service().reconfigure(ls.load_settings(params.settings))
+        ls.report_config_error()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def on_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.service().forget(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        offset = document.offset_at_position(params.position)
+        try:
+            completion = await ls.service().complete(document.uri, document.source, offset)
+        except CoveError as err:
+            raise _reply_error(err) from err
+        return inline_completion_list(completion.text, params.position)
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
+    async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
+        inline = ls.client_capabilities.text_document
+        if inline is not None and inline.inline_completion is not None:
+            # Clients with inline completion show the suggestion as ghost text; a second copy would be noise.
+            return types.CompletionList(is_incomplete=False, items=[])
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        offset = document.offset_at_position(params.position)
+        try:
+            completion = await ls.service().complete(document.uri, document.source, offset)
+        except CoveError as err:
+            raise _reply_error(err) from err
+        line_prefix = document.source[document.source.rfind("\n", 0, offset) + 1 : offset]
+        return completion_list(completion.text, line_prefix, params.position)
+
+    @server.feature(types.SHUTDOWN)
+    def on_shutdown(ls: CoveServer, params: None) -> None:
+        if ls.completions is not None:
+            ls.completions.close()
+
+    return server
+
+
+def run_stdio() -> None:
+    """Serve LSP over stdin and stdout until the client exits."""
+    server = build_server()
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        server.start_io()

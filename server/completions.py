@@ -1,0 +1,92 @@
+"""The completion engine as the server runs it: loaded once in its own worker thread, newest request per document."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from cove.config import LoadedConfig
+from cove.errors import Cancelled
+from cove.inference.engine import Completion, CompletionEngine, CompletionRequest
+from cove.inference.local_model import LocalModel
+from cove.inference.model_files import locate_model
+from cove.server.latest_only import LatestOnly
+
+logger = logging.getLogger(__name__)
+
+
+def load_engine(loaded: LoadedConfig) -> CompletionEngine:
+    """Locate (assembling if needed) and load the model, and build the engine around it."""
+    config = loaded.config
+    path = locate_model(config.model)
+    model = LocalModel(path, config.model)
+    model.tokens_starting_with(b"")  # index the vocabulary now, not on the first keystroke
+    logger.info("loaded %s (%s)", path, model.description)
+    return CompletionEngine(model, config.completion)
+
+
+class CompletionService:
+    """Owns the model's worker thread; every model call runs there, never on the event loop."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-model")
+        self._latest = LatestOnly(self._executor)
+        self._engine: Future[CompletionEngine] | None = None
+
+    def start(self) -> Future[CompletionEngine]:
+        """Begin loading the model (once); requests that come meanwhile wait for it."""
+        if self._engine is None:
+            self._engine = self._executor.submit(load_engine, self.loaded)
+        return self._engine
+
+    def reconfigure(self, loaded: LoadedConfig) -> None:
+        """Apply new settings: the model is reloaded only when its own settings changed."""
+        previous, self.loaded = self.loaded, loaded
+        if self._engine is None:
+            return
+        if loaded.config.model != previous.config.model:
+            old = self._engine
+            self._engine = None
+            self._executor.submit(_close_engine, old)
+            self.start()
+        else:
+            self._executor.submit(_set_engine_config, self._engine, loaded)
+
+    async def complete(self, uri: str, text: str, offset: int) -> Completion:
+        """A completion for the cursor at `offset`; raises CancelledError when a newer request supersedes it."""
+        engine = await asyncio.wrap_future(self.start())
+        request = CompletionRequest(uri, text, offset)
+
+        def work(stop: threading.Event) -> Completion:
+            return engine.complete(request, stop)
+
+        try:
+            return await self._latest.run(uri, work)
+        except Cancelled as err:
+            raise asyncio.CancelledError(str(err)) from err
+
+    def forget(self, uri: str) -> None:
+        """Drop what is kept for a closed document."""
+        self._latest.cancel(uri)
+        if self._engine is not None:
+            engine = self._engine
+            self._executor.submit(lambda: engine.result().forget(uri))
+
+    def close(self) -> None:
+        """Stop the worker and free the model."""
+        if self._engine is not None:
+            self._executor.submit(_close_engine, self._engine)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _close_engine(engine: Future[CompletionEngine]) -> None:
+    if engine.done() and engine.exception() is None:
+        engine.result().model.close()
+
+
+def _set_engine_config(engine: Future[CompletionEngine], loaded: LoadedConfig) -> None:
+    if engine.done() and engine.exception() is None:
+        engine.result().config = loaded.config.completion

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+
+from cove.config import CoveConfig, find_project_root, load_config
+from cove.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_when_nothing_is_configured(tmp_path: Path) -> None:
+    loaded = load_config(None, {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert loaded.config == CoveConfig()
+    assert loaded.sources == ()
+
+
+def test_layers_apply_in_order_user_project_env_editor(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    write(tmp_path / "xdg/cove/config.toml", "[completion]\nmax_tokens = 10\nmax_block_lines = 3\n")
+    project = tmp_path / "project"
+    write(project / ".cove/config.toml", "[completion]\nmax_tokens = 20\nmultiline = 'never'\n")
+    env["COVE_COMPLETION_MULTILINE"] = "always"
+    loaded = load_config(project, env, {"completion": {"time_budget_ms": 50}})
+    completion = loaded.config.completion
+    assert (completion.max_block_lines, completion.max_tokens) == (3, 20)
+    assert completion.multiline == "always"
+    assert completion.time_budget_ms == 50
+    assert loaded.sources[-1] == "editor settings"
+    assert "environment variable COVE_COMPLETION_MULTILINE" in loaded.sources
+
+
+def test_env_values_are_typed(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "COVE_COMPLETION_REUSE_SUGGESTIONS": "false", "COVE_MODEL_N_CTX": "2048"}
+    config = load_config(None, env).config
+    assert config.completion.reuse_suggestions is False
+    assert config.model.n_ctx == 2048
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[completion]\nmax_tokenz = 3\n", "unknown key 'completion.max_tokenz' (did you mean 'max_tokens'?)"),
+        ("[complete]\n", "unknown section 'complete'"),
+        ("[completion]\nmax_tokens = '3'\n", "'completion.max_tokens' must be an integer, got '3'"),
+        ("[completion]\nreuse_suggestions = 1\n", "'completion.reuse_suggestions' must be true or false"),
+        ("[completion]\nmultiline = 'sometimes'\n", "must be one of 'auto', 'never', 'always'"),
+        ("[completion]\nmax_tokens = -1\n", "must not be negative"),
+        ("[completion\n", "invalid TOML"),
+        ("completion = 3\n", "'completion' must be a table"),
+    ],
+)
+def test_bad_project_file_names_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path / ".cove/config.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "none")})
+    assert str(path) in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_bad_env_variable_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="environment variable COVE_COMPLETION_BOGUS: unknown key"):
+        load_config(None, {"XDG_CONFIG_HOME": str(tmp_path), "COVE_COMPLETION_BOGUS": "1"})
+
+
+def test_bad_editor_setting_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="editor settings: 'model.n_ctx' must be an integer"):
+        load_config(None, {"XDG_CONFIG_HOME": str(tmp_path)}, {"model": {"n_ctx": "big"}})
+
+
+def test_unreadable_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / ".cove/config.toml").mkdir(parents=True)
+    # A directory where the file should be: is_file() is false, so the layer is skipped rather than crashing.
+    assert load_config(tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "x")}).sources == ()
+    write(tmp_path / "y/cove/config.toml", "\xff".encode("latin-1").decode("latin-1"))
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(None, {"XDG_CONFIG_HOME": str(tmp_path / "y")})
+
+
+def test_project_root_is_found_from_a_subdirectory(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    sub = tmp_path / "a/b"
+    sub.mkdir(parents=True)
+    assert find_project_root(sub) == tmp_path
