@@ -95,8 +95,16 @@ def _config_for(start: Path) -> LoadedConfig:
 
 def cmd_lsp(args: argparse.Namespace) -> int:
     """Serve the Language Server Protocol over stdin/stdout."""
+    import logging
+
     from cove.server.app import run_stdio
 
+    # stdout carries the protocol; logs go to stderr, which editors keep in their LSP log.
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        **({"filename": args.log_file} if args.log_file else {"stream": sys.stderr}),
+    )
     run_stdio()
     return 0
 
@@ -219,7 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cove", description="A private AI coding assistant.")
     parser.add_argument("--version", action="version", version=f"cove {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("lsp", help="serve LSP over stdio (point your editor here)").set_defaults(run=cmd_lsp)
+    lsp = sub.add_parser("lsp", help="serve LSP over stdio (point your editor here)")
+    lsp.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    lsp.add_argument("--log-file", help="write the log here instead of stderr")
+    lsp.set_defaults(run=cmd_lsp)
     complete = sub.add_parser("complete", help="complete the code at FILE:LINE[:COL] with the local model")
     complete.add_argument("position", metavar="FILE:LINE[:COL]")
     complete.add_argument("--multiline", choices=["auto", "never", "always"], help="override completion.multiline")

@@ -8,7 +8,9 @@ from one batch (drafted tokens are verified that way).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import ctypes
+import io
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -63,18 +65,25 @@ class LocalModel:
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist; run `cove model` to assemble the default model")
         threads = config.n_threads or os.cpu_count() or 1
+        # verbose=False would make llama-cpp-python point file descriptors 1 and 2 at /dev/null while it loads,
+        # swallowing whatever another thread writes meanwhile (the LSP server's replies go to stdout). Its own
+        # prints go to sys.stderr instead, captured here; llama.cpp's log is routed to `logging` above.
+        printed = io.StringIO()
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=config.n_ctx,
-                n_batch=config.n_batch,
-                n_ubatch=config.n_batch,
-                n_threads=threads,
-                n_threads_batch=threads,
-                verbose=False,
-            )
+            with contextlib.redirect_stderr(printed):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=config.n_ctx,
+                    n_batch=config.n_batch,
+                    n_ubatch=config.n_batch,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    verbose=True,
+                )
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"cannot load model {path}: {err}") from err
+        finally:
+            logger.debug("llama-cpp-python: %s", printed.getvalue())
         self.path = path
         self.n_ctx = config.n_ctx
         self.n_batch = config.n_batch

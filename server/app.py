@@ -6,17 +6,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, find_project_root, load_config
 from cove.errors import ConfigError, CoveError
+from cove.inference.engine import Completion
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
 
@@ -31,6 +33,7 @@ class CoveServer(LanguageServer):
         self.project_root: Path | None = None
         self.completions: CompletionService | None = None
         self._config_error: str | None = None
+        self.shut_down = False
 
     def load_settings(self, editor_settings: Any) -> LoadedConfig:
         """Read every config layer; on an error keep what worked before and tell the user why."""
@@ -50,6 +53,23 @@ class CoveServer(LanguageServer):
             self.window_show_message(types.ShowMessageParams(types.MessageType.Error, self._config_error))
             self._config_error = None
 
+    def cursor(self, uri: str, position: types.Position) -> tuple[str, int]:
+        """An open document's text and the character offset of `position` in it (clamped to the text)."""
+        if uri not in self.workspace.text_documents:
+            raise JsonRpcInvalidParams(f"document {uri} is not open; send textDocument/didOpen first")
+        document = self.workspace.get_text_document(uri)
+        lines = document.lines
+        if position.line >= len(lines):
+            return document.source, len(document.source)
+        return document.source, document.offset_at_position(position)
+
+    async def complete(self, uri: str, text: str, offset: int) -> Completion:
+        """Run a completion, turning Cove's errors into JSON-RPC errors the client can show."""
+        try:
+            return await self.service().complete(uri, text, offset)
+        except CoveError as err:
+            raise JsonRpcException(message=str(err), code=err.rpc_code) from err
+
     def service(self) -> CompletionService:
         """The completion service, created with default settings if the client skipped `initialize`'s options."""
         if self.completions is None:
@@ -63,10 +83,6 @@ def _root_of(params: types.InitializeParams) -> Path | None:
     if params.root_uri:
         return Path(to_fs_path(params.root_uri) or ".")
     return find_project_root(Path.cwd())
-
-
-def _reply_error(err: CoveError) -> JsonRpcException:
-    return JsonRpcException(message=str(err), code=err.rpc_code)
 
 
 def build_server() -> CoveServer:
@@ -94,33 +110,36 @@ def build_server() -> CoveServer:
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        offset = document.offset_at_position(params.position)
-        try:
-            completion = await ls.service().complete(document.uri, document.source, offset)
-        except CoveError as err:
-            raise _reply_error(err) from err
+        text, offset = ls.cursor(params.text_document.uri, params.position)
+        completion = await ls.complete(params.text_document.uri, text, offset)
         return inline_completion_list(completion.text, params.position)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
-        inline = ls.client_capabilities.text_document
-        if inline is not None and inline.inline_completion is not None:
+        text_capabilities = ls.client_capabilities.text_document
+        if text_capabilities is not None and text_capabilities.inline_completion is not None:
             # Clients with inline completion show the suggestion as ghost text; a second copy would be noise.
             return types.CompletionList(is_incomplete=False, items=[])
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        offset = document.offset_at_position(params.position)
-        try:
-            completion = await ls.service().complete(document.uri, document.source, offset)
-        except CoveError as err:
-            raise _reply_error(err) from err
-        line_prefix = document.source[document.source.rfind("\n", 0, offset) + 1 : offset]
+        text, offset = ls.cursor(params.text_document.uri, params.position)
+        completion = await ls.complete(params.text_document.uri, text, offset)
+        line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
         return completion_list(completion.text, line_prefix, params.position)
 
     @server.feature(types.SHUTDOWN)
     def on_shutdown(ls: CoveServer, params: None) -> None:
+        ls.shut_down = True
         if ls.completions is not None:
             ls.completions.close()
+
+    @server.feature(types.EXIT)
+    def on_exit(ls: CoveServer, params: None) -> None:
+        # pygls would wait for its stdin reader thread, which blocks until the client closes the pipe; the
+        # protocol says to exit now, with status 1 when no shutdown request came first.
+        if ls.completions is not None and not ls.shut_down:
+            ls.completions.close()
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0 if ls.shut_down else 1)
 
     return server
 

@@ -67,7 +67,7 @@ def test_bad_env_variable_is_named(tmp_path: Path) -> None:
 
 
 def test_bad_editor_setting_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="editor settings: 'model.n_ctx' must be an integer"):
+    with pytest.raises(ConfigError, match=r"editor settings: .model\.n_ctx. must be an integer"):
         load_config(None, {"XDG_CONFIG_HOME": str(tmp_path)}, {"model": {"n_ctx": "big"}})
 
 

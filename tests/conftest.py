@@ -1,0 +1,48 @@
+"""Shared fixtures: real files of the standard library, the real default model, a clean environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lsprotocol import converters, types
+
+from cove.config import ModelConfig
+from cove.inference.model_files import locate_model
+
+DATA = Path(__file__).parent / "data"
+ARGPARSE = Path(argparse.__file__)
+JSON_DECODER = Path(json.decoder.__file__)
+
+
+def find_line(text: str, needle: str) -> tuple[int, int]:
+    """Zero-based (line, column) where `needle` starts in `text`."""
+    offset = text.index(needle)
+    line = text.count("\n", 0, offset)
+    return line, offset - (text.rfind("\n", 0, offset) + 1)
+
+
+def recorded_capabilities(name: str) -> types.ClientCapabilities:
+    """Client capabilities recorded from a real editor (see tests/nvim/record_capabilities.lua)."""
+    data = json.loads((DATA / name).read_text())
+    return converters.get_converter().structure(data["capabilities"], types.ClientCapabilities)
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The real default model, assembled from its PyPI package when missing."""
+    return locate_model(ModelConfig())
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment with the user's config and state pointed at empty temporary folders."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVE_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    yield env
