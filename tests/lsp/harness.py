@@ -58,7 +58,7 @@ async def cove_server(
                 await asyncio.wait_for(process.wait(), timeout=5)
             except TimeoutError:
                 process.kill()
-        await lsp.stop()
+        await lsp.stop()  # type: ignore[no-untyped-call]
 
 
 def open_file(lsp: LanguageClient, path: Path, text: str | None = None) -> tuple[str, str]:
