@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pygls.uris import to_fs_path
 from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, find_project_root, load_config
 from cove.errors import ConfigError, CoveError
-from cove.inference.engine import Completion
+from cove.inference.engine import Completion, CompletionEngine
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
 
@@ -34,6 +35,7 @@ class CoveServer(LanguageServer):
         self.completions: CompletionService | None = None
         self._config_error: str | None = None
         self.shut_down = False
+        self._loading_watch: asyncio.Task[None] | None = None
 
     def load_settings(self, editor_settings: Any) -> LoadedConfig:
         """Read every config layer; on an error keep what worked before and tell the user why."""
@@ -52,6 +54,31 @@ class CoveServer(LanguageServer):
         if self._config_error:
             self.window_show_message(types.ShowMessageParams(types.MessageType.Error, self._config_error))
             self._config_error = None
+
+    def watch_loading(self, loading: Future[CompletionEngine]) -> None:
+        """Show the model's loading as `$/progress` where the client supports it, and a failure as an error."""
+        self._loading_watch = asyncio.get_running_loop().create_task(self._report_loading(loading))
+
+    async def _report_loading(self, loading: Future[CompletionEngine]) -> None:
+        window = self.client_capabilities.window
+        token = f"cove-model-{id(loading)}"
+        progress = bool(window and window.work_done_progress)
+        if progress:
+            try:
+                await self.work_done_progress.create_async(token)
+                self.work_done_progress.begin(
+                    token, types.WorkDoneProgressBegin(title="Cove", message="loading the local model")
+                )
+            except Exception:  # a client that refuses the token still gets completions
+                progress = False
+        try:
+            engine = await asyncio.wrap_future(loading)
+            message = f"ready: {engine.model.description}"
+        except CoveError as err:
+            message = f"the local model did not load: {err}"
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"Cove: {message}"))
+        if progress:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
 
     def cursor(self, uri: str, position: types.Position) -> tuple[str, int]:
         """An open document's text and the character offset of `position` in it (clamped to the text)."""
@@ -96,8 +123,8 @@ def build_server() -> CoveServer:
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: CoveServer, params: types.InitializedParams) -> None:
-        ls.service().start()
         ls.report_config_error()
+        ls.watch_loading(ls.service().start())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcRequestCancelled
 
 from tests.conftest import ARGPARSE, find_line
 from tests.lsp.harness import CLIENTS, cove_server, inline_params, open_file, type_text
@@ -191,3 +191,33 @@ async def test_bad_requests_get_errors_and_the_server_lives_on(clean_env: dict[s
         line, column = find_line(text, NEEDLE)
         result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 12))
         assert isinstance(result, types.InlineCompletionList) and result.items
+
+
+async def test_model_loading_shows_progress(clean_env: dict[str, str]) -> None:
+    async with cove_server(clean_env) as (lsp, _):
+        for _ in range(300):
+            ends = [
+                report
+                for reports in lsp.progress_reports.values()
+                for report in reports
+                if isinstance(report, types.WorkDoneProgressEnd)
+            ]
+            if ends:
+                break
+            await asyncio.sleep(0.05)
+        [begin, *_, end] = next(iter(lsp.progress_reports.values()))
+        assert isinstance(begin, types.WorkDoneProgressBegin) and begin.title == "Cove"
+        assert isinstance(end, types.WorkDoneProgressEnd) and str(end.message).startswith("ready: gemma3")
+
+
+async def test_a_model_that_does_not_load_is_reported_and_requests_get_errors(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    async with cove_server(clean_env, options={"model": {"path": str(broken)}}) as (lsp, _):
+        await lsp.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
+        assert "the local model did not load" in lsp.messages[0].message
+        uri, _ = open_file(lsp, ARGPARSE)
+        with pytest.raises(JsonRpcException, match="cannot load model"):
+            await lsp.text_document_inline_completion_async(inline_params(uri, 10, 2))
