@@ -69,11 +69,28 @@ class CompletionConfig:
 
 
 @dataclass(frozen=True)
+class ReminderConfig:
+    """Event-driven system reminders that keep a long agent session on its instructions."""
+
+    #: Reminder types that are never sent (e.g. ["stale_todos"]).
+    disabled: tuple[str, ...] = ()
+    #: Identical tool calls in a row that count as a loop.
+    repeat_threshold: int = 3
+    #: Read-only tool calls in a row, without an edit or a command, that count as lack of progress.
+    reads_without_progress: int = 8
+    #: Agent steps after which an unchanged todo list with open items is stale.
+    stale_todo_steps: int = 12
+    #: Share of the context budget (in percent) at which the agent is told to wrap up or compact.
+    context_warning_percent: int = 80
+
+
+@dataclass(frozen=True)
 class CoveConfig:
     """All of Cove's settings."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
+    reminders: ReminderConfig = field(default_factory=ReminderConfig)
 
 
 @dataclass(frozen=True)
@@ -166,13 +183,15 @@ def _apply_section(section: Any, values: Mapping[str, Any], source: str, section
             raise ConfigError(f"{source}: '{dotted}' must be {_describe(expected)}, got {value!r}")
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise ConfigError(f"{source}: '{dotted}' must not be negative, got {value}")
-        changes[key] = value
+        changes[key] = tuple(value) if isinstance(value, list) else value
     return dataclasses.replace(section, **changes)
 
 
 def _is_instance(value: Any, expected: Any) -> bool:
     if typing.get_origin(expected) is Literal:
         return value in typing.get_args(expected)
+    if typing.get_origin(expected) is tuple:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected is float:
@@ -185,6 +204,8 @@ def _is_instance(value: Any, expected: Any) -> bool:
 def _describe(expected: Any) -> str:
     if typing.get_origin(expected) is Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(expected))
+    if typing.get_origin(expected) is tuple:
+        return "a list of strings"
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     return names.get(expected, str(expected))
 
