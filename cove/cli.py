@@ -215,6 +215,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """Run the agent daemon in the foreground, or ask the running one for its status, or stop it."""
+    import json
+    import logging
+
+    from cove.daemon_client import DaemonClient
+    from cove.runtime import daemon_paths
+
+    paths = daemon_paths()
+    if args.action == "run":
+        from cove.agent.daemon import run_daemon
+
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        run_daemon(paths, args.idle_timeout)
+        return 0
+    with DaemonClient(paths.socket) as client:
+        if args.action == "status":
+            print(json.dumps(client.call("status"), indent=2))
+        else:
+            client.call("shutdown")
+            print("stopped", file=sys.stderr)
+    return 0
+
+
 def _version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
@@ -238,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", help="print the model's path, assembling the default model when missing")
     model.add_argument("--verify", action="store_true", help="also check the default model's sha256")
     model.set_defaults(run=cmd_model)
+    daemon = sub.add_parser("daemon", help="the agent daemon: run it in the foreground, or status / stop")
+    daemon.add_argument("action", nargs="?", default="run", choices=["run", "status", "stop"])
+    daemon.add_argument("--idle-timeout", type=float, default=600.0, help="seconds without clients before it exits")
+    daemon.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    daemon.set_defaults(run=cmd_daemon)
     sub.add_parser("doctor", help="check versions, config, the model and what runs offline").set_defaults(
         run=cmd_doctor
     )

@@ -1,0 +1,331 @@
+"""The agent daemon: one per user, on a Unix socket, shared by every editor and terminal.
+
+Each client gets its own task, so a slow or stuck client never blocks another. Memory writes run in a worker thread,
+off the event loop. The daemon ends on SIGTERM/SIGINT, on a `shutdown` request, or after `idle_timeout` seconds with
+no client connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+from cove import __version__
+from cove.agent.protocol import (
+    METHOD_NOT_FOUND,
+    NOT_INITIALIZED,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    Request,
+    encode_frame,
+    error_response,
+    notification,
+    parse_params,
+    parse_request,
+    read_frame,
+    response,
+)
+from cove.agent.store import MemoryStore, Scope
+from cove.errors import CoveError
+from cove.runtime import DaemonPaths, private_directory
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InitializeParams:
+    protocol_version: int
+    client: str = "unknown"
+
+
+@dataclass(frozen=True)
+class SessionCreate:
+    project: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    session_id: str
+
+
+@dataclass(frozen=True)
+class SessionList:
+    project: str | None = None
+    include_closed: bool = False
+
+
+@dataclass(frozen=True)
+class SessionSend:
+    session_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MemoryWrite:
+    text: str
+    project: str
+    scope: str = "project"
+    kind: str = "fact"
+
+
+@dataclass(frozen=True)
+class MemorySearch:
+    query: str
+    project: str
+    limit: int = 10
+
+
+@dataclass(frozen=True)
+class EventPublish:
+    topic: str
+    payload: dict[str, Any]
+
+
+class Client:
+    """One connection: its writer, and whether it has done the handshake."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.initialized = False
+        self.name = "unknown"
+        self.subscribed = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.writer.write(encode_frame(message))
+        await self.writer.drain()
+
+
+class AlreadyRunning(CoveError):
+    """Another daemon holds the lock."""
+
+
+def take_lock(paths: DaemonPaths) -> TextIO:
+    """Hold the per-user lock for the daemon's lifetime; AlreadyRunning when another daemon has it."""
+    private_directory(paths.runtime)
+    handle = paths.lock.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(
+            f"a Cove daemon is already running (lock {paths.lock}); `cove daemon stop` ends it"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+class Daemon:
+    """Serves the protocol in docs/protocol.md."""
+
+    def __init__(self, paths: DaemonPaths, store: MemoryStore, idle_timeout: float = 600.0) -> None:
+        self.paths = paths
+        self.store = store
+        self.idle_timeout = idle_timeout
+        self.started = time.time()
+        self.clients: set[Client] = set()
+        self._stop = asyncio.Event()
+        self._last_seen = time.monotonic()
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._client_tasks: set[asyncio.Task[Any]] = set()
+        self._methods: dict[str, Callable[[Client, Request], Awaitable[Any]]] = {
+            "initialize": self._initialize,
+            "status": self._status,
+            "shutdown": self._shutdown,
+            "session/create": self._session_create,
+            "session/list": self._session_list,
+            "session/resume": self._session_resume,
+            "session/close": self._session_close,
+            "session/send": self._session_send,
+            "memory/write": self._memory_write,
+            "memory/search": self._memory_search,
+            "events/subscribe": self._events_subscribe,
+            "events/publish": self._events_publish,
+        }
+
+    async def serve(self) -> None:
+        """Listen until stopped; the socket file is removed on the way out."""
+        self.paths.socket.unlink(missing_ok=True)
+        server = await asyncio.start_unix_server(self._serve_client, path=str(self.paths.socket))
+        self.paths.socket.chmod(0o600)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+        watcher = asyncio.create_task(self._watch_idle())
+        logger.info("listening on %s", self.paths.socket)
+        try:
+            await self._stop.wait()
+        finally:
+            watcher.cancel()
+            server.close()
+            for task in list(self._client_tasks):
+                task.cancel()
+            await asyncio.gather(*self._client_tasks, return_exceptions=True)
+            self.paths.socket.unlink(missing_ok=True)
+            logger.info("stopped")
+
+    async def _watch_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.idle_timeout))
+            if not self.clients and time.monotonic() - self._last_seen > self.idle_timeout:
+                logger.info("idle for %.0f s; stopping", self.idle_timeout)
+                self._stop.set()
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = Client(writer)
+        self.clients.add(client)
+        task = asyncio.current_task()
+        if task is not None:
+            self._client_tasks.add(task)
+        try:
+            while not self._stop.is_set():
+                try:
+                    body = await read_frame(reader)
+                    if body is None:
+                        break
+                    request = parse_request(body)
+                except ProtocolError as err:
+                    await client.send(error_response(None, err.rpc_code, str(err)))
+                    if err.fatal:
+                        break
+                    continue
+                await self._answer(client, request)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client went away, or the daemon is stopping; nothing of its state needs saving
+        finally:
+            self.clients.discard(client)
+            if task is not None:
+                self._client_tasks.discard(task)
+            self._last_seen = time.monotonic()
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _answer(self, client: Client, request: Request) -> None:
+        try:
+            handler = self._methods.get(request.method)
+            if handler is None:
+                raise ProtocolError(f"unknown method {request.method!r}", METHOD_NOT_FOUND)
+            if not client.initialized and request.method != "initialize":
+                raise ProtocolError("send initialize first", NOT_INITIALIZED)
+            result = await handler(client, request)
+            reply = response(request.id, result)
+        except CoveError as err:
+            reply = error_response(request.id, err.rpc_code, str(err))
+        except Exception as err:  # a bug must cost one request, never the daemon
+            logger.exception("request %s failed", request.method)
+            reply = error_response(request.id, -32603, f"internal error: {err}")
+        if request.id is not None:
+            await client.send(reply)
+
+    async def _initialize(self, client: Client, request: Request) -> dict[str, Any]:
+        params = parse_params(InitializeParams, request.params, request.method)
+        if params.protocol_version != PROTOCOL_VERSION:
+            raise ProtocolError(
+                f"protocol version {params.protocol_version} is not supported (this daemon speaks "
+                f"{PROTOCOL_VERSION}); update the client or the daemon",
+                -32602,
+            )
+        client.initialized, client.name = True, params.client
+        return {"protocol_version": PROTOCOL_VERSION, "server": "cove-daemon", "version": __version__}
+
+    async def _status(self, client: Client, request: Request) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 3),
+            "clients": len(self.clients),
+            "socket": str(self.paths.socket),
+            "database": str(self.store.path),
+            "schema_version": self.store.schema_version,
+        }
+
+    async def _shutdown(self, client: Client, request: Request) -> None:
+        asyncio.get_running_loop().call_soon(self._stop.set)
+
+    async def _session_create(self, client: Client, request: Request) -> dict[str, Any]:
+        params = parse_params(SessionCreate, request.params, request.method)
+        session = await asyncio.to_thread(self.store.create_session, params.project, params.title)
+        return asdict(session)
+
+    async def _session_list(self, client: Client, request: Request) -> list[dict[str, Any]]:
+        params = parse_params(SessionList, request.params, request.method)
+        sessions = await asyncio.to_thread(self.store.sessions, params.project, params.include_closed)
+        return [asdict(session) for session in sessions]
+
+    async def _session_resume(self, client: Client, request: Request) -> dict[str, Any]:
+        params = parse_params(SessionRef, request.params, request.method)
+        session = await asyncio.to_thread(self.store.session, params.session_id)
+        messages = await asyncio.to_thread(self.store.transcript, params.session_id)
+        return {"session": asdict(session), "transcript": [asdict(m) for m in messages]}
+
+    async def _session_close(self, client: Client, request: Request) -> None:
+        params = parse_params(SessionRef, request.params, request.method)
+        await asyncio.to_thread(self.store.close_session, params.session_id)
+
+    async def _session_send(self, client: Client, request: Request) -> dict[str, Any]:
+        params = parse_params(SessionSend, request.params, request.method)
+        message_id = await asyncio.to_thread(self.store.append_message, params.session_id, "user", params.text)
+        await client.send(
+            notification("agent/event", {"session_id": params.session_id, "type": "message", "id": message_id})
+        )
+        return {"message_id": message_id}
+
+    async def _memory_write(self, client: Client, request: Request) -> dict[str, Any]:
+        params = parse_params(MemoryWrite, request.params, request.method)
+        try:
+            scope = Scope(params.scope)
+        except ValueError:
+            raise ProtocolError(
+                f"memory/write: scope must be 'user' or 'project', got {params.scope!r}", -32602
+            ) from None
+        note = await asyncio.to_thread(self.store.write_note, scope, params.project, params.kind, params.text)
+        return asdict(note)
+
+    async def _memory_search(self, client: Client, request: Request) -> list[dict[str, Any]]:
+        params = parse_params(MemorySearch, request.params, request.method)
+        notes = await asyncio.to_thread(self.store.search_notes, params.query, params.project, params.limit)
+        return [asdict(note) for note in notes]
+
+    async def _events_subscribe(self, client: Client, request: Request) -> None:
+        client.subscribed = True
+
+    async def _events_publish(self, client: Client, request: Request) -> dict[str, int]:
+        params = parse_params(EventPublish, request.params, request.method)
+        message = notification("events/notify", {"topic": params.topic, "payload": params.payload})
+        targets = [c for c in self.clients if c.subscribed and c is not client]
+        for target in targets:
+            # A subscriber that does not read must not hold up the publisher: its send runs on its own.
+            task = asyncio.create_task(_send_quietly(target, message))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return {"delivered": len(targets)}
+
+
+async def _send_quietly(client: Client, message: dict[str, Any]) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await asyncio.wait_for(client.send(message), timeout=5)
+
+
+def run_daemon(paths: DaemonPaths, idle_timeout: float) -> None:
+    """Take the lock, open the memory, and serve until stopped."""
+    lock = take_lock(paths)
+    try:
+        store = MemoryStore(paths.database)
+        try:
+            asyncio.run(Daemon(paths, store, idle_timeout).serve())
+        finally:
+            store.close()
+    finally:
+        lock.close()

@@ -1,0 +1,255 @@
+"""The real daemon process over its real Unix socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cove.daemon_client import DaemonClient, DaemonError
+from cove.runtime import DaemonPaths, daemon_paths
+
+
+def start_daemon(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cove.cli", "daemon", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def wait_for_socket(paths: DaemonPaths, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not paths.socket.exists():
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "the daemon did not start"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def env(tmp_path: Path, clean_env: dict[str, str]) -> dict[str, str]:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    return dict(clean_env, XDG_RUNTIME_DIR=str(runtime), XDG_DATA_HOME=str(tmp_path / "data"))
+
+
+@pytest.fixture
+def daemon(env: dict[str, str]) -> Iterator[DaemonPaths]:
+    paths = daemon_paths(env)
+    process = start_daemon(env)
+    wait_for_socket(paths, process)
+    yield paths
+    process.terminate()
+    assert process.wait(timeout=10) == 0
+
+
+def raw(paths: DaemonPaths) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(str(paths.socket))
+    return sock
+
+
+def read_reply(sock: socket.socket) -> dict[str, object]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.split(b":")[1])
+    while len(body) < length:
+        body += sock.recv(4096)
+    reply: dict[str, object] = json.loads(body[:length])
+    return reply
+
+
+def frame(message: object) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_handshake_status_and_permissions(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as client:
+        assert client.server["protocol_version"] == 1
+        status = client.call("status")
+        assert status["schema_version"] == 1 and status["clients"] == 1
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+    assert stat.S_IMODE(daemon.runtime.stat().st_mode) == 0o700
+
+
+def test_requests_need_the_handshake_and_a_known_version(daemon: DaemonPaths) -> None:
+    sock = raw(daemon)
+    sock.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "status"}))
+    assert read_reply(sock)["error"] == {"code": -32002, "message": "send initialize first"}
+    sock.sendall(frame({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"protocol_version": 99}}))
+    error = read_reply(sock)["error"]
+    assert isinstance(error, dict) and "protocol version 99 is not supported" in error["message"]
+
+
+def test_sessions_and_transcripts(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as client:
+        session = client.call("session/create", {"project": "/repo", "title": "fix parser"})
+        sent = client.call("session/send", {"session_id": session["id"], "text": "the parser drops comments"})
+        assert client.notifications[-1]["params"] == {
+            "session_id": session["id"],
+            "type": "message",
+            "id": sent["message_id"],
+        }
+        assert [s["id"] for s in client.call("session/list", {"project": "/repo"})] == [session["id"]]
+        resumed = client.call("session/resume", {"session_id": session["id"]})
+        assert [m["content"] for m in resumed["transcript"]] == ["the parser drops comments"]
+        client.call("session/close", {"session_id": session["id"]})
+        assert client.call("session/list", {"project": "/repo"}) == []
+        with pytest.raises(DaemonError, match="no session"):
+            client.call("session/resume", {"session_id": "nope"})
+        with pytest.raises(DaemonError, match="missing parameter 'project'"):
+            client.call("session/create", {})
+        with pytest.raises(DaemonError, match="unknown method"):
+            client.call("session/fly")
+
+
+def test_memory_is_searchable_and_secrets_never_reach_the_disk(daemon: DaemonPaths) -> None:
+    planted = ["ghp_abcdefghijklmnopqrstuvwxyz0123456789", "hunter2hunter2", "AKIAABCDEFGHIJKLMNOP"]
+    with DaemonClient(daemon.socket) as client:
+        client.call("memory/write", {"project": "/repo", "text": "Run the tests with make check"})
+        client.call("memory/write", {"project": "/repo", "text": f"deploy token={planted[0]} password: {planted[1]}"})
+        session = client.call("session/create", {"project": "/repo"})
+        client.call("session/send", {"session_id": session["id"], "text": f"my key is {planted[2]}"})
+        found = client.call("memory/search", {"project": "/repo", "query": "how to run tests"})
+        assert found[0]["text"] == "Run the tests with make check"
+        with pytest.raises(DaemonError, match="scope must be"):
+            client.call("memory/write", {"project": "/repo", "text": "x", "scope": "galaxy"})
+    data = b"".join(p.read_bytes() for p in daemon.data.glob("memory.db*"))
+    for secret in planted:
+        assert secret.encode() not in data
+
+
+def test_garbage_truncated_and_oversized_frames_get_errors_and_the_daemon_lives(daemon: DaemonPaths) -> None:
+    sock = raw(daemon)
+    sock.sendall(b"Content-Length: 9\r\n\r\nnot json!")
+    assert read_reply(sock)["error"]["code"] == -32700  # type: ignore[index]
+    sock.sendall(frame([1, 2, 3]))
+    assert read_reply(sock)["error"]["code"] == -32600  # type: ignore[index]
+    sock.sendall(frame({"jsonrpc": "2.0", "id": 3, "method": "initialize", "params": {"protocol_version": 1}}))
+    assert "result" in read_reply(sock)
+    huge = raw(daemon)
+    huge.sendall(b"Content-Length: 104857600\r\n\r\n" + b"x" * 1000)
+    assert "larger than the limit" in read_reply(huge)["error"]["message"]  # type: ignore[index]
+    assert huge.recv(10) == b""  # and the connection is closed, not read to the end
+    noise = raw(daemon)
+    noise.sendall(os.urandom(3000) + b"\r\n\r\n")
+    assert read_reply(noise)["error"]["code"] == -32600  # type: ignore[index]
+    truncated = raw(daemon)
+    truncated.sendall(b'Content-Length: 500\r\n\r\n{"jsonrpc":')
+    truncated.close()
+    with DaemonClient(daemon.socket) as client:
+        assert client.call("status")["pid"] > 0
+
+
+def test_a_stuck_client_does_not_block_others(daemon: DaemonPaths) -> None:
+    stuck = raw(daemon)
+    stuck.sendall(b"Content-Length: 50\r\n\r\n{")  # never finishes its frame
+    silent = DaemonClient(daemon.socket)
+    silent.call("events/subscribe")  # subscribes, then never reads
+    with DaemonClient(daemon.socket) as client:
+        for _ in range(200):
+            client.call("events/publish", {"topic": "ci", "payload": {"text": "x" * 2000}})
+        assert client.call("status")["clients"] == 3
+    stuck.close()
+    silent.close()
+
+
+def test_many_clients_at_once(daemon: DaemonPaths) -> None:
+    errors: list[BaseException] = []
+
+    def work(number: int) -> None:
+        try:
+            with DaemonClient(daemon.socket) as client:
+                for step in range(10):
+                    client.call("memory/write", {"project": "/p", "text": f"client {number} note {step}"})
+                    client.call("status")
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with DaemonClient(daemon.socket) as client:
+        assert len(client.call("memory/search", {"project": "/p", "query": "note", "limit": 1000})) == 400
+
+
+def test_published_events_reach_subscribers(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as listener, DaemonClient(daemon.socket) as publisher:
+        listener.call("events/subscribe")
+        assert publisher.call("events/publish", {"topic": "tests", "payload": {"failed": 2}}) == {"delivered": 1}
+        message = listener.receive()
+        assert message["method"] == "events/notify" and message["params"]["payload"] == {"failed": 2}
+
+
+def test_one_daemon_per_user(daemon: DaemonPaths, env: dict[str, str]) -> None:
+    second = start_daemon(env)
+    assert second.wait(timeout=15) == 1
+    assert b"already running" in (second.stderr.read() if second.stderr else b"")
+
+
+def test_sigterm_and_idle_timeout_stop_it_cleanly(env: dict[str, str]) -> None:
+    paths = daemon_paths(env)
+    process = start_daemon(env)
+    wait_for_socket(paths, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert not paths.socket.exists()
+    idle = start_daemon(env, "--idle-timeout", "0.5")
+    wait_for_socket(paths, idle)
+    assert idle.wait(timeout=15) == 0
+
+
+def test_kill_9_during_writes_loses_no_acknowledged_write(env: dict[str, str]) -> None:
+    paths = daemon_paths(env)
+    acknowledged: list[str] = []
+    rng = random.Random(7)
+    for round_ in range(50):
+        process = start_daemon(env)
+        wait_for_socket(paths, process)
+        stop = threading.Event()
+
+        def write(round_: int = round_, stop: threading.Event = stop) -> None:
+            try:
+                with DaemonClient(paths.socket, timeout=5) as client:
+                    for step in range(10_000):
+                        text = f"round {round_} write {step}"
+                        client.call("memory/write", {"project": "/p", "text": text})
+                        acknowledged.append(text)
+                        if stop.is_set():
+                            return
+            except OSError:
+                pass  # the daemon died under us: expected
+            except Exception:
+                pass
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(rng.uniform(0.05, 0.2))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        stop.set()
+        writer.join(timeout=10)
+        paths.socket.unlink(missing_ok=True)
+    database = sqlite3.connect(paths.database)
+    assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = {row[0] for row in database.execute("SELECT text FROM notes")}
+    assert len(acknowledged) > 50
+    missing = [text for text in acknowledged if text not in stored]
+    assert missing == []
