@@ -14,11 +14,12 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from cove import __version__
+from cove.agent.mqtt_bridge import MqttBridge
 from cove.agent.protocol import (
     METHOD_NOT_FOUND,
     NOT_INITIALIZED,
@@ -34,6 +35,7 @@ from cove.agent.protocol import (
     response,
 )
 from cove.agent.store import MemoryStore, Scope
+from cove.config import CoveConfig, EventsConfig
 from cove.errors import CoveError
 from cove.runtime import DaemonPaths, private_directory
 
@@ -129,8 +131,11 @@ def take_lock(paths: DaemonPaths) -> TextIO:
 class Daemon:
     """Serves the protocol in docs/protocol.md."""
 
-    def __init__(self, paths: DaemonPaths, store: MemoryStore, idle_timeout: float = 600.0) -> None:
+    def __init__(
+        self, paths: DaemonPaths, store: MemoryStore, idle_timeout: float = 600.0, events: EventsConfig | None = None
+    ) -> None:
         self.paths = paths
+        self.bridge = MqttBridge(events, self.broadcast, self._status_payload) if events and events.mqtt_host else None
         self.store = store
         self.idle_timeout = idle_timeout
         self.started = time.time()
@@ -163,11 +168,15 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
         watcher = asyncio.create_task(self._watch_idle())
+        bridge = asyncio.create_task(self.bridge.run()) if self.bridge else None
         logger.info("listening on %s", self.paths.socket)
         try:
             await self._stop.wait()
         finally:
             watcher.cancel()
+            if bridge is not None:
+                bridge.cancel()
+                await asyncio.gather(bridge, return_exceptions=True)
             server.close()
             for task in list(self._client_tasks):
                 task.cancel()
@@ -240,8 +249,12 @@ class Daemon:
         client.initialized, client.name = True, params.client
         return {"protocol_version": PROTOCOL_VERSION, "server": "cove-daemon", "version": __version__}
 
+    def _status_payload(self) -> dict[str, Any]:
+        return {"state": "running", "pid": os.getpid(), "version": __version__, "clients": len(self.clients)}
+
     async def _status(self, client: Client, request: Request) -> dict[str, Any]:
         return {
+            "mqtt": None if self.bridge is None else self.bridge.connected.is_set(),
             "pid": os.getpid(),
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 3),
@@ -257,6 +270,9 @@ class Daemon:
     async def _session_create(self, client: Client, request: Request) -> dict[str, Any]:
         params = parse_params(SessionCreate, request.params, request.method)
         session = await asyncio.to_thread(self.store.create_session, params.project, params.title)
+        if self.bridge is not None:
+            event = {"event": "created", "session_id": session.id, "project": session.project}
+            self._spawn(self.bridge.publish(self.bridge.sessions_topic, event))
         return asdict(session)
 
     async def _session_list(self, client: Client, request: Request) -> list[dict[str, Any]]:
@@ -303,14 +319,21 @@ class Daemon:
 
     async def _events_publish(self, client: Client, request: Request) -> dict[str, int]:
         params = parse_params(EventPublish, request.params, request.method)
-        message = notification("events/notify", {"topic": params.topic, "payload": params.payload})
-        targets = [c for c in self.clients if c.subscribed and c is not client]
+        return {"delivered": self.broadcast(params.topic, params.payload, exclude=client)}
+
+    def broadcast(self, topic: str, payload: dict[str, Any], exclude: Client | None = None) -> int:
+        """Send an event to every subscribed client (but `exclude`); returns how many it went to."""
+        message = notification("events/notify", {"topic": topic, "payload": payload})
+        targets = [c for c in self.clients if c.subscribed and c is not exclude]
         for target in targets:
             # A subscriber that does not read must not hold up the publisher: its send runs on its own.
-            task = asyncio.create_task(_send_quietly(target, message))
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
-        return {"delivered": len(targets)}
+            self._spawn(_send_quietly(target, message))
+        return len(targets)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
 
 async def _send_quietly(client: Client, message: dict[str, Any]) -> None:
@@ -318,13 +341,13 @@ async def _send_quietly(client: Client, message: dict[str, Any]) -> None:
         await asyncio.wait_for(client.send(message), timeout=5)
 
 
-def run_daemon(paths: DaemonPaths, idle_timeout: float) -> None:
+def run_daemon(paths: DaemonPaths, idle_timeout: float, config: CoveConfig) -> None:
     """Take the lock, open the memory, and serve until stopped."""
     lock = take_lock(paths)
     try:
         store = MemoryStore(paths.database)
         try:
-            asyncio.run(Daemon(paths, store, idle_timeout).serve())
+            asyncio.run(Daemon(paths, store, idle_timeout, config.events).serve())
         finally:
             store.close()
     finally:

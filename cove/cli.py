@@ -228,7 +228,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         from cove.agent.daemon import run_daemon
 
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        run_daemon(paths, args.idle_timeout)
+        run_daemon(paths, args.idle_timeout, load_config(None).config)
         return 0
     with DaemonClient(paths.socket) as client:
         if args.action == "status":

@@ -85,12 +85,26 @@ class ReminderConfig:
 
 
 @dataclass(frozen=True)
+class EventsConfig:
+    """Events from outside (CI, test watchers) over MQTT; the in-process bus alone when no broker is set."""
+
+    #: MQTT broker host; empty keeps events inside the daemon.
+    mqtt_host: str = ""
+    mqtt_port: int = 1883
+    #: The name in topics `cove/<project>/events/#` (subscribed) and `cove/<project>/status` (published).
+    project: str = "default"
+    #: Longest wait between reconnection attempts, in seconds.
+    reconnect_max_s: int = 30
+
+
+@dataclass(frozen=True)
 class CoveConfig:
     """All of Cove's settings."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     reminders: ReminderConfig = field(default_factory=ReminderConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
 
 
 @dataclass(frozen=True)
