@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from cove import __version__
@@ -34,8 +34,10 @@ from cove.agent.protocol import (
     read_frame,
     response,
 )
+from cove.agent.reminders import Event
+from cove.agent.sessions import SessionHub, event_from_payload, outside_event, reminder_payload
 from cove.agent.store import MemoryStore, Scope
-from cove.config import CoveConfig, EventsConfig
+from cove.config import CoveConfig
 from cove.errors import CoveError
 from cove.runtime import DaemonPaths, private_directory
 
@@ -69,6 +71,13 @@ class SessionList:
 class SessionSend:
     session_id: str
     text: str
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    session_id: str
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,10 +141,17 @@ class Daemon:
     """Serves the protocol in docs/protocol.md."""
 
     def __init__(
-        self, paths: DaemonPaths, store: MemoryStore, idle_timeout: float = 600.0, events: EventsConfig | None = None
+        self,
+        paths: DaemonPaths,
+        store: MemoryStore,
+        idle_timeout: float = 600.0,
+        config: CoveConfig | None = None,
     ) -> None:
+        config = config or CoveConfig()
         self.paths = paths
-        self.bridge = MqttBridge(events, self.broadcast, self._status_payload) if events and events.mqtt_host else None
+        self.hub = SessionHub(store, config.reminders)
+        events = config.events
+        self.bridge = MqttBridge(events, self._outside, self._status_payload) if events.mqtt_host else None
         self.store = store
         self.idle_timeout = idle_timeout
         self.started = time.time()
@@ -153,6 +169,7 @@ class Daemon:
             "session/resume": self._session_resume,
             "session/close": self._session_close,
             "session/send": self._session_send,
+            "session/event": self._session_event,
             "memory/write": self._memory_write,
             "memory/search": self._memory_search,
             "events/subscribe": self._events_subscribe,
@@ -270,6 +287,7 @@ class Daemon:
     async def _session_create(self, client: Client, request: Request) -> dict[str, Any]:
         params = parse_params(SessionCreate, request.params, request.method)
         session = await asyncio.to_thread(self.store.create_session, params.project, params.title)
+        await asyncio.to_thread(self.hub.open, session)
         if self.bridge is not None:
             event = {"event": "created", "session_id": session.id, "project": session.project}
             self._spawn(self.bridge.publish(self.bridge.sessions_topic, event))
@@ -283,12 +301,14 @@ class Daemon:
     async def _session_resume(self, client: Client, request: Request) -> dict[str, Any]:
         params = parse_params(SessionRef, request.params, request.method)
         session = await asyncio.to_thread(self.store.session, params.session_id)
+        self.hub.attach(session.id)
         messages = await asyncio.to_thread(self.store.transcript, params.session_id)
         return {"session": asdict(session), "transcript": [asdict(m) for m in messages]}
 
     async def _session_close(self, client: Client, request: Request) -> None:
         params = parse_params(SessionRef, request.params, request.method)
         await asyncio.to_thread(self.store.close_session, params.session_id)
+        self.hub.close(params.session_id)
 
     async def _session_send(self, client: Client, request: Request) -> dict[str, Any]:
         params = parse_params(SessionSend, request.params, request.method)
@@ -297,6 +317,15 @@ class Daemon:
             notification("agent/event", {"session_id": params.session_id, "type": "message", "id": message_id})
         )
         return {"message_id": message_id}
+
+    async def _session_event(self, client: Client, request: Request) -> dict[str, Any]:
+        params = parse_params(SessionEvent, request.params, request.method)
+        event = event_from_payload(params.type, params.data)
+        written = await asyncio.to_thread(self.hub.feed, params.session_id, event)
+        payloads = [reminder_payload(params.session_id, ident, reminder) for ident, reminder in written]
+        for payload in payloads:
+            await client.send(notification("agent/event", payload))
+        return {"reminders": payloads}
 
     async def _memory_write(self, client: Client, request: Request) -> dict[str, Any]:
         params = parse_params(MemoryWrite, request.params, request.method)
@@ -319,7 +348,20 @@ class Daemon:
 
     async def _events_publish(self, client: Client, request: Request) -> dict[str, int]:
         params = parse_params(EventPublish, request.params, request.method)
-        return {"delivered": self.broadcast(params.topic, params.payload, exclude=client)}
+        return {"delivered": self._outside(params.topic, params.payload, exclude=client)}
+
+    def _outside(self, topic: str, payload: dict[str, Any], exclude: Client | None = None) -> int:
+        """An event from outside (MQTT, events/publish): to subscribers, and to every live session's reminders."""
+        self._spawn(self._remind_all(outside_event(topic, payload)))
+        return self.broadcast(topic, payload, exclude)
+
+    async def _remind_all(self, event: Event) -> None:
+        written = await asyncio.to_thread(self.hub.feed_all, event)
+        for session_id, reminders in written.items():
+            for ident, reminder in reminders:
+                message = notification("agent/event", reminder_payload(session_id, ident, reminder))
+                for target in [c for c in self.clients if c.subscribed]:
+                    self._spawn(_send_quietly(target, message))
 
     def broadcast(self, topic: str, payload: dict[str, Any], exclude: Client | None = None) -> int:
         """Send an event to every subscribed client (but `exclude`); returns how many it went to."""
@@ -347,7 +389,7 @@ def run_daemon(paths: DaemonPaths, idle_timeout: float, config: CoveConfig) -> N
     try:
         store = MemoryStore(paths.database)
         try:
-            asyncio.run(Daemon(paths, store, idle_timeout, config.events).serve())
+            asyncio.run(Daemon(paths, store, idle_timeout, config).serve())
         finally:
             store.close()
     finally:

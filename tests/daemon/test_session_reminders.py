@@ -1,0 +1,77 @@
+"""Project memory and system reminders in sessions of the real daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cove.daemon_client import DaemonClient, DaemonError, ensure_daemon
+from cove.runtime import DaemonPaths, daemon_paths
+from tests.daemon.test_daemon import daemon, env  # noqa: F401 - fixtures
+
+
+def test_cove_md_is_read_into_every_new_session(daemon: DaemonPaths, tmp_path: Path) -> None:  # noqa: F811
+    project = tmp_path / "repo"
+    project.mkdir()
+    (project / "COVE.md").write_text("# Conventions\nRun tests with `make check`.\n")
+    with DaemonClient(daemon.socket) as client:
+        session = client.call("session/create", {"project": str(project)})
+        [first] = client.call("session/resume", {"session_id": session["id"]})["transcript"]
+        assert first["role"] == "system" and "Run tests with `make check`." in first["content"]
+        bare = client.call("session/create", {"project": str(tmp_path / "no-memory")})
+        assert client.call("session/resume", {"session_id": bare["id"]})["transcript"] == []
+
+
+def test_events_become_tagged_reminders_in_the_transcript(daemon: DaemonPaths) -> None:  # noqa: F811
+    with DaemonClient(daemon.socket) as client:
+        session = client.call("session/create", {"project": "/repo"})
+        sid = session["id"]
+        for _ in range(2):
+            reply = client.call(
+                "session/event", {"session_id": sid, "type": "tests_failed", "data": {"summary": "2 failed"}}
+            )
+        assert [r["level"] for r in reply["reminders"]] == ["warning"]
+        assert client.notifications[-1]["params"]["type"] == "reminder"
+        call = {"tool": "read_file", "arguments": '{"path": "a.py"}', "read_only": True}
+        levels = []
+        for _ in range(3):
+            levels += [
+                r["level"]
+                for r in client.call("session/event", {"session_id": sid, "type": "tool_result", "data": call})[
+                    "reminders"
+                ]
+            ]
+        assert levels == ["advice"]
+        transcript = client.call("session/resume", {"session_id": sid})["transcript"]
+        reminders = [m for m in transcript if m["content"].startswith("<system-reminder")]
+        assert len(reminders) == 3 and all(m["role"] == "user" for m in reminders)
+        with pytest.raises(DaemonError, match="unknown event type"):
+            client.call("session/event", {"session_id": sid, "type": "weather", "data": {}})
+        with pytest.raises(DaemonError, match="missing parameter 'summary'"):
+            client.call("session/event", {"session_id": sid, "type": "tests_failed", "data": {}})
+        with pytest.raises(DaemonError, match="no session"):
+            client.call("session/event", {"session_id": "nope", "type": "step", "data": {}})
+
+
+def test_outside_events_remind_every_live_session(daemon: DaemonPaths) -> None:  # noqa: F811
+    with DaemonClient(daemon.socket) as watcher, DaemonClient(daemon.socket) as ci:
+        watcher.call("events/subscribe")
+        sid = watcher.call("session/create", {"project": "/repo"})["id"]
+        ci.call("events/publish", {"topic": "ci", "payload": {"type": "tests_failed", "summary": "main is red"}})
+        reminder = next(
+            message["params"]
+            for message in iter(watcher.receive, None)
+            if message.get("method") == "agent/event" and message["params"]["type"] == "reminder"
+        )
+        assert reminder["session_id"] == sid and "main is red" in reminder["text"]
+
+
+def test_a_client_starts_the_daemon_when_none_runs(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    for name in ("XDG_RUNTIME_DIR", "XDG_DATA_HOME"):
+        monkeypatch.setenv(name, env[name])  # the started daemon inherits these: it must not touch the user's
+    paths = daemon_paths(env)
+    with ensure_daemon(paths) as client:
+        pid = client.call("status")["pid"]
+        client.call("shutdown")
+    assert pid > 0
