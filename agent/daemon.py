@@ -10,15 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hmac
 import logging
 import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, TextIO
 
 from cove import __version__
+from cove.agent.messages import (
+    EventPublish,
+    InitializeParams,
+    MemorySearch,
+    MemoryWrite,
+    SessionCreate,
+    SessionEvent,
+    SessionList,
+    SessionRef,
+    SessionSend,
+)
 from cove.agent.mqtt_bridge import MqttBridge
 from cove.agent.protocol import (
     METHOD_NOT_FOUND,
@@ -38,74 +50,18 @@ from cove.agent.reminders import Event
 from cove.agent.sessions import SessionHub, event_from_payload, outside_event, reminder_payload
 from cove.agent.store import MemoryStore, Scope
 from cove.config import CoveConfig
-from cove.errors import CoveError
+from cove.errors import ConfigError, CoveError
 from cove.runtime import DaemonPaths, private_directory
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class InitializeParams:
-    protocol_version: int
-    client: str = "unknown"
-
-
-@dataclass(frozen=True)
-class SessionCreate:
-    project: str
-    title: str = ""
-
-
-@dataclass(frozen=True)
-class SessionRef:
-    session_id: str
-
-
-@dataclass(frozen=True)
-class SessionList:
-    project: str | None = None
-    include_closed: bool = False
-
-
-@dataclass(frozen=True)
-class SessionSend:
-    session_id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    session_id: str
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MemoryWrite:
-    text: str
-    project: str
-    scope: str = "project"
-    kind: str = "fact"
-
-
-@dataclass(frozen=True)
-class MemorySearch:
-    query: str
-    project: str
-    limit: int = 10
-
-
-@dataclass(frozen=True)
-class EventPublish:
-    topic: str
-    payload: dict[str, Any]
-
-
 class Client:
     """One connection: its writer, and whether it has done the handshake."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, remote: bool = False) -> None:
         self.writer = writer
+        self.remote = remote
         self.initialized = False
         self.name = "unknown"
         self.subscribed = False
@@ -148,6 +104,9 @@ class Daemon:
         config: CoveConfig | None = None,
     ) -> None:
         config = config or CoveConfig()
+        self.listen = config.daemon
+        if self.listen.tcp_listen and not self.listen.token:
+            raise ConfigError("daemon.tcp_listen is set but daemon.token is empty; remote clients need a token")
         self.paths = paths
         self.hub = SessionHub(store, config.reminders)
         events = config.events
@@ -181,6 +140,13 @@ class Daemon:
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(self._serve_client, path=str(self.paths.socket))
         self.paths.socket.chmod(0o600)
+        if self.listen.tcp_listen:
+            host, _, port = self.listen.tcp_listen.rpartition(":")
+            try:
+                tcp = await asyncio.start_server(self._serve_remote, host or "127.0.0.1", int(port))
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"daemon.tcp_listen {self.listen.tcp_listen!r}: cannot listen ({err})") from err
+            logger.info("listening on tcp %s (token required)", self.listen.tcp_listen)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
@@ -191,6 +157,8 @@ class Daemon:
             await self._stop.wait()
         finally:
             watcher.cancel()
+            if self.listen.tcp_listen:
+                tcp.close()
             if bridge is not None:
                 bridge.cancel()
                 await asyncio.gather(bridge, return_exceptions=True)
@@ -208,8 +176,13 @@ class Daemon:
                 logger.info("idle for %.0f s; stopping", self.idle_timeout)
                 self._stop.set()
 
-    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = Client(writer)
+    async def _serve_remote(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve_client(reader, writer, remote=True)
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, remote: bool = False
+    ) -> None:
+        client = Client(writer, remote)
         self.clients.add(client)
         task = asyncio.current_task()
         if task is not None:
@@ -227,6 +200,8 @@ class Daemon:
                         break
                     continue
                 await self._answer(client, request)
+                if client.remote and not client.initialized:
+                    break  # a remote client gets one chance to present the token
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # the client went away, or the daemon is stopping; nothing of its state needs saving
         finally:
@@ -257,6 +232,8 @@ class Daemon:
 
     async def _initialize(self, client: Client, request: Request) -> dict[str, Any]:
         params = parse_params(InitializeParams, request.params, request.method)
+        if client.remote and not hmac.compare_digest((params.token or "").encode(), self.listen.token.encode()):
+            raise ProtocolError("a valid token is required on the TCP listener", -32001)
         if params.protocol_version != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"protocol version {params.protocol_version} is not supported (this daemon speaks "

@@ -239,6 +239,25 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_memory(args: argparse.Namespace) -> int:
+    """Add a note to the project's (or the user's) memory, or search it; starts the daemon when it is absent."""
+    from cove.daemon_client import ensure_daemon
+    from cove.runtime import daemon_paths
+
+    project = str(find_project_root(Path.cwd()) or Path.cwd())
+    with ensure_daemon(daemon_paths()) as client:
+        if args.action == "add":
+            scope = "user" if args.user else "project"
+            note = client.call(
+                "memory/write", {"project": project, "text": args.text, "scope": scope, "kind": args.kind}
+            )
+            print(f"remembered ({note['scope']}, {note['kind']}): {note['text']}")
+        else:
+            for note in client.call("memory/search", {"project": project, "query": args.text}):
+                print(f"[{note['scope']}/{note['kind']}] {note['text']}")
+    return 0
+
+
 def _version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
@@ -267,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument("--idle-timeout", type=float, default=600.0, help="seconds without clients before it exits")
     daemon.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     daemon.set_defaults(run=cmd_daemon)
+    memory = sub.add_parser("memory", help="add to or search the memory the agent keeps (starts the daemon if needed)")
+    memory.add_argument("action", choices=["add", "search"])
+    memory.add_argument("text", help="the note to remember, or the words to search for")
+    memory.add_argument("--user", action="store_true", help="remember for every project, not just this one")
+    memory.add_argument("--kind", default="fact", choices=["fact", "convention", "decision"])
+    memory.set_defaults(run=cmd_memory)
     sub.add_parser("doctor", help="check versions, config, the model and what runs offline").set_defaults(
         run=cmd_doctor
     )

@@ -85,6 +85,16 @@ class ReminderConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    """The agent daemon's listeners."""
+
+    #: "HOST:PORT" of an optional TCP listener for remote editors; empty: the Unix socket only.
+    tcp_listen: str = ""
+    #: The token every TCP client must present in `initialize`; required when `tcp_listen` is set.
+    token: str = ""
+
+
+@dataclass(frozen=True)
 class EventsConfig:
     """Events from outside (CI, test watchers) over MQTT; the in-process bus alone when no broker is set."""
 
@@ -105,6 +115,7 @@ class CoveConfig:
     completion: CompletionConfig = field(default_factory=CompletionConfig)
     reminders: ReminderConfig = field(default_factory=ReminderConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
 
 @dataclass(frozen=True)

@@ -253,3 +253,35 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(env: dict[str, str]) -
     assert len(acknowledged) > 50
     missing = [text for text in acknowledged if text not in stored]
     assert missing == []
+
+
+def test_tcp_listener_refuses_clients_without_the_token(env: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unguarded = start_daemon(dict(env, COVE_DAEMON_TCP_LISTEN=f"127.0.0.1:{port}"))
+    assert unguarded.wait(timeout=15) == 78
+    assert b"daemon.token is empty" in (unguarded.stderr.read() if unguarded.stderr else b"")
+    paths = daemon_paths(env)
+    process = start_daemon(dict(env, COVE_DAEMON_TCP_LISTEN=f"127.0.0.1:{port}", COVE_DAEMON_TOKEN="s3cret-token"))
+    wait_for_socket(paths, process)
+    try:
+        for token in (None, "wrong"):
+            remote = socket.create_connection(("127.0.0.1", port), timeout=10)
+            params: dict[str, object] = {"protocol_version": 1}
+            if token:
+                params["token"] = token
+            remote.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}))
+            assert read_reply(remote)["error"]["code"] == -32001  # type: ignore[index]
+            assert remote.recv(10) == b""  # refused and closed
+        remote = socket.create_connection(("127.0.0.1", port), timeout=10)
+        hello = {"protocol_version": 1, "token": "s3cret-token"}
+        remote.sendall(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}))
+        assert "result" in read_reply(remote)
+        remote.sendall(frame({"jsonrpc": "2.0", "id": 2, "method": "status"}))
+        assert read_reply(remote)["result"]["pid"] == process.pid  # type: ignore[index]
+        with DaemonClient(paths.socket) as local:  # the owner's Unix socket needs no token
+            assert local.call("status")["pid"] == process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -75,3 +75,23 @@ def test_a_client_starts_the_daemon_when_none_runs(env: dict[str, str], monkeypa
         pid = client.call("status")["pid"]
         client.call("shutdown")
     assert pid > 0
+
+
+def test_cove_memory_commands_start_the_daemon_and_round_trip(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    import subprocess
+    import sys
+
+    project = tmp_path / "proj"
+    (project / ".git").mkdir(parents=True)
+
+    def cove(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cove.cli", "memory", *args], env=env, cwd=project, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "remembered (project, convention)" in cove("add", "Use tabs in Makefiles", "--kind", "convention")
+    assert "[project/convention] Use tabs in Makefiles" in cove("search", "makefiles tabs")
+    with DaemonClient(daemon_paths(env).socket) as client:
+        client.call("shutdown")
