@@ -25,6 +25,9 @@ from cove.agent.messages import (
     InitializeParams,
     MemorySearch,
     MemoryWrite,
+    ProposalCreate,
+    ProposalDecision,
+    ProposalList,
     SessionCreate,
     SessionEvent,
     SessionList,
@@ -47,7 +50,13 @@ from cove.agent.protocol import (
     response,
 )
 from cove.agent.reminders import Event
-from cove.agent.sessions import SessionHub, event_from_payload, outside_event, reminder_payload
+from cove.agent.sessions import (
+    SessionHub,
+    append_project_memory,
+    event_from_payload,
+    outside_event,
+    reminder_payload,
+)
 from cove.agent.store import MemoryStore, Scope
 from cove.config import CoveConfig
 from cove.errors import ConfigError, CoveError
@@ -130,6 +139,9 @@ class Daemon:
             "session/send": self._session_send,
             "session/event": self._session_event,
             "memory/write": self._memory_write,
+            "memory/propose": self._memory_propose,
+            "memory/proposals": self._memory_proposals,
+            "memory/decide": self._memory_decide,
             "memory/search": self._memory_search,
             "events/subscribe": self._events_subscribe,
             "events/publish": self._events_publish,
@@ -137,6 +149,10 @@ class Daemon:
 
     async def serve(self) -> None:
         """Listen until stopped; the socket file is removed on the way out."""
+        loop = asyncio.get_running_loop()
+        # Before the socket exists: a client that sees the socket may already send SIGTERM.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
         self.paths.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(self._serve_client, path=str(self.paths.socket))
         self.paths.socket.chmod(0o600)
@@ -147,9 +163,6 @@ class Daemon:
             except (OSError, ValueError) as err:
                 raise ConfigError(f"daemon.tcp_listen {self.listen.tcp_listen!r}: cannot listen ({err})") from err
             logger.info("listening on tcp %s (token required)", self.listen.tcp_listen)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._stop.set)
         watcher = asyncio.create_task(self._watch_idle())
         bridge = asyncio.create_task(self.bridge.run()) if self.bridge else None
         logger.info("listening on %s", self.paths.socket)
@@ -314,6 +327,22 @@ class Daemon:
             ) from None
         note = await asyncio.to_thread(self.store.write_note, scope, params.project, params.kind, params.text)
         return asdict(note)
+
+    async def _memory_propose(self, client: Client, request: Request) -> dict[str, Any]:
+        params = parse_params(ProposalCreate, request.params, request.method)
+        return asdict(await asyncio.to_thread(self.store.propose, params.project, params.text))
+
+    async def _memory_proposals(self, client: Client, request: Request) -> list[dict[str, Any]]:
+        params = parse_params(ProposalList, request.params, request.method)
+        return [asdict(p) for p in await asyncio.to_thread(self.store.proposals, params.project)]
+
+    async def _memory_decide(self, client: Client, request: Request) -> dict[str, Any]:
+        """The user's decision on a proposal; an accepted one is appended to the project's COVE.md."""
+        params = parse_params(ProposalDecision, request.params, request.method)
+        proposal = await asyncio.to_thread(self.store.decide, params.proposal_id, params.accept)
+        if params.accept:
+            await asyncio.to_thread(append_project_memory, proposal.project, proposal.text)
+        return asdict(proposal)
 
     async def _memory_search(self, client: Client, request: Request) -> list[dict[str, Any]]:
         params = parse_params(MemorySearch, request.params, request.method)

@@ -63,3 +63,20 @@ class MemorySearch:
 class EventPublish:
     topic: str
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProposalCreate:
+    project: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ProposalList:
+    project: str
+
+
+@dataclass(frozen=True)
+class ProposalDecision:
+    proposal_id: int
+    accept: bool

@@ -140,3 +140,16 @@ def reminder_payload(session_id: str, message_id: int, reminder: Reminder) -> di
         "count": reminder.count,
         "text": reminder.text,
     }
+
+
+def append_project_memory(project: str, text: str) -> Path:
+    """Add an accepted proposal to the end of the project's COVE.md (created when missing)."""
+    path = Path(project) / PROJECT_MEMORY
+    try:
+        existing = path.read_text(encoding="utf-8") if path.exists() else ""
+        separator = "" if not existing or existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(separator + text.rstrip() + "\n")
+    except OSError as err:
+        raise ProtocolError(f"cannot write {path}: {err.strerror}", INVALID_PARAMS) from err
+    return path

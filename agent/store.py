@@ -61,6 +61,15 @@ MIGRATIONS: list[str] = [
         INSERT INTO notes_fts(notes_fts, rowid, text, kind) VALUES ('delete', old.id, old.text, old.kind);
     END;
     """,
+    """
+    CREATE TABLE proposals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'rejected'))
+    );
+    """,
 ]
 
 
@@ -100,6 +109,14 @@ class Note:
     project: str
     kind: str
     text: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    project: str
+    text: str
+    status: str
 
 
 class MemoryStore:
@@ -231,6 +248,35 @@ class MemoryStore:
             (scope.value, project if scope is Scope.PROJECT else "", kind, clean, time.time()),
         )
         return Note(note_id, scope, project if scope is Scope.PROJECT else "", kind, clean)
+
+    def propose(self, project: str, text: str) -> Proposal:
+        """Keep an addition to the project's COVE.md that the agent proposes, until the user decides."""
+        clean = redact(text.strip())
+        if not clean:
+            raise StoreError("a proposal needs text")
+        ident = self._write(
+            "INSERT INTO proposals (project, text, created) VALUES (?, ?, ?)", (project, clean, time.time())
+        )
+        return Proposal(ident, project, clean, "pending")
+
+    def proposals(self, project: str) -> list[Proposal]:
+        """The project's proposals still waiting for the user."""
+        rows = self._db.execute(
+            "SELECT id, project, text, status FROM proposals WHERE project = ? AND status = 'pending' ORDER BY id",
+            (project,),
+        ).fetchall()
+        return [Proposal(*row) for row in rows]
+
+    def decide(self, proposal_id: int, accept: bool) -> Proposal:
+        """Mark a pending proposal accepted or rejected; StoreError when it is not pending."""
+        row = self._db.execute(
+            "SELECT id, project, text, status FROM proposals WHERE id = ?", (proposal_id,)
+        ).fetchone()
+        if row is None or row[3] != "pending":
+            raise StoreError(f"no pending proposal {proposal_id}")
+        status = "accepted" if accept else "rejected"
+        self._write("UPDATE proposals SET status = ? WHERE id = ?", (status, proposal_id))
+        return Proposal(row[0], row[1], row[2], status)
 
     def search_notes(self, query: str, project: str, limit: int = 10) -> list[Note]:
         """Notes of the user and of `project` that match the words of `query`, best first."""

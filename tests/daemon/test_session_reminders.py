@@ -95,3 +95,19 @@ def test_cove_memory_commands_start_the_daemon_and_round_trip(env: dict[str, str
     assert "[project/convention] Use tabs in Makefiles" in cove("search", "makefiles tabs")
     with DaemonClient(daemon_paths(env).socket) as client:
         client.call("shutdown")
+
+
+def test_proposed_additions_reach_cove_md_only_when_accepted(daemon: DaemonPaths, tmp_path: Path) -> None:  # noqa: F811
+    project = tmp_path / "repo"
+    project.mkdir()
+    (project / "COVE.md").write_text("# Conventions\n")
+    with DaemonClient(daemon.socket) as client:
+        keep = client.call("memory/propose", {"project": str(project), "text": "- Tests: `pytest -q`"})
+        drop = client.call("memory/propose", {"project": str(project), "text": "- Always use tabs"})
+        assert [p["id"] for p in client.call("memory/proposals", {"project": str(project)})] == [keep["id"], drop["id"]]
+        client.call("memory/decide", {"proposal_id": keep["id"], "accept": True})
+        client.call("memory/decide", {"proposal_id": drop["id"], "accept": False})
+        assert client.call("memory/proposals", {"project": str(project)}) == []
+        with pytest.raises(DaemonError, match="no pending proposal"):
+            client.call("memory/decide", {"proposal_id": keep["id"], "accept": True})
+    assert (project / "COVE.md").read_text() == "# Conventions\n\n- Tests: `pytest -q`\n"

@@ -94,3 +94,15 @@ def test_redaction_catches_common_secrets(text: str) -> None:
 def test_redaction_leaves_ordinary_code_alone() -> None:
     code = "def token_bucket(rate):\n    tokens = rate * 2\n    return tokens"
     assert redact(code) == code
+
+
+def test_an_old_schema_is_migrated_forward_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version = 1; COMMIT;")
+    old.execute("INSERT INTO notes (scope, project, kind, text, created) VALUES ('user', '', 'fact', 'kept', 0)")
+    old.close()
+    store = MemoryStore(path)
+    assert store.schema_version == len(MIGRATIONS) >= 2
+    assert [n.text for n in store.search_notes("kept", "/p")] == ["kept"]
+    assert store.propose("/p", "a new convention").status == "pending"
