@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from cove.agent.store import MIGRATIONS
 from cove.daemon_client import DaemonClient, DaemonError
 from cove.runtime import DaemonPaths, daemon_paths
 
@@ -81,7 +82,7 @@ def test_handshake_status_and_permissions(daemon: DaemonPaths) -> None:
     with DaemonClient(daemon.socket) as client:
         assert client.server["protocol_version"] == 1
         status = client.call("status")
-        assert status["schema_version"] >= 1 and status["clients"] >= 1
+        assert status["schema_version"] == len(MIGRATIONS) and status["clients"] == 1
     assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
     assert stat.S_IMODE(daemon.runtime.stat().st_mode) == 0o700
 
