@@ -358,7 +358,8 @@ class Daemon:
 
     def _outside(self, topic: str, payload: dict[str, Any], exclude: Client | None = None) -> int:
         """An event from outside (MQTT, events/publish): to subscribers, and to every live session's reminders."""
-        self._spawn(self._remind_all(outside_event(topic, payload)))
+        if self.hub.live:
+            self._spawn(self._remind_all(outside_event(topic, payload)))
         return self.broadcast(topic, payload, exclude)
 
     async def _remind_all(self, event: Event) -> None:

@@ -101,6 +101,11 @@ class SessionHub:
             self.store.append_message(session.id, "system", f"Project memory ({PROJECT_MEMORY}):\n{memory}")
         self._engine(session.id)
 
+    @property
+    def live(self) -> bool:
+        """Whether any session is being served (else outside events need no reminder work)."""
+        return bool(self._engines)
+
     def attach(self, session_id: str) -> None:
         """Serve a resumed session: reminders start counting afresh."""
         with self._lock:
