@@ -1,0 +1,111 @@
+"""The agent's file tools, confined to the workspace, with every change recorded for step-by-step undo.
+
+Each tool returns text meant for the model: short, with the facts it needs next (a diff after an edit, line numbers
+in a read). Failures raise `ToolError` with a message that says what to do instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cove.agent.safety import Workspace
+from cove.errors import CoveError
+
+#: Largest output of one read, in characters; longer reads say how to ask for the rest.
+MAX_READ_CHARS = 20_000
+
+
+class ToolError(CoveError):
+    """A tool call that failed in a way the model can fix (a missing file, an ambiguous edit)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file change: the text before (None: the file did not exist) and after."""
+
+    path: Path
+    before: str | None
+    after: str
+
+
+@dataclass
+class FileTools:
+    """read_file, write_file, edit_file and undo over one workspace."""
+
+    workspace: Workspace
+    history: list[Change] = field(default_factory=list)
+
+    def read_file(self, path: str, start: int = 1, end: int | None = None) -> str:
+        """Lines `start`..`end` (1-based, inclusive) of a text file, numbered."""
+        target = self._existing(path)
+        lines = target.read_text(encoding="utf-8", errors="replace").split("\n")
+        if start < 1 or start > max(len(lines), 1):
+            raise ToolError(f"{path} has {len(lines)} lines; start must be between 1 and {len(lines)}")
+        last = len(lines) if end is None else min(end, len(lines))
+        out: list[str] = []
+        size = 0
+        for number in range(start, last + 1):
+            row = f"{number:>6}\t{lines[number - 1]}"
+            size += len(row) + 1
+            if size > MAX_READ_CHARS:
+                out.append(f"[... cut at line {number - 1}; read on with start={number}]")
+                break
+            out.append(row)
+        return "\n".join(out)
+
+    def write_file(self, path: str, content: str) -> str:
+        """Create or replace a file; returns a diff of the change."""
+        target = self.workspace.resolve(path)
+        if target.is_dir():
+            raise ToolError(f"{path} is a directory")
+        before = target.read_text(encoding="utf-8") if target.exists() else None
+        return self._apply(target, before, content)
+
+    def edit_file(self, path: str, old_text: str, new_text: str) -> str:
+        """Replace the one occurrence of `old_text`; returns a diff. Missing or repeated matches are errors."""
+        target = self._existing(path)
+        before = target.read_text(encoding="utf-8")
+        if not old_text:
+            raise ToolError("old_text is empty; give the exact text to replace")
+        count = before.count(old_text)
+        if count == 0:
+            raise ToolError(f"old_text not found in {path}; read the file again and copy the exact text to replace")
+        if count > 1:
+            raise ToolError(
+                f"old_text matches {count} times in {path}; include more surrounding lines so the match is unique"
+            )
+        return self._apply(target, before, before.replace(old_text, new_text, 1))
+
+    def undo(self) -> str:
+        """Revert the agent's last file change; returns what was undone."""
+        if not self.history:
+            raise ToolError("nothing to undo")
+        change = self.history.pop()
+        name = self.workspace.relative(change.path)
+        if change.before is None:
+            change.path.unlink(missing_ok=True)
+            return f"removed {name}, which the agent had created"
+        change.path.write_text(change.before, encoding="utf-8")
+        return f"restored {name}\n" + _diff(name, change.after, change.before)
+
+    def _existing(self, path: str) -> Path:
+        target = self.workspace.resolve(path)
+        if not target.is_file():
+            raise ToolError(f"no such file: {path}; list_files shows what exists")
+        return target
+
+    def _apply(self, target: Path, before: str | None, after: str) -> str:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(after, encoding="utf-8")
+        self.history.append(Change(target, before, after))
+        name = self.workspace.relative(target)
+        return _diff(name, before or "", after) or f"{name}: no change"
+
+
+def _diff(name: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{name}", f"b/{name}", n=2
+    )
+    return "".join(lines)
