@@ -1,0 +1,132 @@
+"""Finding things in the workspace: files (honouring .gitignore), a regex over their text, Python symbols.
+
+Ignore rules come from every `.gitignore` in the tree (pathspec implements git's matching); `.git` itself is always
+skipped. Symbols come from tree-sitter's Python grammar, so that half-written code still yields what parses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+import tree_sitter
+import tree_sitter_python
+
+from cove.agent.file_tools import ToolError
+from cove.agent.safety import Workspace
+
+_PYTHON = tree_sitter.Language(tree_sitter_python.language())
+_SYMBOLS = tree_sitter.Query(
+    _PYTHON,
+    "(function_definition name: (identifier) @function) (class_definition name: (identifier) @class)",
+)
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A function or class definition."""
+
+    name: str
+    kind: str
+    path: str
+    line: int
+
+
+def walk_files(workspace: Workspace, start: str = ".") -> Iterator[Path]:
+    """Files under `start`, in sorted order, without what .gitignore files exclude."""
+    top = workspace.resolve(start)
+    rules: list[tuple[Path, pathspec.PathSpec]] = []
+    root_ignore = workspace.root / ".gitignore"
+    if top != workspace.root and root_ignore.is_file():
+        rules.append((workspace.root, _spec(root_ignore)))
+    for folder, dirs, files in os.walk(top):
+        here = Path(folder)
+        if (here / ".gitignore").is_file() and not (here == workspace.root and rules):
+            rules.append((here, _spec(here / ".gitignore")))
+        dirs[:] = sorted(d for d in dirs if d != ".git" and not _ignored(here / d, rules, directory=True))
+        for name in sorted(files):
+            path = here / name
+            if not _ignored(path, rules, directory=False):
+                yield path
+
+
+def _spec(path: Path) -> pathspec.PathSpec:
+    return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8", errors="replace").splitlines())
+
+
+def _ignored(path: Path, rules: list[tuple[Path, pathspec.PathSpec]], directory: bool) -> bool:
+    for base, spec in rules:
+        if base in path.parents:
+            relative = path.relative_to(base).as_posix() + ("/" if directory else "")
+            if spec.match_file(relative):
+                return True
+    return False
+
+
+def list_files(workspace: Workspace, path: str = ".", limit: int = 500) -> str:
+    """Workspace-relative paths of the files under `path`, at most `limit` of them."""
+    names = []
+    for number, file in enumerate(walk_files(workspace, path)):
+        if number == limit:
+            names.append(f"[... more than {limit} files; list a subfolder]")
+            break
+        names.append(workspace.relative(file))
+    return "\n".join(names) or f"no files under {path}"
+
+
+def search(workspace: Workspace, pattern: str, path: str = ".", limit: int = 100) -> str:
+    """Lines matching the regular expression `pattern`, as `file:line: text`."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise ToolError(f"invalid regular expression {pattern!r}: {err}") from err
+    hits: list[str] = []
+    for file in walk_files(workspace, path):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary or unreadable files have no lines to match
+        for number, line in enumerate(text.split("\n"), start=1):
+            if regex.search(line):
+                hits.append(f"{workspace.relative(file)}:{number}: {line.strip()[:200]}")
+                if len(hits) == limit:
+                    return "\n".join([*hits, f"[... stopped at {limit} matches; narrow the pattern or the path]"])
+    return "\n".join(hits) or f"no match for {pattern!r}"
+
+
+def python_symbols(workspace: Workspace, file: Path) -> list[Symbol]:
+    """Functions and classes defined in a Python file."""
+    tree = tree_sitter.Parser(_PYTHON).parse(file.read_bytes())
+    found = tree_sitter.QueryCursor(_SYMBOLS).captures(tree.root_node)
+    symbols = [
+        Symbol(node.text.decode("utf-8", errors="replace"), kind, workspace.relative(file), node.start_point[0] + 1)
+        for kind, nodes in found.items()
+        for node in nodes
+        if node.text is not None
+    ]
+    return sorted(symbols, key=lambda s: s.line)
+
+
+def list_symbols(workspace: Workspace, path: str) -> str:
+    """The functions and classes of one Python file, with their lines."""
+    file = workspace.resolve(path)
+    if not file.is_file():
+        raise ToolError(f"no such file: {path}")
+    rows = [f"{s.line:>6}  {s.kind} {s.name}" for s in python_symbols(workspace, file)]
+    return "\n".join(rows) or f"no functions or classes in {path}"
+
+
+def find_symbol(workspace: Workspace, name: str) -> str:
+    """Where a function or class named `name` is defined in the workspace's Python files."""
+    rows = [
+        f"{s.path}:{s.line}: {s.kind} {s.name}"
+        for file in walk_files(workspace)
+        if file.suffix == ".py"
+        for s in python_symbols(workspace, file)
+        if s.name == name
+    ]
+    return "\n".join(rows) or f"no function or class named {name!r}"

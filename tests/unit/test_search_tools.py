@@ -1,0 +1,55 @@
+"""Listing, searching and symbols over a real temporary repository with .gitignore files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cove.agent.file_tools import ToolError
+from cove.agent.safety import ToolDenied, Workspace
+from cove.agent.search_tools import find_symbol, list_files, list_symbols, search
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    root = tmp_path / "repo"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "build").mkdir()
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]\n")
+    (root / ".gitignore").write_text("build/\n*.log\n")
+    (root / "src" / ".gitignore").write_text("generated_*.py\n")
+    core = "class Parser:\n    def parse(self, text):\n        return text  # TODO handle comments\n"
+    (root / "src" / "pkg" / "core.py").write_text(core + "\n\ndef main():\n    pass\n")
+    (root / "src" / "generated_api.py").write_text("def main():\n    pass\n")
+    (root / "build" / "out.py").write_text("def main(): pass\n")
+    (root / "debug.log").write_text("TODO in a log\n")
+    (root / "README.md").write_text("TODO: write docs\n")
+    return Workspace.at(root)
+
+
+def test_list_files_honours_every_gitignore(workspace: Workspace) -> None:
+    assert list_files(workspace).split("\n") == [".gitignore", "README.md", "src/.gitignore", "src/pkg/core.py"]
+    assert list_files(workspace, "src") == "src/.gitignore\nsrc/pkg/core.py"
+
+
+def test_search_finds_lines_outside_ignored_files(workspace: Workspace) -> None:
+    assert search(workspace, r"TODO").split("\n") == [
+        "README.md:1: TODO: write docs",
+        "src/pkg/core.py:3: return text  # TODO handle comments",
+    ]
+    with pytest.raises(ToolError, match="invalid regular expression"):
+        search(workspace, "(")
+    with pytest.raises(ToolDenied):
+        search(workspace, "x", "../")
+
+
+def test_symbols_from_tree_sitter(workspace: Workspace) -> None:
+    assert list_symbols(workspace, "src/pkg/core.py").split("\n") == [
+        "     1  class Parser",
+        "     2  function parse",
+        "     6  function main",
+    ]
+    assert find_symbol(workspace, "main") == "src/pkg/core.py:6: function main"
+    assert "no function or class" in find_symbol(workspace, "absent")
