@@ -1,0 +1,68 @@
+"""A scripted OpenAI-compatible server on loopback: real HTTP, replaying a fixed list of replies.
+
+It stands in where a test needs a capable model's decisions; it decides nothing itself. It records every request so
+that tests can check what Cove sent (headers, messages, tools).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class ScriptedOpenAIServer:
+    """Replies to POST /v1/chat/completions with the next scripted reply (a dict, or (status, text))."""
+
+    def __init__(self, script: Sequence[dict[str, Any] | tuple[int, str]]) -> None:
+        self.script = list(script)
+        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append((dict(self.headers), body))
+                reply = server.script.pop(0) if server.script else (500, "script exhausted")
+                status, text = reply if isinstance(reply, tuple) else (200, json.dumps(reply))
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+
+@contextmanager
+def scripted_openai_server(script: Sequence[dict[str, Any] | tuple[int, str]]) -> Iterator[ScriptedOpenAIServer]:
+    server = ScriptedOpenAIServer(script)
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+
+
+def completion(content: str = "", tool_calls: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A chat completion body; tool_calls are (name, raw JSON arguments)."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": args}}
+            for i, (name, args) in enumerate(tool_calls)
+        ]
+    return {"choices": [{"message": message}], "usage": {"prompt_tokens": 12, "completion_tokens": 5}}
