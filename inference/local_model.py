@@ -11,6 +11,7 @@ import bisect
 import contextlib
 import ctypes
 import io
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 import numpy.typing as npt
+from llama_cpp import llama_grammar
 
 from cove.config import ModelConfig
 from cove.errors import Cancelled, ModelError
@@ -217,6 +219,22 @@ class LocalModel:
         """Drop every token."""
         llama_cpp.llama_memory_seq_rm(self._memory, SEQ, -1, -1)
         self.tokens = []
+
+    def constrained(self, prompt: str, json_schema: dict[str, object], max_tokens: int = 256) -> str:
+        """Greedy text for `prompt` that is guaranteed to match `json_schema` (llama.cpp grammar sampling).
+
+        This goes through the high-level `Llama`, which keeps its own idea of the context, so the sequence this
+        class manages is cleared before and after: the next completion starts cold.
+        """
+        grammar = llama_grammar.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+        self.clear()
+        self._llm.reset()  # type: ignore[no-untyped-call]
+        try:
+            result = self._llm.create_completion(prompt, grammar=grammar, max_tokens=max_tokens, temperature=0.0)
+        finally:
+            self._llm.reset()  # type: ignore[no-untyped-call]
+            self.clear()
+        return str(result["choices"][0]["text"])  # type: ignore[index]
 
     def save_state(self) -> bytes:
         """The KV state of the sequence, serialised."""

@@ -1,0 +1,44 @@
+"""Tool calls from a small local model that are always well-formed: JSON-schema grammars in llama.cpp.
+
+A 270M model chooses poorly, but under a grammar built from the tools' schemas it cannot produce a call that does
+not parse or that names a tool that does not exist; its arguments always have the required keys and types.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cove.errors import ModelError
+from cove.inference.local_model import LocalModel
+from cove.inference.remote import ToolCall
+
+
+def tool_call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """One JSON schema accepting exactly `{"tool": NAME, "arguments": {...}}` for any of the OpenAI-style `tools`."""
+    choices = []
+    for tool in tools:
+        function = tool["function"]
+        parameters = dict(function.get("parameters") or {"type": "object", "properties": {}})
+        parameters["additionalProperties"] = False
+        choices.append(
+            {
+                "type": "object",
+                "properties": {"tool": {"const": function["name"]}, "arguments": parameters},
+                "required": ["tool", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    return {"anyOf": choices}
+
+
+def local_tool_call(model: LocalModel, prompt: str, tools: list[dict[str, Any]], max_tokens: int = 256) -> ToolCall:
+    """The local model's next tool call for `prompt`, constrained to the tools' schemas."""
+    if not tools:
+        raise ModelError("no tools to call")
+    text = model.constrained(prompt, tool_call_schema(tools), max_tokens)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:  # only when max_tokens cut the JSON short
+        raise ModelError(f"the tool call was cut at {max_tokens} tokens; raise max_tokens ({err})") from err
+    return ToolCall("local-0", data["tool"], data["arguments"])
