@@ -67,8 +67,11 @@ class StopRule:
         if cut is not None:
             return cut
         text = generated
-        if self.mode is CompletionMode.BLOCK and not ended and "\n" in text.strip():
-            text = text[: text.rstrip().rfind("\n")]
+        last_newline = text.rstrip().rfind("\n")
+        if self.mode is CompletionMode.BLOCK and not ended and text[:last_newline].strip():
+            # A partial last line is dropped only when whole lines come before it; a block cut short on its
+            # first line still shows that line, as a single-line completion would.
+            text = text[:last_newline]
         return text.rstrip()
 
     def _cut_line(self, generated: str) -> str | None:

@@ -45,4 +45,7 @@ def clean_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    # Bounded by tokens rather than time: a loaded CI machine must get the same suggestions as an idle one.
+    env["COVE_COMPLETION_TIME_BUDGET_MS"] = "20000"
+    env["COVE_COMPLETION_BLOCK_TIME_BUDGET_MS"] = "60000"
     yield env

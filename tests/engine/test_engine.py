@@ -23,7 +23,9 @@ def model(model_path: Path) -> LocalModel:
 
 
 def fresh(model: LocalModel, **changes: object) -> CompletionEngine:
+    """An engine bounded by tokens, not time, so that a loaded machine gets the same text as an idle one."""
     model.clear()
+    changes = {"time_budget_ms": 20_000, "block_time_budget_ms": 60_000, **changes}
     return CompletionEngine(model, dataclasses.replace(CompletionConfig(), **changes))  # type: ignore[arg-type]
 
 

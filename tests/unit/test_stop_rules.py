@@ -63,6 +63,7 @@ def test_finish_drops_a_partial_line_of_a_cut_short_block() -> None:
     assert rule.finish("\n    a = 1\n    b = som", ended=False) == "\n    a = 1"
     assert rule.finish("\n    a = 1\n    b = 2", ended=True) == "\n    a = 1\n    b = 2"
     assert StopRule(LINE, "x = ", "", 8).finish("compute(a, ", ended=False) == "compute(a,"
+    assert rule.finish("\n    a = some", ended=False) == "\n    a = some", "the first line is kept even if cut"
 
 
 @pytest.mark.parametrize(
