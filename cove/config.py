@@ -85,6 +85,29 @@ class ReminderConfig:
 
 
 @dataclass(frozen=True)
+class RemoteConfig:
+    """An OpenAI-compatible server for bigger models (Ollama, llama.cpp's server, vLLM, a hosted API)."""
+
+    base_url: str = ""
+    model: str = ""
+    #: Name of the environment variable that holds the API key (the key itself is never written in config).
+    api_key_env: str = ""
+    #: Refuse every endpoint that is not on loopback.
+    offline: bool = True
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Which model serves each workload; each chain is tried in order and always ends at the local model."""
+
+    complete: tuple[str, ...] = ("local",)
+    execute: tuple[str, ...] = ("remote", "local")
+    plan: tuple[str, ...] = ("remote", "local")
+    compact: tuple[str, ...] = ("local",)
+    critique: tuple[str, ...] = ("remote", "local")
+
+
+@dataclass(frozen=True)
 class DaemonConfig:
     """The agent daemon's listeners."""
 
@@ -116,6 +139,8 @@ class CoveConfig:
     reminders: ReminderConfig = field(default_factory=ReminderConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    remote: RemoteConfig = field(default_factory=RemoteConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
 
 
 @dataclass(frozen=True)

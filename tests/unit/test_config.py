@@ -85,3 +85,12 @@ def test_project_root_is_found_from_a_subdirectory(tmp_path: Path) -> None:
     sub = tmp_path / "a/b"
     sub.mkdir(parents=True)
     assert find_project_root(sub) == tmp_path
+
+
+def test_lists_become_tuples_and_must_hold_strings(tmp_path: Path) -> None:
+    write(tmp_path / ".cove/config.toml", "[routing]\nplan = ['local']\n[reminders]\ndisabled = ['stale_todos']\n")
+    config = load_config(tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).config
+    assert config.routing.plan == ("local",) and config.reminders.disabled == ("stale_todos",)
+    write(tmp_path / ".cove/config.toml", "[routing]\nplan = [1]\n")
+    with pytest.raises(ConfigError, match="'routing.plan' must be a list of strings"):
+        load_config(tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "none")})
