@@ -92,5 +92,5 @@ def test_lists_become_tuples_and_must_hold_strings(tmp_path: Path) -> None:
     config = load_config(tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).config
     assert config.routing.plan == ("local",) and config.reminders.disabled == ("stale_todos",)
     write(tmp_path / ".cove/config.toml", "[routing]\nplan = [1]\n")
-    with pytest.raises(ConfigError, match="'routing.plan' must be a list of strings"):
+    with pytest.raises(ConfigError, match=r"'routing\.plan' must be a list of strings"):
         load_config(tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "none")})
