@@ -108,6 +108,22 @@ class RoutingConfig:
 
 
 @dataclass(frozen=True)
+class HooksConfig:
+    """User commands run at points of an agent session; each gets the event as JSON on stdin. Empty: none.
+
+    A `before_tool` hook that exits non-zero blocks the tool call; its stderr says why.
+    """
+
+    before_tool: str = ""
+    after_tool: str = ""
+    before_compaction: str = ""
+    after_compaction: str = ""
+    session_start: str = ""
+    session_end: str = ""
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
 class DaemonConfig:
     """The agent daemon's listeners."""
 
@@ -141,6 +157,7 @@ class CoveConfig:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,57 @@
+"""User hooks: shell commands from config run before and after tools, compactions, and at session start and end.
+
+Each hook gets the event as JSON on stdin and `COVE_HOOK=<point>` in its environment. A `before_tool` hook that
+exits non-zero blocks the call (its stderr is the reason the agent and the user see); other hooks only observe, and
+their failures are reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cove.agent.safety import ToolDenied
+from cove.config import HooksConfig
+
+HookPoint = Literal[
+    "before_tool", "after_tool", "before_compaction", "after_compaction", "session_start", "session_end"
+]
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """How a hook ended; `ran` is false when none is configured for the point."""
+
+    ran: bool
+    status: int = 0
+    output: str = ""
+
+
+def run_hook(config: HooksConfig, point: HookPoint, event: dict[str, Any], cwd: Path) -> HookResult:
+    """Run the hook configured for `point`, if any; a blocking `before_tool` hook raises ToolDenied."""
+    command: str = getattr(config, point)
+    if not command:
+        return HookResult(ran=False)
+    env = dict(os.environ, COVE_HOOK=point)
+    try:
+        done = subprocess.run(
+            ["bash", "-c", command],
+            input=json.dumps({"hook": point, **event}),
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env,
+            timeout=config.timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        result = HookResult(True, -1, f"hook {point} timed out after {config.timeout_s} s")
+    else:
+        result = HookResult(True, done.returncode, (done.stderr or done.stdout).strip()[:2000])
+    if point == "before_tool" and result.status != 0:
+        raise ToolDenied(f"blocked by the before_tool hook: {result.output or f'exit status {result.status}'}")
+    return result
