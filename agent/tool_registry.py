@@ -73,7 +73,7 @@ class ToolRegistry:
     def __init__(self, file_tools: FileTools) -> None:
         self.specs = load_specs()
         self.discovered: set[str] = set()
-        workspace = file_tools.workspace
+        workspace = self.workspace = file_tools.workspace
         self._run: dict[str, Callable[..., str]] = {
             "read_file": file_tools.read_file,
             "write_file": file_tools.write_file,

@@ -1,0 +1,151 @@
+"""The executor loop: ask the model, run the tools it calls (safely), feed the results back, until it answers.
+
+Every tool call passes, in order: the registry's argument check, the before_tool hook, the approval policy (deny
+patterns and confinement are enforced inside the tools themselves), the tool, the after_tool hook. Each result is an
+event for the reminder engine, whose reminders join the context as tagged user messages; the context is compacted
+before every model call. Everything that happens goes to `on_event` for the transcript.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cove.agent.compaction import ContextCompactor, Turn
+from cove.agent.file_tools import ToolError
+from cove.agent.hooks import run_hook
+from cove.agent.reminders import ReminderEngine, StepTaken, ToolResult
+from cove.agent.reminders import ToolDenied as DeniedEvent
+from cove.agent.safety import ApprovalMode, ToolDenied, needs_approval
+from cove.agent.tool_registry import ToolRegistry
+from cove.config import HooksConfig
+from cove.errors import CoveError
+from cove.inference.remote import ChatReply, ToolCall
+
+
+class ChatModel(Protocol):
+    """What the loop needs of a model: one chat completion with tools."""
+
+    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatReply: ...
+
+
+@dataclass
+class LoopSettings:
+    """How the loop runs; `approve` is asked when the approval mode requires it."""
+
+    mode: ApprovalMode = ApprovalMode.FULL_AUTO
+    allowed_commands: tuple[str, ...] = ()
+    max_steps: int = 50
+    invariants: str = ""
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+    approve: Callable[[str, dict[str, Any]], bool] = lambda tool, arguments: False
+
+
+@dataclass
+class RunResult:
+    """How a run ended: the model's final answer, or why it stopped."""
+
+    answer: str
+    steps: int
+    stopped: str  # "answered" | "max_steps"
+
+
+class AgentLoop:
+    """One executor run over a workspace."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        tools: ToolRegistry,
+        reminders: ReminderEngine,
+        compactor: ContextCompactor,
+        settings: LoopSettings,
+        on_event: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
+    ) -> None:
+        self.model, self.tools, self.reminders, self.compactor = model, tools, reminders, compactor
+        self.settings, self.on_event = settings, on_event
+
+    def run(self, system: str, task: str) -> RunResult:
+        """Work on `task` until the model answers without calling a tool, or the step limit."""
+        turns = [Turn("system", system), Turn("user", task)]
+        for step in range(1, self.settings.max_steps + 1):
+            turns, compactions = self.compactor.compact(turns, self.settings.invariants)
+            for compaction in compactions:
+                self.on_event("compaction", {"text": compaction.describe()})
+            reply = self.model.chat(_messages(turns), self.tools.prompt_schemas())
+            self.on_event("assistant", {"text": reply.content, "calls": [c.name for c in reply.tool_calls]})
+            if not reply.tool_calls:
+                return RunResult(reply.content, step, "answered")
+            turns.append(Turn("assistant", _describe_calls(reply)))
+            for call in reply.tool_calls:
+                turns.append(Turn("tool", self._execute(call), call=f"{call.name}({_short(call.arguments)})"))
+            for reminder in self.reminders.feed(StepTaken()):
+                self.on_event(
+                    "reminder", {"type": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
+                )
+                turns.append(Turn("user", reminder.as_message()["content"]))
+        return RunResult("", self.settings.max_steps, "max_steps")
+
+    def _execute(self, call: ToolCall) -> str:
+        """Run one call; every failure becomes text for the model plus a classified reminder, never a crash."""
+        arguments = json.dumps(call.arguments, sort_keys=True)
+        spec = self.tools.specs.get(call.name)
+        read_only = spec.read_only if spec else True
+        error: str | None = None
+        try:
+            if call.error is not None:
+                raise ToolError(f"invalid arguments for {call.name}: {call.error}; send valid JSON")
+            self._gate(call, read_only)
+            output = self.tools.call(call.name, call.arguments)
+        except ToolDenied as denied:
+            output = error = f"denied: {denied}"
+            reminders = self.reminders.feed(DeniedEvent(call.name, str(denied)))
+        except CoveError as failed:
+            output = error = f"error: {failed}"
+            reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only, str(failed)))
+        except Exception as crashed:  # a crashing tool must not end the session
+            output = error = f"error: the tool crashed: {crashed.__class__.__name__}: {crashed}"
+            reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only, output))
+        else:
+            reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only))
+            run_hook(self.settings.hooks, "after_tool", {"tool": call.name, "output": output[:2000]}, self._root())
+        self.on_event("tool", {"tool": call.name, "arguments": call.arguments, "error": error, "output": output})
+        for reminder in reminders:
+            self.on_event(
+                "reminder", {"type": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
+            )
+        notes = "\n".join(r.as_message()["content"] for r in reminders)
+        return f"{output}\n{notes}" if notes else output
+
+    def _gate(self, call: ToolCall, read_only: bool) -> None:
+        run_hook(self.settings.hooks, "before_tool", {"tool": call.name, "arguments": call.arguments}, self._root())
+        command = call.arguments.get("command") if call.name == "run_command" else None
+        settings = self.settings
+        if needs_approval(settings.mode, read_only, command, settings.allowed_commands) and not settings.approve(
+            call.name, call.arguments
+        ):
+            raise ToolDenied(f"the user did not approve {call.name}")
+
+    def _root(self) -> Path:
+        return self.tools.workspace.root
+
+
+def _messages(turns: Sequence[Turn]) -> list[dict[str, Any]]:
+    # Tool results travel as user messages: every OpenAI-compatible server accepts those, whatever its tool support.
+    return [
+        {"role": "user" if t.role == "tool" else t.role, "content": f"[{t.call}]\n{t.content}" if t.call else t.content}
+        for t in turns
+    ]
+
+
+def _describe_calls(reply: ChatReply) -> str:
+    calls = ", ".join(f"{c.name}({_short(c.arguments)})" for c in reply.tool_calls)
+    return f"{reply.content}\nCalling: {calls}".strip()
+
+
+def _short(arguments: dict[str, Any]) -> str:
+    text = json.dumps(arguments, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:119] + "…"

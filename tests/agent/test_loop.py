@@ -1,0 +1,103 @@
+"""Whole executor runs driven by a scripted OpenAI-compatible server on loopback, in a temporary repository."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
+from cove.agent.file_tools import FileTools
+from cove.agent.loop import AgentLoop, LoopSettings
+from cove.agent.reminders import ReminderEngine
+from cove.agent.safety import ApprovalMode, Workspace
+from cove.agent.tool_registry import ToolRegistry
+from cove.config import ReminderConfig
+from cove.inference.remote import RemoteModel
+from tests.scripted.openai_server import completion, scripted_openai_server
+
+
+def repository(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (root / "test_calc.py").write_text("from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    return root
+
+
+def make_loop(root: Path, url: str, events: list[tuple[str, dict[str, Any]]], **settings: Any) -> AgentLoop:
+    archive: dict[int, Turn] = {}
+
+    def keep(turn: Turn) -> int:
+        archive[len(archive) + 1] = turn
+        return len(archive)
+
+    def summarize(turns: Sequence[Turn]) -> str:
+        return "earlier calls: " + ", ".join(t.call for t in turns if t.call)
+
+    compactor = ContextCompactor(CompactionPolicy(), lambda text: len(text) // 4, keep, summarize)
+    return AgentLoop(
+        RemoteModel(url, "scripted"),
+        ToolRegistry(FileTools(Workspace.at(root))),
+        ReminderEngine(ReminderConfig()),
+        compactor,
+        LoopSettings(invariants="fix add", **settings),
+        on_event=lambda kind, data: events.append((kind, data)),
+    )
+
+
+def test_a_run_reads_edits_is_denied_runs_the_tests_and_answers(tmp_path: Path) -> None:
+    root = repository(tmp_path)
+    pytest_command = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+    script = [
+        completion("", [("read_file", '{"path": "calc.py"}')]),
+        completion("", [("edit_file", '{"path": "calc.py", "old_text": "return a - b", "new_text": "return a + b"}')]),
+        completion("", [("run_command", '{"command": "sudo rm -rf /"}')]),
+        completion("", [("run_command", f'{{"command": "{pytest_command}"}}')]),
+        completion("Fixed add(); the tests pass."),
+    ]
+    events: list[tuple[str, dict[str, Any]]] = []
+    with scripted_openai_server(script) as server:
+        result = make_loop(root, server.url, events).run("You are Cove.", "Fix add() in calc.py.")
+        sent = [body for _, body in server.requests]
+    assert (result.stopped, result.steps, result.answer) == ("answered", 5, "Fixed add(); the tests pass.")
+    assert (root / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    tools = [data for kind, data in events if kind == "tool"]
+    assert "sudo" in str(tools[2]["error"]) and tools[3]["error"] is None and "1 passed" in tools[3]["output"]
+    last_prompt = "\n".join(m["content"] for m in sent[-1]["messages"])
+    assert '<system-reminder type="tool_denied"' in last_prompt
+    assert "+    return a + b" in last_prompt  # the edit's diff went back to the model
+    assert {t["function"]["name"] for t in sent[0]["tools"]} >= {"read_file", "edit_file", "run_command"}
+
+
+def test_loops_malformed_calls_and_unapproved_writes_get_reminders(tmp_path: Path) -> None:
+    root = repository(tmp_path)
+    read = ("read_file", '{"path": "calc.py"}')
+    script = [
+        completion("", [read]),
+        completion("", [read]),
+        completion("", [read]),
+        completion("", [("edit_file", '{"path": "calc.py", ')]),
+        completion("", [("write_file", '{"path": "new.py", "content": "x = 1"}')]),
+        completion("Stopping."),
+    ]
+    events: list[tuple[str, dict[str, Any]]] = []
+    with scripted_openai_server(script) as server:
+        loop = make_loop(root, server.url, events, mode=ApprovalMode.ASK, approve=lambda tool, args: False)
+        result = loop.run("You are Cove.", "Look at calc.py.")
+    outputs = [str(data["output"]) for kind, data in events if kind == "tool"]
+    reminders = [(data["type"], data["text"]) for kind, data in events if kind == "reminder"]
+    assert result.stopped == "answered"
+    assert [kind for kind, _ in reminders] == ["repeated_call", "tool_failed", "tool_denied"]
+    assert "send valid JSON" in outputs[3] and "bad_arguments" in reminders[1][1]
+    assert "did not approve write_file" in outputs[4]
+    assert not (root / "new.py").exists()
+
+
+def test_the_step_limit_ends_a_run_that_never_answers(tmp_path: Path) -> None:
+    root = repository(tmp_path)
+    script = [completion("", [("list_files", "{}")])] * 3
+    with scripted_openai_server(script) as server:
+        result = make_loop(root, server.url, [], max_steps=3).run("You are Cove.", "Explore.")
+    assert (result.stopped, result.steps) == ("max_steps", 3)
