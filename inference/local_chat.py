@@ -1,0 +1,55 @@
+"""The local model as a chat model with tools: every reply is a well-formed tool call or a final answer.
+
+The base model has no chat template, so the conversation is laid out as plain text with the tools listed, and the
+reply is constrained by a grammar to `{"tool": ..., "arguments": {...}}` or `{"answer": "..."}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cove.inference.constrained import tool_call_schema
+from cove.inference.local_model import LocalModel
+from cove.inference.remote import ChatReply, ToolCall
+
+#: Characters of conversation kept in the prompt (the most recent ones).
+MAX_PROMPT_CHARS = 6_000
+
+
+class LocalChat:
+    """`chat(messages, tools)` over the local model, with grammar-constrained replies."""
+
+    def __init__(self, model: LocalModel, max_tokens: int = 200) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self.calls = 0
+
+    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatReply:
+        tools = tools or []
+        listing = "\n".join(f"- {t['function']['name']}: {t['function']['description']}" for t in tools)
+        conversation = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages)[-MAX_PROMPT_CHARS:]
+        prompt = (
+            f"Tools:\n{listing}\n\n{conversation}\n\n"
+            'Reply with one JSON object: {"tool": NAME, "arguments": {...}} to call a tool, '
+            'or {"answer": "..."} when the task is done.\nASSISTANT: '
+        )
+        schema = tool_call_schema(tools) if tools else {"anyOf": []}
+        schema["anyOf"].append(
+            {
+                "type": "object",
+                "properties": {"answer": {"type": "string"}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            }
+        )
+        self.calls += 1
+        text = self.model.constrained(prompt, schema, self.max_tokens)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            # Cut off by max_tokens: report it as an answer rather than break the loop.
+            return ChatReply(f"(the local model's reply was cut off: {text[:200]})", ())
+        if "answer" in data:
+            return ChatReply(str(data["answer"]), ())
+        return ChatReply("", (ToolCall(f"local-{self.calls}", data["tool"], data["arguments"]),))
