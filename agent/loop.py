@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from cove.agent.compaction import ContextCompactor, Turn
 from cove.agent.file_tools import ToolError
 from cove.agent.hooks import run_hook
-from cove.agent.reminders import ReminderEngine, StepTaken, ToolResult
+from cove.agent.reminders import FinishAttempted, Reminder, ReminderEngine, StepTaken, TodoUpdated, ToolResult
 from cove.agent.reminders import ToolDenied as DeniedEvent
 from cove.agent.safety import ApprovalMode, ToolDenied, needs_approval
 from cove.agent.tool_registry import ToolRegistry
@@ -39,9 +39,14 @@ class LoopSettings:
     mode: ApprovalMode = ApprovalMode.FULL_AUTO
     allowed_commands: tuple[str, ...] = ()
     max_steps: int = 50
+    #: Times finishing is refused while todos are open.
+    finish_nudges: int = 2
+    #: The project memory (COVE.md), re-injected after every compaction with the plan, todos and files touched.
     invariants: str = ""
     hooks: HooksConfig = field(default_factory=HooksConfig)
     approve: Callable[[str, dict[str, Any]], bool] = lambda tool, arguments: False
+    #: Checked between steps: the run stops ("cancelled") once it returns True.
+    cancelled: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -50,7 +55,7 @@ class RunResult:
 
     answer: str
     steps: int
-    stopped: str  # "answered" | "max_steps"
+    stopped: str  # "answered" | "max_steps" | "todos_open" | "cancelled"
 
 
 class AgentLoop:
@@ -67,27 +72,57 @@ class AgentLoop:
     ) -> None:
         self.model, self.tools, self.reminders, self.compactor = model, tools, reminders, compactor
         self.settings, self.on_event = settings, on_event
+        self.plan = ""
+        #: Paths the run has read or edited, for the invariants.
+        self.touched: dict[str, str] = {}
 
-    def run(self, system: str, task: str) -> RunResult:
-        """Work on `task` until the model answers without calling a tool, or the step limit."""
+    def run(self, system: str, task: str, plan: str = "") -> RunResult:
+        """Work on `task` until the model answers with no todo open (or gives up on them), or the step limit."""
+        self.plan = plan
         turns = [Turn("system", system), Turn("user", task)]
+        refusals = 0
         for step in range(1, self.settings.max_steps + 1):
-            turns, compactions = self.compactor.compact(turns, self.settings.invariants)
+            if self.settings.cancelled():
+                return RunResult("", step - 1, "cancelled")
+            turns, compactions = self.compactor.compact(turns, self.invariants())
             for compaction in compactions:
-                self.on_event("compaction", {"text": compaction.describe()})
+                self.on_event("compaction", {"text": compaction.describe(), "stage": compaction.stage})
             reply = self.model.chat(_messages(turns), self.tools.prompt_schemas())
             self.on_event("assistant", {"text": reply.content, "calls": [c.name for c in reply.tool_calls]})
             if not reply.tool_calls:
-                return RunResult(reply.content, step, "answered")
+                open_items = self.tools.todos.open_items()
+                if not open_items:
+                    return RunResult(reply.content, step, "answered")
+                refusals += 1
+                if refusals > self.settings.finish_nudges:
+                    return RunResult(reply.content, step, "todos_open")
+                turns.append(Turn("assistant", reply.content))
+                self._remind(turns, self.reminders.feed(FinishAttempted(open_items)))
+                continue
             turns.append(Turn("assistant", _describe_calls(reply)))
             for call in reply.tool_calls:
                 turns.append(Turn("tool", self._execute(call), call=f"{call.name}({_short(call.arguments)})"))
-            for reminder in self.reminders.feed(StepTaken()):
-                self.on_event(
-                    "reminder", {"type": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
-                )
-                turns.append(Turn("user", reminder.as_message()["content"]))
+            self._remind(turns, self.reminders.feed(StepTaken()))
         return RunResult("", self.settings.max_steps, "max_steps")
+
+    def invariants(self) -> str:
+        """What must survive every compaction: COVE.md, the plan, the open todos, the files touched."""
+        parts = [self.settings.invariants.strip()]
+        if self.plan:
+            parts.append(f"The approved plan:\n{self.plan.strip()}")
+        todos = self.tools.todos.render()
+        if todos:
+            parts.append(f"Todo list:\n{todos}")
+        if self.touched:
+            parts.append("Files touched: " + ", ".join(f"{path} ({how})" for path, how in sorted(self.touched.items())))
+        return "\n\n".join(part for part in parts if part)
+
+    def _remind(self, turns: list[Turn], reminders: list[Reminder]) -> None:
+        for reminder in reminders:
+            self.on_event(
+                "reminder", {"type": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
+            )
+            turns.append(Turn("user", reminder.as_message()["content"]))
 
     def _execute(self, call: ToolCall) -> str:
         """Run one call; every failure becomes text for the model plus a classified reminder, never a crash."""
@@ -111,6 +146,7 @@ class AgentLoop:
             reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only, output))
         else:
             reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only))
+            self._note_success(call)
             run_hook(self.settings.hooks, "after_tool", {"tool": call.name, "output": output[:2000]}, self._root())
         self.on_event("tool", {"tool": call.name, "arguments": call.arguments, "error": error, "output": output})
         for reminder in reminders:
@@ -119,6 +155,15 @@ class AgentLoop:
             )
         notes = "\n".join(r.as_message()["content"] for r in reminders)
         return f"{output}\n{notes}" if notes else output
+
+    def _note_success(self, call: ToolCall) -> None:
+        if call.name == "todo_write":
+            self.reminders.feed(TodoUpdated(self.tools.todos.open_items()))
+            self.on_event("todos", {"text": self.tools.todos.render(), "open": len(self.tools.todos.open_items())})
+        path = call.arguments.get("path")
+        if isinstance(path, str) and call.name in ("read_file", "edit_file", "write_file"):
+            edited = call.name != "read_file" or self.touched.get(path) == "edited"
+            self.touched[path] = "edited" if edited else "read"
 
     def _gate(self, call: ToolCall, read_only: bool) -> None:
         run_hook(self.settings.hooks, "before_tool", {"tool": call.name, "arguments": call.arguments}, self._root())

@@ -32,6 +32,7 @@ class ReminderType(enum.StrEnum):
     CONTEXT_BUDGET = "context_budget"
     PLAN_APPROVED = "plan_approved"
     TOOL_DENIED = "tool_denied"
+    OPEN_TODOS = "open_todos"
     FILE_SAVED = "file_saved"
     EXTERNAL = "external"
 
@@ -97,6 +98,13 @@ class TodoUpdated:
 
 
 @dataclass(frozen=True)
+class FinishAttempted:
+    """The agent answered (meaning to finish) while todos were open."""
+
+    open_items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ContextUsage:
     used_tokens: int
     budget_tokens: int
@@ -126,6 +134,7 @@ Event = (
     | ToolResult
     | ToolDenied
     | TodoUpdated
+    | FinishAttempted
     | ContextUsage
     | PlanApproved
     | External
@@ -207,7 +216,12 @@ class ReminderEngine:
             case TodoUpdated(open_items=items):
                 state.open_todos, state.todo_step = items, state.step
                 self._reset(ReminderType.STALE_TODOS, "")
+                if not items:
+                    self._reset(ReminderType.OPEN_TODOS, "")
                 return []
+            case FinishAttempted(open_items=items):
+                listed = "; ".join(items[:5]) + (f"; and {len(items) - 5} more" if len(items) > 5 else "")
+                return self._emit(ReminderType.OPEN_TODOS, "", repeat_same_text=True, open=len(items), items=listed)
             case ToolResult():
                 return self._tool_result(event)
             case ToolDenied(tool=tool, reason=reason):

@@ -15,8 +15,15 @@ from typing import Any
 from cove.agent.command_tool import run_command
 from cove.agent.file_tools import FileTools, ToolError
 from cove.agent.search_tools import find_symbol, list_files, list_symbols, search
+from cove.agent.todos import TodoList
 
-_JSON_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "integer": int, "boolean": bool, "object": dict}
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+}
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class ToolSpec:
 
     name: str
     description: str
-    parameters: dict[str, dict[str, str]]
+    parameters: dict[str, dict[str, Any]]
     required: tuple[str, ...]
     read_only: bool
     core: bool
@@ -68,12 +75,19 @@ def load_specs() -> dict[str, ToolSpec]:
 
 
 class ToolRegistry:
-    """The workspace tools of one session."""
+    """The tools of one session: the workspace's, the todo list, and any `extra` ones the session provides
+    (memory, archived outputs); a tool of tools.toml without an implementation is left out."""
 
-    def __init__(self, file_tools: FileTools) -> None:
-        self.specs = load_specs()
+    def __init__(
+        self,
+        file_tools: FileTools,
+        todos: TodoList | None = None,
+        extra: dict[str, Callable[..., str]] | None = None,
+    ) -> None:
         self.discovered: set[str] = set()
+        self.todos = todos if todos is not None else TodoList()
         workspace = self.workspace = file_tools.workspace
+        self.file_tools = file_tools
         self._run: dict[str, Callable[..., str]] = {
             "read_file": file_tools.read_file,
             "write_file": file_tools.write_file,
@@ -85,8 +99,20 @@ class ToolRegistry:
             "find_symbol": lambda name: find_symbol(workspace, name),
             "run_command": lambda command, cwd=".", timeout_s=120: run_command(workspace, command, cwd, timeout_s),
             "search_tools": self.search_tools,
+            "todo_write": self.todos.write,
+            **(extra or {}),
         }
-        assert set(self._run) == set(self.specs), "every tool in tools.toml needs an implementation"
+        specs = load_specs()
+        unknown = set(self._run) - set(specs)
+        assert not unknown, f"tools without a description in tools.toml: {unknown}"
+        self.specs = {name: spec for name, spec in specs.items() if name in self._run}
+
+    def restricted(self, read_only: bool) -> ToolRegistry:
+        """The same tools (and todo list), limited to the read-only ones when `read_only` (the planner's set)."""
+        view = ToolRegistry(self.file_tools, self.todos)
+        view._run, view.discovered = self._run, self.discovered
+        view.specs = {n: s for n, s in self.specs.items() if not read_only or (s.read_only and n != "todo_write")}
+        return view
 
     def prompt_schemas(self) -> list[dict[str, Any]]:
         """The schemas that go into the prompt: the core tools and those discovered so far."""
@@ -116,4 +142,5 @@ class ToolRegistry:
         if spec is None:
             raise ToolError(f"unknown tool {name!r}; search_tools finds tools by what they do")
         spec.check(arguments)
+        self.discovered.add(name)  # a known tool called by name (e.g. read_output from a mask) stays available
         return self._run[name](**arguments)

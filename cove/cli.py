@@ -302,12 +302,15 @@ def cmd_agent(args: argparse.Namespace) -> int:
         elif kind in ("reminder", "compaction"):
             print(f"  [{kind}] {data['text']}")
 
+    agent = config.agent
     compactor = ContextCompactor(
         CompactionPolicy(), lambda text: len(text) // 4, keep, lambda turns: "(summary unavailable)"
     )
     settings = LoopSettings(
-        mode=ApprovalMode(args.mode),
-        max_steps=args.max_steps,
+        mode=ApprovalMode(args.mode or agent.mode),
+        allowed_commands=agent.allowed_commands,
+        max_steps=args.max_steps or agent.max_steps,
+        finish_nudges=agent.finish_nudges,
         invariants=read_project_memory(str(root)) or "",
         hooks=config.hooks,
         approve=_ask_user,
@@ -357,8 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.set_defaults(run=cmd_daemon)
     agent = sub.add_parser("agent", help="run a task with the agent in this project, streaming the transcript")
     agent.add_argument("task")
-    agent.add_argument("--mode", default="auto-read", choices=["ask", "auto-read", "full-auto"])
-    agent.add_argument("--max-steps", type=int, default=30)
+    agent.add_argument("--mode", choices=["ask", "auto-read", "full-auto"], help="approvals (default: agent.mode)")
+    agent.add_argument("--max-steps", type=int, help="model calls at most (default: agent.max_steps)")
     agent.set_defaults(run=cmd_agent)
     memory = sub.add_parser("memory", help="add to or search the memory the agent keeps (starts the daemon if needed)")
     memory.add_argument("action", choices=["add", "search"])

@@ -146,6 +146,33 @@ class EventsConfig:
     reconnect_max_s: int = 30
 
 
+ApprovalModeName = Literal["ask", "auto-read", "full-auto"]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How agent sessions run: approvals, limits, planning and context compaction."""
+
+    #: "ask" for every write and command, "auto-read" (reads and allowed commands run unasked), or "full-auto".
+    mode: ApprovalModeName = "auto-read"
+    #: Command prefixes that run without asking in "auto-read" mode (e.g. ["pytest", "git status"]).
+    allowed_commands: tuple[str, ...] = ()
+    #: Model calls one run may take before it stops.
+    max_steps: int = 50
+    #: Times finishing is refused while todos are open, before the run ends with them open.
+    finish_nudges: int = 2
+    #: Write a plan with read-only tools first, and work only after it is approved.
+    plan_first: bool = True
+    #: Prompt tokens the context is kept under (below the model's window).
+    budget_tokens: int = 16_000
+    #: Shares of the budget, in percent, at which old tool results are masked, pruned, and summarised.
+    mask_percent: int = 50
+    prune_percent: int = 70
+    summarize_percent: int = 85
+    #: Tokens of the most recent turns that compaction never reduces.
+    protect_recent_tokens: int = 3_000
+
+
 @dataclass(frozen=True)
 class CoveConfig:
     """All of Cove's settings."""
@@ -158,6 +185,7 @@ class CoveConfig:
     remote: RemoteConfig = field(default_factory=RemoteConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     hooks: HooksConfig = field(default_factory=HooksConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,40 @@ from cove.errors import ModelError
 from cove.inference.local_model import LocalModel
 from cove.inference.remote import ToolCall
 
+#: Bounds a small model's arrays and strings inside a call, so that a call always closes within its token budget.
+MAX_LOCAL_ITEMS = 6
+MAX_LOCAL_STRING = 60
+
+
+def bounded(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `schema` whose arrays and free strings nested inside arrays are short; top-level strings
+    (a path, a command, a file's new content) are left as they are."""
+    out = dict(schema)
+    if out.get("type") == "array":
+        out["maxItems"] = min(out.get("maxItems", MAX_LOCAL_ITEMS), MAX_LOCAL_ITEMS)
+        out["items"] = _bounded_strings(out.get("items", {}))
+    elif out.get("type") == "object":
+        out["properties"] = {k: bounded(v) for k, v in out.get("properties", {}).items()}
+    return out
+
+
+def _bounded_strings(schema: dict[str, Any]) -> dict[str, Any]:
+    out = dict(schema)
+    if out.get("type") == "string" and "enum" not in out:
+        out["maxLength"] = min(out.get("maxLength", MAX_LOCAL_STRING), MAX_LOCAL_STRING)
+    elif out.get("type") == "object":
+        out["properties"] = {k: _bounded_strings(v) for k, v in out.get("properties", {}).items()}
+    elif out.get("type") == "array":
+        out = bounded(out)
+    return out
+
 
 def tool_call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
     """One JSON schema accepting exactly `{"tool": NAME, "arguments": {...}}` for any of the OpenAI-style `tools`."""
     choices = []
     for tool in tools:
         function = tool["function"]
-        parameters = dict(function.get("parameters") or {"type": "object", "properties": {}})
+        parameters = bounded(dict(function.get("parameters") or {"type": "object", "properties": {}}))
         parameters["additionalProperties"] = False
         choices.append(
             {

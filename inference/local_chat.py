@@ -20,7 +20,7 @@ MAX_PROMPT_CHARS = 6_000
 class LocalChat:
     """`chat(messages, tools)` over the local model, with grammar-constrained replies."""
 
-    def __init__(self, model: LocalModel, max_tokens: int = 200) -> None:
+    def __init__(self, model: LocalModel, max_tokens: int = 512) -> None:
         self.model = model
         self.max_tokens = max_tokens
         self.calls = 0

@@ -101,3 +101,36 @@ def test_the_step_limit_ends_a_run_that_never_answers(tmp_path: Path) -> None:
     with scripted_openai_server(script) as server:
         result = make_loop(root, server.url, [], max_steps=3).run("You are Cove.", "Explore.")
     assert (result.stopped, result.steps) == ("max_steps", 3)
+
+
+def test_finishing_is_refused_while_todos_are_open(tmp_path: Path) -> None:
+    root = repository(tmp_path)
+    todo = '{"items": [{"text": "fix add", "status": "done"}, {"text": "run the tests", "status": "pending"}]}'
+    done = '{"items": [{"text": "fix add", "status": "done"}, {"text": "run the tests", "status": "done"}]}'
+    script = [
+        completion("", [("todo_write", todo)]),
+        completion("All done."),  # refused: "run the tests" is open
+        completion("", [("todo_write", done)]),
+        completion("All done, really."),
+    ]
+    events: list[tuple[str, dict[str, Any]]] = []
+    with scripted_openai_server(script) as server:
+        loop = make_loop(root, server.url, events)
+        result = loop.run("You are Cove.", "Fix add().")
+        sent = [body for _, body in server.requests]
+    assert (result.stopped, result.answer) == ("answered", "All done, really.")
+    reminders = [data for kind, data in events if kind == "reminder"]
+    assert [r["type"] for r in reminders] == ["open_todos"]
+    assert '<system-reminder type="open_todos"' in sent[2]["messages"][-1]["content"]
+    assert "todo_write" in {t["function"]["name"] for t in sent[0]["tools"]}
+
+
+def test_a_run_that_keeps_finishing_with_open_todos_ends_after_the_nudges(tmp_path: Path) -> None:
+    root = repository(tmp_path)
+    todo = '{"items": [{"text": "run the tests", "status": "pending"}]}'
+    script = [completion("", [("todo_write", todo)])] + [completion("Done.")] * 3
+    events: list[tuple[str, dict[str, Any]]] = []
+    with scripted_openai_server(script) as server:
+        result = make_loop(root, server.url, events, finish_nudges=2).run("You are Cove.", "Fix add().")
+    assert (result.stopped, result.steps) == ("todos_open", 4)
+    assert [d["level"] for k, d in events if k == "reminder"] == ["advice", "warning"]
