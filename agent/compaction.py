@@ -74,6 +74,10 @@ class ContextCompactor:
         """The size of a context, in the counter's tokens."""
         return sum(self.count_tokens(turn.content) + 4 for turn in turns)
 
+    def due(self, tokens: int) -> bool:
+        """Whether a context of `tokens` reaches the first stage."""
+        return tokens * 100 >= self.policy.mask_percent * self.policy.budget_tokens
+
     def compact(self, turns: list[Turn], invariants: str) -> tuple[list[Turn], list[Compaction]]:
         """The context reduced as far as its size calls for, and what was done."""
         policy = self.policy

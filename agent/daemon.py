@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hmac
 import logging
 import os
@@ -17,9 +16,10 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import Any
 
 from cove import __version__
+from cove.agent.agent_service import AgentService
 from cove.agent.messages import (
     EventPublish,
     InitializeParams,
@@ -60,7 +60,7 @@ from cove.agent.sessions import (
 from cove.agent.store import MemoryStore, Scope
 from cove.config import CoveConfig
 from cove.errors import ConfigError, CoveError
-from cove.runtime import DaemonPaths, private_directory
+from cove.runtime import DaemonPaths, take_lock
 
 logger = logging.getLogger(__name__)
 
@@ -78,28 +78,6 @@ class Client:
     async def send(self, message: dict[str, Any]) -> None:
         self.writer.write(encode_frame(message))
         await self.writer.drain()
-
-
-class AlreadyRunning(CoveError):
-    """Another daemon holds the lock."""
-
-
-def take_lock(paths: DaemonPaths) -> TextIO:
-    """Hold the per-user lock for the daemon's lifetime; AlreadyRunning when another daemon has it."""
-    private_directory(paths.runtime)
-    handle = paths.lock.open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise AlreadyRunning(
-            f"a Cove daemon is already running (lock {paths.lock}); `cove daemon stop` ends it"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
 
 
 class Daemon:
@@ -146,10 +124,13 @@ class Daemon:
             "events/subscribe": self._events_subscribe,
             "events/publish": self._events_publish,
         }
+        self.agents = AgentService(store, self._deliver_agent_event)
+        self._methods.update(self.agents.methods())
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self) -> None:
         """Listen until stopped; the socket file is removed on the way out."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         # Before the socket exists: a client that sees the socket may already send SIGTERM.
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
@@ -311,6 +292,10 @@ class Daemon:
     async def _session_event(self, client: Client, request: Request) -> dict[str, Any]:
         params = parse_params(SessionEvent, request.params, request.method)
         event = event_from_payload(params.type, params.data)
+        inbox = self.agents.inbox(params.session_id)
+        if inbox is not None:  # a run is working in this session: its own reminders take the event
+            inbox.put(event)
+            return {"reminders": [], "queued": True}
         written = await asyncio.to_thread(self.hub.feed, params.session_id, event)
         payloads = [reminder_payload(params.session_id, ident, reminder) for ident, reminder in written]
         for payload in payloads:
@@ -378,6 +363,17 @@ class Daemon:
             # A subscriber that does not read must not hold up the publisher: its send runs on its own.
             self._spawn(_send_quietly(target, message))
         return len(targets)
+
+    def _deliver_agent_event(self, owner: Client | None, params: dict[str, Any]) -> None:
+        """An agent run's event, from its worker thread, to the client that started it and every subscriber."""
+        message = notification("agent/event", params)
+
+        def send() -> None:
+            for target in {c for c in self.clients if c.subscribed or c is owner}:
+                self._spawn(_send_quietly(target, message))
+
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(send)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

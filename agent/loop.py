@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from cove.agent.compaction import ContextCompactor, Turn
 from cove.agent.file_tools import ToolError
 from cove.agent.hooks import run_hook
-from cove.agent.reminders import FinishAttempted, Reminder, ReminderEngine, StepTaken, TodoUpdated, ToolResult
+from cove.agent.reminders import Event, FinishAttempted, Reminder, ReminderEngine, StepTaken, TodoUpdated, ToolResult
 from cove.agent.reminders import ToolDenied as DeniedEvent
-from cove.agent.safety import ApprovalMode, ToolDenied, needs_approval
+from cove.agent.safety import ApprovalMode, ToolDenied, denied_command, needs_approval
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import HooksConfig
 from cove.errors import CoveError
@@ -47,6 +47,8 @@ class LoopSettings:
     approve: Callable[[str, dict[str, Any]], bool] = lambda tool, arguments: False
     #: Checked between steps: the run stops ("cancelled") once it returns True.
     cancelled: Callable[[], bool] = lambda: False
+    #: Events from outside the run (the editor's saves and diagnostics), drained before every step.
+    inbox: Callable[[], list[Event]] = list
 
 
 @dataclass
@@ -84,9 +86,9 @@ class AgentLoop:
         for step in range(1, self.settings.max_steps + 1):
             if self.settings.cancelled():
                 return RunResult("", step - 1, "cancelled")
-            turns, compactions = self.compactor.compact(turns, self.invariants())
-            for compaction in compactions:
-                self.on_event("compaction", {"text": compaction.describe(), "stage": compaction.stage})
+            for event in self.settings.inbox():
+                self._remind(turns, self.reminders.feed(event))
+            turns = self._compact(turns)
             reply = self.model.chat(_messages(turns), self.tools.prompt_schemas())
             self.on_event("assistant", {"text": reply.content, "calls": [c.name for c in reply.tool_calls]})
             if not reply.tool_calls:
@@ -105,6 +107,20 @@ class AgentLoop:
             self._remind(turns, self.reminders.feed(StepTaken()))
         return RunResult("", self.settings.max_steps, "max_steps")
 
+    def _compact(self, turns: list[Turn]) -> list[Turn]:
+        """Compaction before a model call, between the compaction hooks when it does anything."""
+        tokens = self.compactor.tokens(turns)
+        due = self.compactor.due(tokens)
+        if due:
+            run_hook(self.settings.hooks, "before_compaction", {"tokens": tokens}, self._root())
+        turns, compactions = self.compactor.compact(turns, self.invariants())
+        for compaction in compactions:
+            self.on_event("compaction", {"text": compaction.describe(), "stage": compaction.stage})
+        if due:
+            done = [c.describe() for c in compactions]
+            run_hook(self.settings.hooks, "after_compaction", {"compactions": done}, self._root())
+        return turns
+
     def invariants(self) -> str:
         """What must survive every compaction: COVE.md, the plan, the open todos, the files touched."""
         parts = [self.settings.invariants.strip()]
@@ -120,7 +136,7 @@ class AgentLoop:
     def _remind(self, turns: list[Turn], reminders: list[Reminder]) -> None:
         for reminder in reminders:
             self.on_event(
-                "reminder", {"type": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
+                "reminder", {"reminder": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
             )
             turns.append(Turn("user", reminder.as_message()["content"]))
 
@@ -151,7 +167,7 @@ class AgentLoop:
         self.on_event("tool", {"tool": call.name, "arguments": call.arguments, "error": error, "output": output})
         for reminder in reminders:
             self.on_event(
-                "reminder", {"type": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
+                "reminder", {"reminder": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
             )
         notes = "\n".join(r.as_message()["content"] for r in reminders)
         return f"{output}\n{notes}" if notes else output
@@ -168,6 +184,8 @@ class AgentLoop:
     def _gate(self, call: ToolCall, read_only: bool) -> None:
         run_hook(self.settings.hooks, "before_tool", {"tool": call.name, "arguments": call.arguments}, self._root())
         command = call.arguments.get("command") if call.name == "run_command" else None
+        if isinstance(command, str) and (reason := denied_command(command)) is not None:
+            raise ToolDenied(reason)  # refused in every mode: the user is not even asked
         settings = self.settings
         if needs_approval(settings.mode, read_only, command, settings.allowed_commands) and not settings.approve(
             call.name, call.arguments

@@ -80,3 +80,22 @@ class ProposalList:
 class ProposalDecision:
     proposal_id: int
     accept: bool
+
+
+@dataclass(frozen=True)
+class AgentRunParams:
+    session_id: str
+    task: str
+    #: "ask" | "auto-read" | "full-auto"; default: the project's agent.mode.
+    mode: str | None = None
+    #: Default: the project's agent.plan_first.
+    plan_first: bool | None = None
+
+
+@dataclass(frozen=True)
+class AgentDecision:
+    session_id: str
+    request_id: int
+    approve: bool
+    #: For a rejected plan: what to change; the planner revises the plan with it.
+    feedback: str = ""

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cove import __version__
 from cove.config import (
@@ -219,7 +218,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     """Run the agent daemon in the foreground, or ask the running one for its status, or stop it."""
-    import json
     import logging
 
     from cove.daemon_client import DaemonClient
@@ -260,74 +258,10 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_agent(args: argparse.Namespace) -> int:
-    """Run a task with the agent in the current project, streaming the transcript to the terminal."""
-    from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
-    from cove.agent.file_tools import FileTools
-    from cove.agent.loop import AgentLoop, ChatModel, LoopSettings
-    from cove.agent.reminders import ReminderEngine
-    from cove.agent.safety import ApprovalMode, Workspace
-    from cove.agent.sessions import read_project_memory
-    from cove.agent.tool_registry import ToolRegistry
-    from cove.inference.routing import Slot, route
+def _cmd_agent(args: argparse.Namespace) -> int:
+    from cove.agent_terminal import cmd_agent
 
-    root = find_project_root(Path.cwd()) or Path.cwd()
-    config = load_config(root).config
-    remote = config.remote
-    decision = route(config.routing, Slot.EXECUTE, lambda t: None if remote.base_url else "no remote.base_url set")
-    print(f"[{decision.describe()}]", file=sys.stderr)
-    model: ChatModel
-    if decision.target == "remote":
-        from cove.inference.remote import RemoteModel
-
-        model = RemoteModel(remote.base_url, remote.model, remote.api_key_env, remote.offline)
-    else:
-        from cove.inference.local_chat import LocalChat
-        from cove.inference.local_model import LocalModel
-        from cove.inference.model_files import locate_model
-
-        model = LocalChat(LocalModel(locate_model(config.model), config.model))
-    archive: dict[int, Turn] = {}
-
-    def keep(turn: Turn) -> int:
-        archive[len(archive) + 1] = turn
-        return len(archive)
-
-    def show(kind: str, data: dict[str, Any]) -> None:
-        if kind == "assistant" and data["text"]:
-            print(f"cove: {data['text']}")
-        elif kind == "tool":
-            status = f"  ! {data['error']}" if data["error"] else ""
-            print(f"  -> {data['tool']}({json.dumps(data['arguments'])[:100]}){status}")
-        elif kind in ("reminder", "compaction"):
-            print(f"  [{kind}] {data['text']}")
-
-    agent = config.agent
-    compactor = ContextCompactor(
-        CompactionPolicy(), lambda text: len(text) // 4, keep, lambda turns: "(summary unavailable)"
-    )
-    settings = LoopSettings(
-        mode=ApprovalMode(args.mode or agent.mode),
-        allowed_commands=agent.allowed_commands,
-        max_steps=args.max_steps or agent.max_steps,
-        finish_nudges=agent.finish_nudges,
-        invariants=read_project_memory(str(root)) or "",
-        hooks=config.hooks,
-        approve=_ask_user,
-    )
-    loop = AgentLoop(
-        model, ToolRegistry(FileTools(Workspace.at(root))), ReminderEngine(config.reminders), compactor, settings, show
-    )
-    result = loop.run("You are Cove, a careful coding agent working in this repository.", args.task)
-    print(f"[{result.stopped} after {result.steps} steps]", file=sys.stderr)
-    return 0 if result.stopped == "answered" else 1
-
-
-def _ask_user(tool: str, arguments: dict[str, Any]) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    answer = input(f"allow {tool}({json.dumps(arguments)[:200]})? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    return cmd_agent(args)
 
 
 def _version(distribution: str) -> str:
@@ -362,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("task")
     agent.add_argument("--mode", choices=["ask", "auto-read", "full-auto"], help="approvals (default: agent.mode)")
     agent.add_argument("--max-steps", type=int, help="model calls at most (default: agent.max_steps)")
-    agent.set_defaults(run=cmd_agent)
+    agent.add_argument("--no-plan", action="store_true", help="skip the plan and its approval (agent.plan_first)")
+    agent.set_defaults(run=_cmd_agent)
     memory = sub.add_parser("memory", help="add to or search the memory the agent keeps (starts the daemon if needed)")
     memory.add_argument("action", choices=["add", "search"])
     memory.add_argument("text", help="the note to remember, or the words to search for")

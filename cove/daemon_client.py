@@ -50,6 +50,10 @@ class DaemonClient:
         self.notifications: list[dict[str, Any]] = []
         self.server = self.call("initialize", {"protocol_version": PROTOCOL_VERSION, "client": name})
 
+    def set_timeout(self, seconds: float | None) -> None:
+        """How long a receive may wait; None: without end."""
+        self._sock.settimeout(seconds)
+
     def close(self) -> None:
         self._sock.close()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from cove.errors import CoveError
 
@@ -52,3 +54,25 @@ def private_directory(path: Path) -> Path:
     if stat.S_IMODE(info.st_mode) != 0o700:
         path.chmod(0o700)
     return path
+
+
+class AlreadyRunning(CoveError):
+    """Another daemon holds the lock."""
+
+
+def take_lock(paths: DaemonPaths) -> TextIO:
+    """Hold the per-user lock for the daemon's lifetime; AlreadyRunning when another daemon has it."""
+    private_directory(paths.runtime)
+    handle = paths.lock.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(
+            f"a Cove daemon is already running (lock {paths.lock}); `cove daemon stop` ends it"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

@@ -87,7 +87,7 @@ def test_loops_malformed_calls_and_unapproved_writes_get_reminders(tmp_path: Pat
         loop = make_loop(root, server.url, events, mode=ApprovalMode.ASK, approve=lambda tool, args: False)
         result = loop.run("You are Cove.", "Look at calc.py.")
     outputs = [str(data["output"]) for kind, data in events if kind == "tool"]
-    reminders = [(data["type"], data["text"]) for kind, data in events if kind == "reminder"]
+    reminders = [(data["reminder"], data["text"]) for kind, data in events if kind == "reminder"]
     assert result.stopped == "answered"
     assert [kind for kind, _ in reminders] == ["repeated_call", "tool_failed", "tool_denied"]
     assert "send valid JSON" in outputs[3] and "bad_arguments" in reminders[1][1]
@@ -120,7 +120,7 @@ def test_finishing_is_refused_while_todos_are_open(tmp_path: Path) -> None:
         sent = [body for _, body in server.requests]
     assert (result.stopped, result.answer) == ("answered", "All done, really.")
     reminders = [data for kind, data in events if kind == "reminder"]
-    assert [r["type"] for r in reminders] == ["open_todos"]
+    assert [r["reminder"] for r in reminders] == ["open_todos"]
     assert '<system-reminder type="open_todos"' in sent[2]["messages"][-1]["content"]
     assert "todo_write" in {t["function"]["name"] for t in sent[0]["tools"]}
 

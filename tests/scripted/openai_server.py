@@ -17,8 +17,11 @@ from typing import Any
 class ScriptedOpenAIServer:
     """Replies to POST /v1/chat/completions with the next scripted reply (a dict, or (status, text))."""
 
-    def __init__(self, script: Sequence[dict[str, Any] | tuple[int, str]]) -> None:
+    def __init__(self, script: Sequence[dict[str, Any] | tuple[int, str]], summary: str = "") -> None:
         self.script = list(script)
+        #: The reply to every request for a compaction summary (its system prompt starts "Summarise"); such
+        #: requests come when the context fills, not at a scripted step, so they do not consume the script.
+        self.summary = summary
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         server = self
 
@@ -26,7 +29,11 @@ class ScriptedOpenAIServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append((dict(self.headers), body))
-                reply = server.script.pop(0) if server.script else (500, "script exhausted")
+                first = body["messages"][0]["content"] if body.get("messages") else ""
+                if server.summary and first.startswith("Summarise"):
+                    reply: dict[str, Any] | tuple[int, str] = completion(server.summary)
+                else:
+                    reply = server.script.pop(0) if server.script else (500, "script exhausted")
                 status, text = reply if isinstance(reply, tuple) else (200, json.dumps(reply))
                 data = text.encode()
                 self.send_response(status)
@@ -46,8 +53,10 @@ class ScriptedOpenAIServer:
 
 
 @contextmanager
-def scripted_openai_server(script: Sequence[dict[str, Any] | tuple[int, str]]) -> Iterator[ScriptedOpenAIServer]:
-    server = ScriptedOpenAIServer(script)
+def scripted_openai_server(
+    script: Sequence[dict[str, Any] | tuple[int, str]], summary: str = ""
+) -> Iterator[ScriptedOpenAIServer]:
+    server = ScriptedOpenAIServer(script, summary)
     thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
     thread.start()
     try:

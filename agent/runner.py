@@ -1,0 +1,282 @@
+"""An agent run as a user starts it: a plan written with read-only tools, its approval, its todos, then the executor.
+
+Models are routed per workload (plan, execute, compact) and each route taken goes to the transcript. The session's
+memory (archived outputs, project notes) lives in the daemon's store. Everything that happens reaches `on_event`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
+from cove.agent.file_tools import FileTools, ToolError
+from cove.agent.hooks import run_hook
+from cove.agent.loop import AgentLoop, ChatModel, LoopSettings, RunResult
+from cove.agent.reminders import Event, PlanApproved, ReminderEngine, TodoUpdated
+from cove.agent.safety import ApprovalMode, Workspace
+from cove.agent.sessions import read_project_memory
+from cove.agent.store import MemoryStore, Scope, StoreError
+from cove.agent.todos import TodoList
+from cove.agent.tool_registry import ToolRegistry
+from cove.config import CoveConfig, ModelConfig
+from cove.errors import CoveError
+from cove.inference.remote import ChatReply
+from cove.inference.routing import Route, Slot, route
+
+PLANNER_SYSTEM = (
+    "You are Cove's planner. Explore the repository with the read-only tools until you understand the task, then "
+    "answer with a plan in markdown: one line stating the goal, then the steps as a numbered list, each one concrete "
+    "change or check that names the files and functions involved, ending with running the tests. Change nothing."
+)
+EXECUTOR_SYSTEM = (
+    "You are Cove, a careful coding agent working in this repository. Make the change the task asks for with the "
+    "tools. Keep your todo list current with todo_write (mark each item done when it is), run the tests before you "
+    "finish, and finish by answering with a short summary of what you changed."
+)
+SUMMARY_SYSTEM = (
+    "Summarise this part of a coding agent's session for the agent itself: what it tried, what it learned (file "
+    "names, functions, facts, errors) and what it decided. Keep every fact it may need later; be brief."
+)
+#: Times a rejected plan is revised with the user's feedback before the run gives up.
+MAX_PLAN_REVISIONS = 2
+
+
+@dataclass(frozen=True)
+class PlanDecision:
+    """The user's answer to a plan: approved, or rejected with feedback for a revision (none: stop)."""
+
+    approved: bool
+    feedback: str = ""
+
+
+def _never_cancelled() -> bool:
+    return False
+
+
+@dataclass
+class RunIO:
+    """How a run reaches its user: events out, approvals of tools and plans in, cancellation."""
+
+    on_event: Callable[[str, dict[str, Any]], None]
+    approve_tool: Callable[[str, dict[str, Any]], bool]
+    approve_plan: Callable[[str], PlanDecision]
+    cancelled: Callable[[], bool] = field(default=_never_cancelled)
+    #: Events from the editor or outside for this run (saves, diagnostics), drained before every step.
+    inbox: Callable[[], list[Event]] = field(default=list)
+
+
+class SharedLocalModel:
+    """The local chat model, loaded on its first call and serving one call at a time (every session of the
+    daemon shares it)."""
+
+    def __init__(self, load: Callable[[], ChatModel]) -> None:
+        self._load = load
+        self._model: ChatModel | None = None
+        self._lock = threading.Lock()
+
+    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatReply:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model.chat(messages, tools)
+
+    @classmethod
+    def for_model(cls, config: ModelConfig) -> SharedLocalModel:
+        """The local model of `config`, as a chat model with grammar-constrained replies."""
+
+        def load() -> ChatModel:
+            from cove.inference.local_chat import LocalChat
+            from cove.inference.local_model import LocalModel
+            from cove.inference.model_files import locate_model
+
+            return LocalChat(LocalModel(locate_model(config), config))
+
+        return cls(load)
+
+
+class Models:
+    """The chat model of each slot: the remote server when configured and routed there, else the local model,
+    which is loaded once, on first use."""
+
+    def __init__(self, config: CoveConfig, local: SharedLocalModel | None = None) -> None:
+        self.config = config
+        self._local = local or SharedLocalModel.for_model(config.model)
+        self._remote: ChatModel | None = None
+        self._load = threading.Lock()
+
+    def for_slot(self, slot: Slot) -> tuple[ChatModel, Route]:
+        remote = self.config.remote
+        decision = route(
+            self.config.routing, slot, lambda target: None if remote.base_url else "no remote.base_url set"
+        )
+        if decision.target == "remote":
+            from cove.inference.remote import RemoteModel
+
+            with self._load:
+                if self._remote is None:
+                    self._remote = RemoteModel(remote.base_url, remote.model, remote.api_key_env, remote.offline)
+            return self._remote, decision
+        return self.local(), decision
+
+    def local(self) -> SharedLocalModel:
+        return self._local
+
+
+def summarizer(model: ChatModel, on_error: Callable[[str], None]) -> Callable[[Sequence[Turn]], str]:
+    """Summaries by the compact model; when it fails, a plain list of the calls made, so compaction never fails."""
+
+    def summarize(turns: Sequence[Turn]) -> str:
+        text = "\n".join(f"[{t.role}{' ' + t.call if t.call else ''}] {t.content[:1500]}" for t in turns)
+        messages = [{"role": "system", "content": SUMMARY_SYSTEM}, {"role": "user", "content": text[-12_000:]}]
+        try:
+            summary = model.chat(messages).content.strip()
+        except CoveError as err:
+            on_error(f"the compact model failed ({err}); kept a list of the calls instead")
+            summary = ""
+        return summary or "Calls made: " + ", ".join(t.call for t in turns if t.call)
+
+    return summarize
+
+
+@dataclass
+class AgentSession:
+    """One session's lasting state across runs: its files' undo history and its todo list."""
+
+    store: MemoryStore
+    session_id: str
+    root: Path
+    file_tools: FileTools = field(init=False)
+    todos: TodoList = field(default_factory=TodoList)
+
+    def __post_init__(self) -> None:
+        self.file_tools = FileTools(Workspace.at(self.root))
+
+    def registry(self) -> ToolRegistry:
+        project = str(self.root)
+
+        def memory_search(query: str) -> str:
+            notes = self.store.search_notes(query, project)
+            return "\n".join(f"- ({n.kind}) {n.text}" for n in notes) or f"no notes match {query!r}"
+
+        def memory_write(text: str, kind: str = "fact") -> str:
+            note = self.store.write_note(Scope.PROJECT, project, kind, text)
+            return f"kept note #{note.id}"
+
+        def read_output(ref: int) -> str:
+            try:
+                return self.store.output(ref)
+            except StoreError as err:
+                raise ToolError(str(err)) from None
+
+        extra: dict[str, Callable[..., str]] = {
+            "memory_search": memory_search,
+            "memory_write": memory_write,
+            "read_output": read_output,
+        }
+        return ToolRegistry(self.file_tools, self.todos, extra)
+
+    def compactor(self, config: CoveConfig, model: ChatModel, on_error: Callable[[str], None]) -> ContextCompactor:
+        agent = config.agent
+        policy = CompactionPolicy(
+            budget_tokens=agent.budget_tokens,
+            mask_percent=agent.mask_percent,
+            prune_percent=agent.prune_percent,
+            summarize_percent=agent.summarize_percent,
+            protect_recent_tokens=agent.protect_recent_tokens,
+        )
+
+        def archive(turn: Turn) -> int:
+            return self.store.offload_output(self.session_id, turn.call or turn.role, turn.content)
+
+        # Prompt tokens are estimated at four characters each: no tokenizer of a remote model is at hand.
+        return ContextCompactor(policy, lambda text: len(text) // 4, archive, summarizer(model, on_error))
+
+
+def run_task(
+    config: CoveConfig, session: AgentSession, task: str, io: RunIO, models: Models, mode: ApprovalMode
+) -> RunResult:
+    """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all."""
+    root = session.root
+    run_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root)
+    try:
+        plan = ""
+        if config.agent.plan_first:
+            plan, ended = _plan(config, session, task, io, models, mode)
+            if ended is not None:
+                return ended
+        return _execute(config, session, task, plan, io, models, mode)
+    finally:
+        run_hook(config.hooks, "session_end", {"session_id": session.session_id}, root)
+
+
+def _loop(
+    config: CoveConfig,
+    session: AgentSession,
+    slot: Slot,
+    io: RunIO,
+    models: Models,
+    mode: ApprovalMode,
+    registry: ToolRegistry,
+    reminders: ReminderEngine,
+) -> AgentLoop:
+    model, decision = models.for_slot(slot)
+    io.on_event("route", {"text": decision.describe(), "slot": slot.value, "target": decision.target})
+    compact_model, compact_route = models.for_slot(Slot.COMPACT)
+    io.on_event("route", {"text": compact_route.describe(), "slot": "compact", "target": compact_route.target})
+    agent = config.agent
+    settings = LoopSettings(
+        mode=mode,
+        allowed_commands=agent.allowed_commands,
+        max_steps=agent.max_steps,
+        finish_nudges=agent.finish_nudges,
+        invariants=read_project_memory(str(session.root)) or "",
+        hooks=config.hooks,
+        approve=io.approve_tool,
+        cancelled=io.cancelled,
+        inbox=io.inbox,
+    )
+    compactor = session.compactor(config, compact_model, lambda text: io.on_event("warning", {"text": text}))
+    return AgentLoop(model, registry, reminders, compactor, settings, io.on_event)
+
+
+def _plan(
+    config: CoveConfig, session: AgentSession, task: str, io: RunIO, models: Models, mode: ApprovalMode
+) -> tuple[str, RunResult | None]:
+    registry = session.registry().restricted(read_only=True)
+    request = task
+    for revision in range(MAX_PLAN_REVISIONS + 1):
+        loop = _loop(config, session, Slot.PLAN, io, models, mode, registry, ReminderEngine(config.reminders))
+        result = loop.run(PLANNER_SYSTEM, f"Write the plan for this task:\n{request}")
+        if result.stopped == "cancelled":
+            return "", result
+        plan = result.answer.strip()
+        if not plan:
+            return "", RunResult("", result.steps, "no_plan")
+        io.on_event("plan", {"text": plan, "revision": revision})
+        decision = PlanDecision(True) if mode is ApprovalMode.FULL_AUTO else io.approve_plan(plan)
+        io.on_event("plan_decision", {"approved": decision.approved, "feedback": decision.feedback})
+        if decision.approved:
+            return plan, None
+        if not decision.feedback:
+            break
+        request = f"{task}\n\nYour previous plan:\n{plan}\n\nThe user's feedback on it: {decision.feedback}"
+    return "", RunResult("", 0, "plan_rejected")
+
+
+def _execute(
+    config: CoveConfig, session: AgentSession, task: str, plan: str, io: RunIO, models: Models, mode: ApprovalMode
+) -> RunResult:
+    reminders = ReminderEngine(config.reminders)
+    brief = task
+    if plan:
+        session.todos.items = TodoList.from_plan(plan).items
+        reminders.feed(TodoUpdated(session.todos.open_items()))
+        approved = reminders.feed(PlanApproved(plan))
+        brief = "\n\n".join([task, f"The approved plan:\n{plan}", *(r.as_message()["content"] for r in approved)])
+        io.on_event("todos", {"text": session.todos.render(), "open": len(session.todos.open_items())})
+    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, session.registry(), reminders)
+    return loop.run(EXECUTOR_SYSTEM, brief, plan)
