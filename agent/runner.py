@@ -6,6 +6,7 @@ memory (archived outputs, project notes) lives in the daemon's store. Everything
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.agent.file_tools import FileTools, ToolError
 from cove.agent.hooks import run_hook
 from cove.agent.loop import AgentLoop, ChatModel, LoopSettings, RunResult
+from cove.agent.mcp_tools import McpTools
 from cove.agent.reminders import Event, PlanApproved, ReminderEngine, TodoUpdated
 from cove.agent.safety import ApprovalMode, Workspace
 from cove.agent.sessions import read_project_memory
@@ -126,6 +128,11 @@ class Models:
         return self._local
 
 
+def _call_mcp(mcp: McpTools | None, name: str, **arguments: Any) -> str:
+    assert mcp is not None
+    return mcp.call(name, arguments)
+
+
 def summarizer(model: ChatModel, on_error: Callable[[str], None]) -> Callable[[Sequence[Turn]], str]:
     """Summaries by the compact model; when it fails, a plain list of the calls made, so compaction never fails."""
 
@@ -155,7 +162,7 @@ class AgentSession:
     def __post_init__(self) -> None:
         self.file_tools = FileTools(Workspace.at(self.root))
 
-    def registry(self) -> ToolRegistry:
+    def registry(self, mcp: McpTools | None = None) -> ToolRegistry:
         project = str(self.root)
 
         def memory_search(query: str) -> str:
@@ -177,7 +184,10 @@ class AgentSession:
             "memory_write": memory_write,
             "read_output": read_output,
         }
-        return ToolRegistry(self.file_tools, self.todos, extra)
+        registry = ToolRegistry(self.file_tools, self.todos, extra)
+        for spec in mcp.specs.values() if mcp else ():
+            registry.add(spec, functools.partial(_call_mcp, mcp, spec.name))
+        return registry
 
     def compactor(self, config: CoveConfig, model: ChatModel, on_error: Callable[[str], None]) -> ContextCompactor:
         agent = config.agent
@@ -202,14 +212,19 @@ def run_task(
     """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all."""
     root = session.root
     run_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root)
+    mcp = McpTools(config.mcp, root).start() if config.mcp.servers else None
+    for failure in mcp.failures if mcp else ():
+        io.on_event("warning", {"text": failure})
     try:
         plan = ""
         if config.agent.plan_first:
-            plan, ended = _plan(config, session, task, io, models, mode)
+            plan, ended = _plan(config, session, task, io, models, mode, mcp)
             if ended is not None:
                 return ended
-        return _execute(config, session, task, plan, io, models, mode)
+        return _execute(config, session, task, plan, io, models, mode, mcp)
     finally:
+        if mcp is not None:
+            mcp.close()
         run_hook(config.hooks, "session_end", {"session_id": session.session_id}, root)
 
 
@@ -244,9 +259,15 @@ def _loop(
 
 
 def _plan(
-    config: CoveConfig, session: AgentSession, task: str, io: RunIO, models: Models, mode: ApprovalMode
+    config: CoveConfig,
+    session: AgentSession,
+    task: str,
+    io: RunIO,
+    models: Models,
+    mode: ApprovalMode,
+    mcp: McpTools | None,
 ) -> tuple[str, RunResult | None]:
-    registry = session.registry().restricted(read_only=True)
+    registry = session.registry(mcp).restricted(read_only=True)
     request = task
     for revision in range(MAX_PLAN_REVISIONS + 1):
         loop = _loop(config, session, Slot.PLAN, io, models, mode, registry, ReminderEngine(config.reminders))
@@ -268,7 +289,14 @@ def _plan(
 
 
 def _execute(
-    config: CoveConfig, session: AgentSession, task: str, plan: str, io: RunIO, models: Models, mode: ApprovalMode
+    config: CoveConfig,
+    session: AgentSession,
+    task: str,
+    plan: str,
+    io: RunIO,
+    models: Models,
+    mode: ApprovalMode,
+    mcp: McpTools | None,
 ) -> RunResult:
     reminders = ReminderEngine(config.reminders)
     brief = task
@@ -278,5 +306,5 @@ def _execute(
         approved = reminders.feed(PlanApproved(plan))
         brief = "\n\n".join([task, f"The approved plan:\n{plan}", *(r.as_message()["content"] for r in approved)])
         io.on_event("todos", {"text": session.todos.render(), "open": len(session.todos.open_items())})
-    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, session.registry(), reminders)
+    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, session.registry(mcp), reminders)
     return loop.run(EXECUTOR_SYSTEM, brief, plan)

@@ -23,6 +23,7 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "boolean": bool,
     "object": dict,
     "array": list,
+    "number": (int, float),
 }
 
 
@@ -60,7 +61,7 @@ class ToolSpec:
         if unknown or missing:
             raise ToolError(f"invalid arguments for {self.name}: unknown {unknown}, missing {missing}")
         for name, value in arguments.items():
-            expected = _JSON_TYPES[self.parameters[name]["type"]]
+            expected = _JSON_TYPES.get(self.parameters[name].get("type", ""), object)  # no type: anything goes
             if not isinstance(value, expected) or (isinstance(value, bool) and expected is int):
                 raise ToolError(f"invalid argument {name} for {self.name}: expected {self.parameters[name]['type']}")
 
@@ -106,6 +107,11 @@ class ToolRegistry:
         unknown = set(self._run) - set(specs)
         assert not unknown, f"tools without a description in tools.toml: {unknown}"
         self.specs = {name: spec for name, spec in specs.items() if name in self._run}
+
+    def add(self, spec: ToolSpec, run: Callable[..., str]) -> None:
+        """Offer one more tool (an MCP server's); not core, so it is found through search_tools."""
+        self.specs[spec.name] = spec
+        self._run[spec.name] = run
 
     def restricted(self, read_only: bool) -> ToolRegistry:
         """The same tools (and todo list), limited to the read-only ones when `read_only` (the planner's set)."""

@@ -174,6 +174,16 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class McpConfig:
+    """MCP servers whose tools the agent may use (found through search_tools, like every non-core tool)."""
+
+    #: Each entry "NAME = COMMAND ARGS...": a stdio server started for each agent run in the project folder.
+    servers: tuple[str, ...] = ()
+    #: Seconds to wait for a server to start or a tool call to answer.
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
 class CoveConfig:
     """All of Cove's settings."""
 
@@ -186,6 +196,7 @@ class CoveConfig:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     hooks: HooksConfig = field(default_factory=HooksConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    mcp: McpConfig = field(default_factory=McpConfig)
 
 
 @dataclass(frozen=True)
