@@ -115,7 +115,8 @@ class AgentService:
 
         def emit(kind: str, data: dict[str, Any]) -> None:
             try:
-                self.store.append_message(session.session_id, *_transcript_entry(kind, data))
+                if kind != "delta":  # pieces of a reply are streamed; the transcript keeps the whole reply
+                    self.store.append_message(session.session_id, *_transcript_entry(kind, data))
             except CoveError as err:
                 logger.warning("transcript not written: %s", err)
             self.deliver(client, {"session_id": session.session_id, "type": kind, **data})

@@ -27,9 +27,14 @@ from cove.inference.remote import ChatReply, ToolCall
 
 
 class ChatModel(Protocol):
-    """What the loop needs of a model: one chat completion with tools."""
+    """What the loop needs of a model: one chat completion with tools, its text streamed to `on_text`."""
 
-    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatReply: ...
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> ChatReply: ...
 
 
 @dataclass
@@ -89,7 +94,9 @@ class AgentLoop:
             for event in self.settings.inbox():
                 self._remind(turns, self.reminders.feed(event))
             turns = self._compact(turns)
-            reply = self.model.chat(_messages(turns), self.tools.prompt_schemas())
+            reply = self.model.chat(
+                _messages(turns), self.tools.prompt_schemas(), lambda text: self.on_event("delta", {"text": text})
+            )
             self.on_event("assistant", {"text": reply.content, "calls": [c.name for c in reply.tool_calls]})
             if not reply.tool_calls:
                 open_items = self.tools.todos.open_items()

@@ -80,11 +80,16 @@ class SharedLocalModel:
         self._model: ChatModel | None = None
         self._lock = threading.Lock()
 
-    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatReply:
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> ChatReply:
         with self._lock:
             if self._model is None:
                 self._model = self._load()
-            return self._model.chat(messages, tools)
+            return self._model.chat(messages, tools, on_text)
 
     @classmethod
     def for_model(cls, config: ModelConfig) -> SharedLocalModel:

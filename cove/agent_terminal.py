@@ -35,17 +35,17 @@ def cmd_agent(args: argparse.Namespace) -> int:
             params["plan_first"] = False
         started = client.call("agent/run", params)
         print(f"[session {session['id'][:8]}, mode {started['mode']}]", file=sys.stderr)
-        return follow(client, session["id"], ask_terminal)
+        return follow(client, session["id"], ask_terminal, TerminalView().show)
 
 
 def follow(
     client: DaemonClient,
     session_id: str,
     ask: Callable[[dict[str, Any]], tuple[bool, str]],
-    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_event: Callable[[dict[str, Any]], None],
 ) -> int:
-    """Show the run's events (or hand them to `on_event`) until it finishes; answer its decisions with `ask`.
-    Returns the exit status."""
+    """Hand the run's events to `on_event` until it finishes; answer its decisions with `ask`. Returns the exit
+    status."""
     requests = 0
     while True:
         try:
@@ -53,7 +53,7 @@ def follow(
             if message.get("method") != "agent/event" or message["params"].get("session_id") != session_id:
                 continue  # responses to our agent/decide requests, other sessions' events
             event = message["params"]
-            (on_event or show)(event)
+            on_event(event)
             if event["type"] == "decision":
                 approve, feedback = ask(event)
                 requests += 1
@@ -71,25 +71,38 @@ def follow(
             )
 
 
-def show(event: dict[str, Any]) -> None:
-    """One event as terminal lines: the conversation on stdout, the bookkeeping on stderr."""
-    kind = event["type"]
-    if kind == "assistant" and event["text"]:
-        print(f"cove: {event['text']}", flush=True)
-    elif kind == "tool":
-        status = f"  ! {event['error']}" if event["error"] else ""
-        print(f"  -> {event['tool']}({json.dumps(event['arguments'])[:100]}){status}", flush=True)
-    elif kind in ("reminder", "compaction", "warning"):
-        print(f"  [{kind}] {event['text']}", flush=True)
-    elif kind == "plan":
-        print(f"plan:\n{event['text']}", flush=True)
-    elif kind == "todos":
-        print(f"todos ({event['open']} open):\n{event['text']}", flush=True)
-    elif kind == "route":
-        print(f"[{event['text']}]", file=sys.stderr, flush=True)
-    elif kind == "finished":
-        error = f": {event['error']}" if event.get("error") else ""
-        print(f"[{event['stopped']} after {event['steps']} steps{error}]", file=sys.stderr, flush=True)
+class TerminalView:
+    """Events as terminal lines: the conversation on stdout (streamed as it comes), the bookkeeping on stderr."""
+
+    def __init__(self) -> None:
+        self.streaming = False
+
+    def show(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "delta":
+            print(event["text"] if self.streaming else f"cove: {event['text']}", end="", flush=True)
+            self.streaming = True
+            return
+        if kind == "assistant":
+            if self.streaming:
+                print(flush=True)
+            elif event["text"]:
+                print(f"cove: {event['text']}", flush=True)
+            self.streaming = False
+        elif kind == "tool":
+            status = f"  ! {event['error']}" if event["error"] else ""
+            print(f"  -> {event['tool']}({json.dumps(event['arguments'])[:100]}){status}", flush=True)
+        elif kind in ("reminder", "compaction", "warning"):
+            print(f"  [{kind}] {event['text']}", flush=True)
+        elif kind == "plan":
+            print(f"plan:\n{event['text']}", flush=True)
+        elif kind == "todos":
+            print(f"todos ({event['open']} open):\n{event['text']}", flush=True)
+        elif kind == "route":
+            print(f"[{event['text']}]", file=sys.stderr, flush=True)
+        elif kind == "finished":
+            error = f": {event['error']}" if event.get("error") else ""
+            print(f"[{event['stopped']} after {event['steps']} steps{error}]", file=sys.stderr, flush=True)
 
 
 def ask_terminal(event: dict[str, Any]) -> tuple[bool, str]:

@@ -7,6 +7,7 @@ reply is constrained by a grammar to `{"tool": ..., "arguments": {...}}` or `{"a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cove.inference.constrained import tool_call_schema
@@ -25,7 +26,12 @@ class LocalChat:
         self.max_tokens = max_tokens
         self.calls = 0
 
-    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatReply:
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> ChatReply:
         tools = tools or []
         listing = "\n".join(f"- {t['function']['name']}: {t['function']['description']}" for t in tools)
         conversation = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages)[-MAX_PROMPT_CHARS:]
@@ -51,5 +57,7 @@ class LocalChat:
             # Cut off by max_tokens: report it as an answer rather than break the loop.
             return ChatReply(f"(the local model's reply was cut off: {text[:200]})", ())
         if "answer" in data:
+            if on_text is not None:  # a grammar-bound reply is known whole only at its end
+                on_text(str(data["answer"]))
             return ChatReply(str(data["answer"]), ())
         return ChatReply("", (ToolCall(f"local-{self.calls}", data["tool"], data["arguments"]),))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,17 +78,37 @@ class RemoteModel:
     def close(self) -> None:
         self._http.close()
 
-    def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ChatReply:
-        """One chat completion; errors from the network or the server become ModelError with what to check."""
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> ChatReply:
+        """One chat completion, streamed to `on_text` piece by piece when given; errors from the network or the
+        server become ModelError with what to check."""
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         if tools:
             body["tools"] = tools
+        if on_text is not None:
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
         try:
-            response = self._http.post("/chat/completions", json=body)
+            if on_text is None:
+                response = self._http.post("/chat/completions", json=body)
+                self._check(response)
+                return self._reply(response)
+            with self._http.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._check(response)
+                return self._streamed(response.iter_lines(), on_text)
         except httpx.HTTPError as err:
             raise ModelError(f"cannot reach {self.base_url}: {err.__class__.__name__}: {err}") from err
+
+    def _check(self, response: httpx.Response) -> None:
         if response.status_code != 200:
             raise ModelError(f"{self.base_url} answered {response.status_code}: {response.text[:300]}")
+
+    def _reply(self, response: httpx.Response) -> ChatReply:
         try:
             data = response.json()
             message = data["choices"][0]["message"]
@@ -98,6 +119,38 @@ class RemoteModel:
         return ChatReply(
             message.get("content") or "", calls, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
         )
+
+    def _streamed(self, lines: Iterator[str], on_text: Callable[[str], None]) -> ChatReply:
+        """Server-sent events: content deltas go to `on_text`; tool-call pieces are joined by their index."""
+        content: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        usage: dict[str, int] = {}
+        for line in lines:
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                break
+            try:
+                chunk = json.loads(payload)
+            except json.JSONDecodeError as err:
+                raise ModelError(f"{self.base_url} streamed a malformed event: {err}") from err
+            usage = chunk.get("usage") or usage
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    content.append(delta["content"])
+                    on_text(delta["content"])
+                for piece in delta.get("tool_calls") or []:
+                    call = calls.setdefault(
+                        piece.get("index", 0), {"id": "", "function": {"name": "", "arguments": ""}}
+                    )
+                    call["id"] = piece.get("id") or call["id"]
+                    function = piece.get("function") or {}
+                    call["function"]["name"] += function.get("name") or ""
+                    call["function"]["arguments"] += function.get("arguments") or ""
+        tool_calls = tuple(_tool_call(calls[index]) for index in sorted(calls))
+        return ChatReply("".join(content), tool_calls, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
 
 
 def _tool_call(raw: dict[str, Any]) -> ToolCall:

@@ -61,6 +61,8 @@ def test_plan_approve_execute_run_the_tests_and_finish(tmp_path: Path, clean_env
         ("tool", "run_command"),
     ]
     assert decisions[0]["text"] == PLAN
+    streamed = "".join(d["text"] for d in of_type(events, "delta"))  # replies stream to the client as they come
+    assert streamed.startswith(PLAN) and streamed.endswith("Fixed add(); the tests pass.")
     assert (root / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
     tools = of_type(events, "tool")
     assert "1 passed" in tools[-2]["output"]

@@ -7,6 +7,7 @@ that tests can check what Cove sent (headers, messages, tools).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,9 @@ class ScriptedOpenAIServer:
                     reply: dict[str, Any] | tuple[int, str] = completion(server.summary)
                 else:
                     reply = server.script.pop(0) if server.script else (500, "script exhausted")
+                if body.get("stream") and isinstance(reply, dict):
+                    self._stream(reply)
+                    return
                 status, text = reply if isinstance(reply, tuple) else (200, json.dumps(reply))
                 data = text.encode()
                 self.send_response(status)
@@ -41,6 +45,29 @@ class ScriptedOpenAIServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _stream(self, reply: dict[str, Any]) -> None:
+                """The reply as server-sent events, as OpenAI streams it: content word by word, then each tool
+                call in two pieces, then the usage, then [DONE]."""
+                message = reply["choices"][0]["message"]
+                deltas: list[dict[str, Any]] = [
+                    {"content": word} for word in re.findall(r"\S+\s*|\s+", message.get("content") or "")
+                ]
+                for index, call in enumerate(message.get("tool_calls") or []):
+                    arguments = call["function"]["arguments"]
+                    half = len(arguments) // 2
+                    first = {"name": call["function"]["name"], "arguments": arguments[:half]}
+                    deltas.append({"tool_calls": [{"index": index, "id": call["id"], "function": first}]})
+                    rest = {"arguments": arguments[half:]}
+                    deltas.append({"tool_calls": [{"index": index, "function": rest}]})
+                events: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": delta}]} for delta in deltas]
+                events.append({"choices": [], "usage": reply.get("usage")})
+                data = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(data.encode())))
+                self.end_headers()
+                self.wfile.write(data.encode())
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -47,3 +47,22 @@ def test_a_missing_key_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("COVE_NO_SUCH_KEY", raising=False)
     with pytest.raises(ModelError, match="COVE_NO_SUCH_KEY is not set"):
         RemoteModel("http://127.0.0.1:9/v1", "x", api_key_env="COVE_NO_SUCH_KEY")
+
+
+def test_streamed_replies_arrive_in_pieces_and_assemble_like_whole_ones() -> None:
+    reply = completion(
+        "Reading the file first.", [("read_file", '{"path": "calc.py"}'), ("search", '{"pattern": "a"}')]
+    )
+    with scripted_openai_server([reply, reply, (500, "overloaded")]) as server:
+        model = RemoteModel(server.url, "scripted")
+        pieces: list[str] = []
+        streamed = model.chat([{"role": "user", "content": "go"}], on_text=pieces.append)
+        whole = model.chat([{"role": "user", "content": "go"}])
+        with pytest.raises(ModelError, match="answered 500: overloaded"):
+            model.chat([{"role": "user", "content": "go"}], on_text=pieces.append)
+        bodies = [body for _, body in server.requests]
+    assert pieces == ["Reading ", "the ", "file ", "first."]
+    assert streamed == whole
+    assert [c.name for c in streamed.tool_calls] == ["read_file", "search"]
+    assert streamed.tool_calls[0].arguments == {"path": "calc.py"} and streamed.prompt_tokens == 12
+    assert bodies[0]["stream"] is True and "stream" not in bodies[1]
