@@ -79,6 +79,10 @@ class AgentService:
             "agent/undo": self._undo,
         }
 
+    def active(self) -> bool:
+        """Whether any run is in progress."""
+        return any(not run.done for run in self.runs.values())
+
     def inbox(self, session_id: str) -> queue.SimpleQueue[Event] | None:
         """Where editor events for a session go while it has a run in progress (else None)."""
         run = self.runs.get(session_id)

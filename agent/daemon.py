@@ -166,7 +166,9 @@ class Daemon:
     async def _watch_idle(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout))
-            if not self.clients and time.monotonic() - self._last_seen > self.idle_timeout:
+            if self.agents.active():
+                self._last_seen = time.monotonic()  # a run working for no client still keeps the daemon up
+            elif not self.clients and time.monotonic() - self._last_seen > self.idle_timeout:
                 logger.info("idle for %.0f s; stopping", self.idle_timeout)
                 self._stop.set()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from cove.config import find_project_root, load_config
 from cove.daemon_client import DaemonClient, ensure_daemon
+from cove.errors import InputError
 from cove.runtime import daemon_paths
 
 #: How each run ending maps to the exit status: 0 only when the task was done.
@@ -36,6 +37,17 @@ def cmd_agent(args: argparse.Namespace) -> int:
         started = client.call("agent/run", params)
         print(f"[session {session['id'][:8]}, mode {started['mode']}]", file=sys.stderr)
         return follow(client, session["id"], ask_terminal, TerminalView().show)
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    """Revert the agent's last file change in this project's most recent session (again: the one before)."""
+    root = find_project_root(Path.cwd()) or Path.cwd()
+    with ensure_daemon(daemon_paths()) as client:
+        sessions = client.call("session/list", {"project": str(root)})
+        if not sessions:
+            raise InputError(f"no agent session in {root}; nothing to undo")
+        print(client.call("agent/undo", {"session_id": sessions[0]["id"]})["text"])
+    return 0
 
 
 def follow(

@@ -264,6 +264,12 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     return cmd_agent(args)
 
 
+def _cmd_undo(args: argparse.Namespace) -> int:
+    from cove.agent_terminal import cmd_undo
+
+    return cmd_undo(args)
+
+
 def _version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
@@ -298,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--max-steps", type=int, help="model calls at most (default: agent.max_steps)")
     agent.add_argument("--no-plan", action="store_true", help="skip the plan and its approval (agent.plan_first)")
     agent.set_defaults(run=_cmd_agent)
+    undo = sub.add_parser("undo", help="revert the agent's last file change in this project (again: the one before)")
+    undo.set_defaults(run=_cmd_undo)
     memory = sub.add_parser("memory", help="add to or search the memory the agent keeps (starts the daemon if needed)")
     memory.add_argument("action", choices=["add", "search"])
     memory.add_argument("text", help="the note to remember, or the words to search for")

@@ -59,6 +59,12 @@ def test_agent_streams_the_transcript_with_the_scripted_server(tmp_path: Path, a
     assert any(line.startswith('  -> read_file({"path": "calc.py"})') for line in lines)
     assert lines[-1] == "cove: Fixed add()."
     assert "return a + b" in (root / "calc.py").read_text()
+    undo = [sys.executable, "-m", "cove.cli", "undo"]
+    undone = subprocess.run(undo, cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert undone.returncode == 0 and undone.stdout.startswith("restored calc.py"), undone.stderr
+    assert "return a - b" in (root / "calc.py").read_text()
+    again = subprocess.run(undo, cwd=root, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode != 0 and "nothing to undo" in again.stderr
 
 
 def test_without_a_terminal_decisions_are_refused(tmp_path: Path, agent_env: dict[str, str]) -> None:
