@@ -103,17 +103,31 @@ class AgentService:
         if not params.task.strip():
             raise ProtocolError("agent/run: the task is empty", INVALID_PARAMS)
         agent_session = self.sessions.get(session.id)
-        if agent_session is None:
-            agent_session = self.sessions[session.id] = AgentSession(self.store, session.id, Path(session.project))
+        if agent_session is None or agent_session.propose != params.propose:
+            agent_session = AgentSession(self.store, session.id, Path(session.project), propose=params.propose)
+            self.sessions[session.id] = agent_session
+        overlay = params.overlay or {}
+        if not all(isinstance(text, str) for text in overlay.values()):
+            raise ProtocolError("agent/run: overlay maps paths to texts", INVALID_PARAMS)
+        try:
+            agent_session.set_overlay(overlay)
+        except CoveError as err:
+            raise ProtocolError(f"agent/run: overlay: {err}", INVALID_PARAMS) from None
         run = self.runs[session.id] = Run()
-        self.store.append_message(session.id, "user", params.task)
-        task = asyncio.create_task(asyncio.to_thread(self._work, client, config, agent_session, params.task, mode, run))
+        await asyncio.to_thread(self.store.append_message, session.id, "user", params.task)
+        task = asyncio.create_task(asyncio.to_thread(self._work, client, config, agent_session, params, mode, run))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return {"session_id": session.id, "started": True, "mode": mode.value}
 
     def _work(
-        self, client: Any, config: CoveConfig, session: AgentSession, task: str, mode: ApprovalMode, run: Run
+        self,
+        client: Any,
+        config: CoveConfig,
+        session: AgentSession,
+        params: AgentRunParams,
+        mode: ApprovalMode,
+        run: Run,
     ) -> None:
         """The run, in a worker thread; whatever happens, it ends with a `finished` event."""
 
@@ -149,8 +163,9 @@ class AgentService:
         )
         try:
             local = self._locals.setdefault(config.model, SharedLocalModel.for_model(config.model))
-            result = run_task(config, session, task, io, Models(config, local), mode)
-            emit("finished", {"stopped": result.stopped, "answer": result.answer, "steps": result.steps})
+            result = run_task(config, session, params.task, io, Models(config, local), mode, params.read_only)
+            changes = {"changes": session.changes()} if params.propose else {}
+            emit("finished", {"stopped": result.stopped, "answer": result.answer, "steps": result.steps, **changes})
         except CoveError as err:
             emit("finished", {"stopped": "error", "answer": "", "steps": 0, "error": str(err)})
         except Exception as err:  # a bug ends the run, never the daemon

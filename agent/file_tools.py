@@ -32,15 +32,21 @@ class Change:
 
 @dataclass
 class FileTools:
-    """read_file, write_file, edit_file and undo over one workspace."""
+    """read_file, write_file, edit_file and undo over one workspace.
+
+    `overlay` holds texts that win over the disk (an editor's unsaved buffers). With `propose`, changes go to the
+    overlay instead of the disk, and `proposed()` lists them for the editor to apply as a workspace edit.
+    """
 
     workspace: Workspace
     history: list[Change] = field(default_factory=list)
+    overlay: dict[Path, str] = field(default_factory=dict)
+    propose: bool = False
 
     def read_file(self, path: str, start: int = 1, end: int | None = None) -> str:
         """Lines `start`..`end` (1-based, inclusive) of a text file, numbered."""
         target = self._existing(path)
-        lines = target.read_text(encoding="utf-8", errors="replace").split("\n")
+        lines = self._text(target).split("\n")
         if start < 1 or start > max(len(lines), 1):
             raise ToolError(f"{path} has {len(lines)} lines; start must be between 1 and {len(lines)}")
         last = len(lines) if end is None else min(end, len(lines))
@@ -60,13 +66,13 @@ class FileTools:
         target = self.workspace.resolve(path)
         if target.is_dir():
             raise ToolError(f"{path} is a directory")
-        before = target.read_text(encoding="utf-8") if target.exists() else None
+        before = self._text(target) if target in self.overlay or target.exists() else None
         return self._apply(target, before, content)
 
     def edit_file(self, path: str, old_text: str, new_text: str) -> str:
         """Replace the one occurrence of `old_text`; returns a diff. Missing or repeated matches are errors."""
         target = self._existing(path)
-        before = target.read_text(encoding="utf-8")
+        before = self._text(target)
         if not old_text:
             raise ToolError("old_text is empty; give the exact text to replace")
         count = before.count(old_text)
@@ -85,20 +91,44 @@ class FileTools:
         change = self.history.pop()
         name = self.workspace.relative(change.path)
         if change.before is None:
-            change.path.unlink(missing_ok=True)
+            if self.propose:
+                self.overlay.pop(change.path, None)
+            else:
+                change.path.unlink(missing_ok=True)
             return f"removed {name}, which the agent had created"
-        change.path.write_text(change.before, encoding="utf-8")
+        self._store(change.path, change.before)
         return f"restored {name}\n" + _diff(name, change.after, change.before)
+
+    def proposed(self) -> list[Change]:
+        """With `propose`: each file's text before the run and after it, for the files the run changed."""
+        first: dict[Path, str | None] = {}
+        for change in self.history:
+            first.setdefault(change.path, change.before)
+        return [Change(path, before, self.overlay[path]) for path, before in first.items() if path in self.overlay]
+
+    def _text(self, target: Path) -> str:
+        if target in self.overlay:
+            return self.overlay[target]
+        return target.read_text(encoding="utf-8", errors="replace")
+
+    def _store(self, target: Path, text: str) -> None:
+        if self.propose:
+            self.overlay[target] = text
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            self.overlay.pop(target, None)
 
     def _existing(self, path: str) -> Path:
         target = self.workspace.resolve(path)
+        if target in self.overlay:
+            return target
         if not target.is_file():
             raise ToolError(f"no such file: {path}; list_files shows what exists")
         return target
 
     def _apply(self, target: Path, before: str | None, after: str) -> str:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(after, encoding="utf-8")
+        self._store(target, after)
         self.history.append(Change(target, before, after))
         name = self.workspace.relative(target)
         return _diff(name, before or "", after) or f"{name}: no change"

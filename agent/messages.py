@@ -90,6 +90,12 @@ class AgentRunParams:
     mode: str | None = None
     #: Default: the project's agent.plan_first.
     plan_first: bool | None = None
+    #: Only read-only tools and no plan: for questions and explanations.
+    read_only: bool = False
+    #: File changes are not written but returned in the `finished` event as `changes` (an editor applies them).
+    propose: bool = False
+    #: Texts that win over the disk, by path (an editor's unsaved buffers).
+    overlay: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

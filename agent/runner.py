@@ -39,6 +39,10 @@ EXECUTOR_SYSTEM = (
     "tools. Keep your todo list current with todo_write (mark each item done when it is), run the tests before you "
     "finish, and finish by answering with a short summary of what you changed."
 )
+ASK_SYSTEM = (
+    "You are Cove, answering questions about this repository. Look things up with the read-only tools before you "
+    "answer; cite files and line numbers; answer in concise markdown. You cannot change files."
+)
 SUMMARY_SYSTEM = (
     "Summarise this part of a coding agent's session for the agent itself: what it tried, what it learned (file "
     "names, functions, facts, errors) and what it decided. Keep every fact it may need later; be brief."
@@ -161,11 +165,23 @@ class AgentSession:
     store: MemoryStore
     session_id: str
     root: Path
+    #: Changes stay in memory (see FileTools.propose) for an editor to apply.
+    propose: bool = False
     file_tools: FileTools = field(init=False)
     todos: TodoList = field(default_factory=TodoList)
 
     def __post_init__(self) -> None:
-        self.file_tools = FileTools(Workspace.at(self.root))
+        self.file_tools = FileTools(Workspace.at(self.root), propose=self.propose)
+
+    def set_overlay(self, texts: dict[str, str]) -> None:
+        """Unsaved editor texts, by path; they win over the disk for this session's tools."""
+        workspace = self.file_tools.workspace
+        self.file_tools.overlay.update({workspace.resolve(path): text for path, text in texts.items()})
+
+    def changes(self) -> list[dict[str, str | None]]:
+        """The changes kept in memory (propose mode), as the `finished` event reports them."""
+        relative = self.file_tools.workspace.relative
+        return [{"path": relative(c.path), "before": c.before, "after": c.after} for c in self.file_tools.proposed()]
 
     def registry(self, mcp: McpTools | None = None) -> ToolRegistry:
         project = str(self.root)
@@ -212,15 +228,27 @@ class AgentSession:
 
 
 def run_task(
-    config: CoveConfig, session: AgentSession, task: str, io: RunIO, models: Models, mode: ApprovalMode
+    config: CoveConfig,
+    session: AgentSession,
+    task: str,
+    io: RunIO,
+    models: Models,
+    mode: ApprovalMode,
+    read_only: bool = False,
 ) -> RunResult:
-    """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all."""
+    """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all.
+    A `read_only` run answers a question with the read-only tools, without a plan."""
     root = session.root
     run_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root)
     mcp = McpTools(config.mcp, root).start() if config.mcp.servers else None
     for failure in mcp.failures if mcp else ():
         io.on_event("warning", {"text": failure})
     try:
+        if read_only:
+            registry = session.registry(mcp).restricted(read_only=True)
+            reminders = ReminderEngine(config.reminders)
+            loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders)
+            return loop.run(ASK_SYSTEM, task)
         plan = ""
         if config.agent.plan_first:
             plan, ended = _plan(config, session, task, io, models, mode, mcp)

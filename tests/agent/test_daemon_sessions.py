@@ -167,3 +167,37 @@ def test_compaction_mid_session_keeps_every_invariant(tmp_path: Path, clean_env:
     assert "calc.py (edited)" in invariants and "textwrap.py (read)" in invariants  # the files touched
     assert summary in last
     assert any('"compaction"' in m["content"] for m in archived)  # every compaction shows in the transcript
+
+
+def test_editor_runs_propose_changes_over_unsaved_text_and_questions_are_read_only(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    root = repository(tmp_path)
+    unsaved = "def add(a, b):\n    return a - b  # unsaved edit\n"
+    script = [
+        call("edit_file", path="calc.py", old_text="a - b", new_text="a + b"),
+        completion("Changed the operator."),
+        call("read_file", path="calc.py"),
+        completion("`add()` subtracts: calc.py line 2."),
+    ]
+    with scripted_openai_server(script) as server, agent_daemon(clean_env, tmp_path, server.url) as client:
+        _, events = run_session(
+            client,
+            root,
+            "Fix add()",
+            approve_all,
+            mode="full-auto",
+            plan_first=False,
+            propose=True,
+            overlay={"calc.py": unsaved},
+        )
+        _, answer = run_session(client, root, "What does add() do?", approve_all, mode="full-auto", read_only=True)
+        sent = [body for _, body in server.requests]
+    finished = of_type(events, "finished")[-1]
+    assert finished["changes"] == [
+        {"path": "calc.py", "before": unsaved, "after": "def add(a, b):\n    return a + b  # unsaved edit\n"}
+    ]
+    assert (root / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"  # the disk is untouched
+    assert of_type(answer, "finished")[-1]["answer"] == "`add()` subtracts: calc.py line 2."
+    assert "edit_file" not in {t["function"]["name"] for t in sent[2]["tools"]}
+    assert "1\tdef add(a, b):" in "\n".join(m["content"] for m in sent[3]["messages"])
