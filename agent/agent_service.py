@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 #: Seconds a run waits for the user's decision on a tool call or a plan before taking it as a refusal.
 DECISION_TIMEOUT_S = 900.0
 
+#: Tools whose changes, in a `propose` run, are only proposals (the user reviews them in the editor): not asked.
+PROPOSED_TOOLS = frozenset({"edit_file", "write_file", "undo"})
+
 Deliver = Callable[[Any, dict[str, Any]], None]
 
 
@@ -156,7 +159,10 @@ class AgentService:
 
         io = RunIO(
             on_event=emit,
-            approve_tool=lambda tool, arguments: ask("tool", {"tool": tool, "arguments": arguments}).approved,
+            approve_tool=lambda tool, arguments: (
+                (params.propose and tool in PROPOSED_TOOLS)
+                or ask("tool", {"tool": tool, "arguments": arguments}).approved
+            ),
             approve_plan=lambda plan: ask("plan", {"text": plan}),
             cancelled=run.cancel.is_set,
             inbox=run.drain,

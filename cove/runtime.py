@@ -42,6 +42,13 @@ def daemon_paths(env: Mapping[str, str] | None = None) -> DaemonPaths:
     return DaemonPaths(runtime, data)
 
 
+def state_directory(env: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_STATE_HOME/cove`: what Cove keeps for the user between runs (stats, reviews), not shared."""
+    env = os.environ if env is None else env
+    base = Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return private_directory(base / "cove")
+
+
 def private_directory(path: Path) -> Path:
     """Create `path` as a 0700 directory of this user, or check that it is one (a shared /tmp is hostile)."""
     try:

@@ -20,6 +20,9 @@ from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, find_project_root, load_config
 from cove.errors import ConfigError, CoveError
 from cove.inference.engine import Completion, CompletionEngine
+from cove.server import agent_features
+from cove.server.agent_bridge import AgentBridge
+from cove.server.code_context import ParsedDocuments
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
 
@@ -36,6 +39,8 @@ class CoveServer(LanguageServer):
         self._config_error: str | None = None
         self.shut_down = False
         self._loading_watch: asyncio.Task[None] | None = None
+        self.parsed = ParsedDocuments()
+        self.agent = AgentBridge(self, self.work_done_progress)
 
     def load_settings(self, editor_settings: Any) -> LoadedConfig:
         """Read every config layer; on an error keep what worked before and tell the user why."""
@@ -151,6 +156,8 @@ def build_server() -> CoveServer:
         completion = await ls.complete(params.text_document.uri, text, offset)
         line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
         return completion_list(completion.text, line_prefix, params.position)
+
+    agent_features.register(server)
 
     @server.feature(types.SHUTDOWN)
     def on_shutdown(ls: CoveServer, params: None) -> None:

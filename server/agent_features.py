@@ -1,0 +1,154 @@
+"""The LSP side of agent actions: code actions listed cheaply and resolved by the agent, commands, editor events.
+
+Handlers stay thin: the offers and tasks are pure functions (actions.py), the runs live in agent_bridge.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.uris import to_fs_path
+
+from cove.errors import CoveError
+from cove.server.actions import ACTIONS, code_action, offered, task_for
+from cove.server.code_context import scopes_at
+
+if TYPE_CHECKING:
+    from cove.server.app import CoveServer
+
+COMMANDS = [
+    "cove.ask",
+    "cove.agent",
+    "cove.apply",
+    "cove.show",
+    "cove.approvePlan",
+    "cove.rejectPlan",
+    "cove.cancel",
+    "cove.undo",
+    "cove.transcript",
+    "cove.event",
+]
+CODE_ACTION_KINDS = sorted({kind for kind, _ in ACTIONS.values()}, key=str)
+
+
+def register(server: CoveServer) -> None:
+    """Add the agent features to the server."""
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS, resolve_provider=True),
+    )
+    def on_code_action(ls: CoveServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        document = ls.workspace.get_text_document(uri)
+        scope = None
+        if uri.endswith(".py"):
+            tree = ls.parsed.tree(uri, document.version or 0, document.source)
+            position = params.range.start
+            scopes = scopes_at(tree, position.line, position.character)
+            scope = scopes[0] if scopes else None
+        return [code_action(offer) for offer in offered(uri, params.range, params.context.diagnostics, scope)]
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def on_resolve(ls: CoveServer, action: types.CodeAction) -> types.CodeAction:
+        data: dict[str, Any] = action.data if isinstance(action.data, dict) else {}
+        kind = data.get("action")
+        if kind not in ACTIONS or "uri" not in data:
+            raise JsonRpcException(message="not a Cove code action (no action data)", code=-32602)
+        path, text = _document(ls, data["uri"])
+        read_only = ACTIONS[kind][1]
+        task = task_for(kind, data, path, text)
+        finished = await _run(ls, action.title, task, read_only=read_only, propose=not read_only, plan_first=False)
+        ident = ls.agent.keep({"title": action.title, **finished})
+        command = "cove.show" if read_only else "cove.apply"
+        action.command = types.Command(title=action.title, command=command, arguments=[ident])
+        return action
+
+    for name in COMMANDS:
+        server.command(name)(_command_handler(name))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    async def on_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
+        path = to_fs_path(params.text_document.uri) or ""
+        await ls.agent.event("file_saved", {"path": _relative(ls, Path(path))})
+
+
+def _command_handler(command: str) -> Callable[..., Awaitable[Any]]:
+    """pygls passes a command's arguments as positional ones after the server (named `ls`)."""
+
+    async def handle(ls: Any, *arguments: Any) -> Any:  # pygls resolves these annotations at run time
+        try:
+            return await _command(ls, command, list(arguments))
+        except CoveError as err:
+            raise JsonRpcException(message=f"Cove: {err}", code=err.rpc_code) from err
+
+    return handle
+
+
+async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
+    bridge = ls.agent
+    if command in ("cove.ask", "cove.agent"):
+        if not arguments or not isinstance(arguments[0], str) or not arguments[0].strip():
+            raise JsonRpcException(message=f"{command} needs the question or task as its first argument", code=-32602)
+        asking = command == "cove.ask"
+        title = f"Cove: {arguments[0][:60]}"
+        finished = await _run(ls, title, arguments[0], read_only=asking, propose=False)
+        if not asking:
+            bridge.last_task_session = finished["session_id"]
+        await bridge.show(title, finished["answer"] or f"(the run ended: {finished['stopped']})")
+        return {"stopped": finished["stopped"], "answer": finished["answer"], "session_id": finished["session_id"]}
+    if command == "cove.apply":
+        return {"applied": await bridge.apply(int(arguments[0]))}
+    if command == "cove.show":
+        result = bridge.results.pop(int(arguments[0]), None)
+        if result is not None:
+            await bridge.show(result["title"], result["answer"])
+        return {"answer": result["answer"] if result else ""}
+    if command in ("cove.approvePlan", "cove.rejectPlan"):
+        feedback = str(arguments[0]) if arguments else ""
+        return {"result": await bridge.decide_plan(command == "cove.approvePlan", feedback)}
+    if command == "cove.cancel":
+        return {"cancelled": await bridge.cancel()}
+    if command == "cove.undo":
+        return {"text": await bridge.undo()}
+    if command == "cove.transcript":
+        text = await bridge.transcript()
+        await bridge.show("Cove transcript", text)
+        return {"text": text}
+    if command == "cove.event":
+        if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
+            raise JsonRpcException(message="cove.event needs [type, data]", code=-32602)
+        await bridge.event(arguments[0], arguments[1])
+        return None
+    raise JsonRpcException(message=f"unknown command {command!r}", code=-32601)
+
+
+async def _run(ls: CoveServer, title: str, task: str, **params: Any) -> dict[str, Any]:
+    """A run with the editor's unsaved texts; a run that failed is an error the client shows."""
+    overlay = {}
+    for uri, document in ls.workspace.text_documents.items():
+        path = to_fs_path(uri)
+        if path and Path(path).is_relative_to(ls.agent.root):
+            overlay[_relative(ls, Path(path))] = document.source
+    finished = await ls.agent.run(title, task, overlay=overlay, **params)
+    if finished["stopped"] == "error":
+        raise JsonRpcException(message=f"Cove: the agent failed: {finished.get('error', '')}", code=-32603)
+    return finished
+
+
+def _document(ls: CoveServer, uri: str) -> tuple[str, str]:
+    if uri not in ls.workspace.text_documents:
+        raise JsonRpcException(message=f"document {uri} is not open", code=-32602)
+    path = to_fs_path(uri) or ""
+    return _relative(ls, Path(path)), ls.workspace.get_text_document(uri).source
+
+
+def _relative(ls: CoveServer, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ls.agent.root.resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,143 @@
+"""Agent actions through the real `cove lsp`, the real daemon it starts, and pytest-lsp's client playing VS Code.
+
+The scripted OpenAI-compatible server on loopback replays the model's decisions; the client answers approvals,
+shows documents and applies edits as an editor would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from cove.server.actions import apply_edits
+from tests.agent.test_loop import repository
+from tests.lsp.harness import cove_server, open_file
+from tests.scripted.openai_server import completion, scripted_openai_server
+
+
+@pytest.fixture
+def agent_env(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime))
+    yield env
+    subprocess.run([sys.executable, "-m", "cove.cli", "daemon", "stop"], env=env, capture_output=True, check=False)
+
+
+class Editor:
+    """What the client does when the server asks: answers approvals, shows documents, applies edits."""
+
+    def __init__(self, lsp: LanguageClient, answers: list[str]) -> None:
+        self.lsp, self.answers = lsp, answers
+        self.asked: list[str] = []
+        self.applied: list[types.WorkspaceEdit] = []
+        editor = self
+
+        @lsp.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)  # type: ignore[untyped-decorator]
+        def ask(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+            editor.asked.append(params.message)
+            return types.MessageActionItem(editor.answers.pop(0)) if editor.answers else None
+
+        @lsp.feature(types.WORKSPACE_APPLY_EDIT)  # type: ignore[untyped-decorator]
+        def apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            editor.applied.append(params.edit)
+            return types.ApplyWorkspaceEditResult(applied=True)
+
+    @property
+    def shown(self) -> list[str]:
+        """The documents the server showed (pytest-lsp's client records them), read now."""
+        return [Path(params.uri.removeprefix("file://")).read_text() for params in self.lsp.shown_documents]
+
+
+def call(name: str, **arguments: Any) -> dict[str, Any]:
+    return completion("", [(name, json.dumps(arguments))])
+
+
+async def test_a_fix_is_listed_cheaply_resolved_by_the_agent_reviewed_and_applied(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    root = repository(tmp_path)
+    unsaved = "def add(a, b):\n    return a - b  # not saved yet\n"
+    script = [call("edit_file", path="calc.py", old_text="a - b", new_text="a + b"), completion("Fixed.")]
+    with scripted_openai_server(script) as server:
+        env = dict(agent_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
+        async with cove_server(env, "visual-studio-code", root=root) as (lsp, result):
+            assert result.capabilities.code_action_provider.resolve_provider  # type: ignore[union-attr]
+            editor = Editor(lsp, ["Apply"])
+            uri, _ = open_file(lsp, root / "calc.py", unsaved)
+            where = types.Range(types.Position(1, 4), types.Position(1, 4))
+            failing = types.Diagnostic(where, "test_add fails: add(2, 3) == -1", source="pytest")
+            actions = await lsp.text_document_code_action_async(
+                types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([failing]))
+            )
+            assert actions is not None
+            titles = [a.title for a in actions]
+            assert titles[0] == "Cove: fix “test_add fails: add(2, 3) == -1”"
+            assert "Cove: write tests for add" in titles and "Cove: add a docstring to add" in titles
+            assert not server.requests  # listing asked no model
+            fix = actions[0]
+            assert isinstance(fix, types.CodeAction) and fix.edit is None
+            resolved = await lsp.code_action_resolve_async(fix)
+            assert resolved.command is not None and resolved.command.command == "cove.apply"
+            await lsp.workspace_execute_command_async(
+                types.ExecuteCommandParams(resolved.command.command, resolved.command.arguments)
+            )
+            task = server.requests[0][1]["messages"][1]["content"]
+            shown = editor.shown
+    assert "test_add fails" in task and "pytest" in task
+    assert shown[0].startswith("--- a/calc.py") and "+    return a + b  # not saved yet" in editor.shown[0]
+    assert editor.asked == ["Apply Cove's change to calc.py?"]
+    [edit] = editor.applied
+    assert edit.changes is not None
+    [(edited_uri, edits)] = edit.changes.items()
+    assert edited_uri == uri and apply_edits(unsaved, list(edits)) == unsaved.replace("a - b", "a + b")
+    assert (root / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"  # the editor applies, not the agent
+
+
+async def test_ask_explain_a_planned_task_with_approvals_undo_and_the_transcript(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    root = repository(tmp_path)
+    script = [
+        completion("It adds two numbers (it subtracts, in fact)."),  # cove.ask
+        completion("1. Fix the operator in add()"),  # cove.agent: the plan
+        call("edit_file", path="calc.py", old_text="a - b", new_text="a + b"),
+        call("todo_write", items=[{"text": "Fix the operator in add()", "status": "done"}]),
+        completion("Fixed add()."),
+    ]
+    with scripted_openai_server(script) as server:
+        env = dict(agent_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted", COVE_AGENT_MODE="ask")
+        async with cove_server(env, "visual-studio-code", root=root) as (lsp, _):
+            editor = Editor(lsp, ["Approve", "Allow"])
+            asked: Any = await lsp.workspace_execute_command_async(
+                types.ExecuteCommandParams("cove.ask", ["What does add() do?"])
+            )
+            task: Any = await lsp.workspace_execute_command_async(
+                types.ExecuteCommandParams("cove.agent", ["Fix add()"])
+            )
+            fixed = (root / "calc.py").read_text()
+            undone: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.undo", []))
+            transcript: Any = await lsp.workspace_execute_command_async(
+                types.ExecuteCommandParams("cove.transcript", [])
+            )
+            reports: list[Any] = [r for rs in lsp.progress_reports.values() for r in rs]
+            shown = editor.shown
+    assert asked["answer"] == "It adds two numbers (it subtracts, in fact)."
+    assert (task["stopped"], task["answer"]) == ("answered", "Fixed add().")
+    assert editor.asked[0] == "Cove wrote a plan. Approve it?"
+    assert editor.asked[1].startswith('Cove wants to run edit_file({"path": "calc.py"')
+    assert any("1. Fix the operator in add()" in text for text in shown)  # the plan was shown as a document
+    assert "return a + b" in fixed and undone["text"].startswith("restored calc.py")
+    assert (root / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"
+    assert "**plan**" in transcript["text"] and "edit_file" in transcript["text"]
+    titles = [r.title for r in reports if isinstance(r, types.WorkDoneProgressBegin)]
+    assert "Cove: Fix add()" in titles
+    assert any(isinstance(r, types.WorkDoneProgressReport) and r.message == "edit_file" for r in reports)
