@@ -264,6 +264,20 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     return cmd_agent(args)
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print the acceptance rate of inline suggestions, per day and in all."""
+    from cove.runtime import state_directory
+    from cove.server.stats import load, report
+
+    path = state_directory() / "stats.json"
+    days = load(path)
+    if not days:
+        print(f"no suggestions counted yet ({path})")
+        return 0
+    print(report(days))
+    return 0
+
+
 def _cmd_undo(args: argparse.Namespace) -> int:
     from cove.agent_terminal import cmd_undo
 
@@ -304,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--max-steps", type=int, help="model calls at most (default: agent.max_steps)")
     agent.add_argument("--no-plan", action="store_true", help="skip the plan and its approval (agent.plan_first)")
     agent.set_defaults(run=_cmd_agent)
+    stats = sub.add_parser("stats", help="suggestions shown, accepted and dismissed (kept on this machine)")
+    stats.set_defaults(run=cmd_stats)
     undo = sub.add_parser("undo", help="revert the agent's last file change in this project (again: the one before)")
     undo.set_defaults(run=_cmd_undo)
     memory = sub.add_parser("memory", help="add to or search the memory the agent keeps (starts the daemon if needed)")

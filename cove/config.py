@@ -66,6 +66,9 @@ class CompletionConfig:
     reuse_suggestions: bool = True
     #: Keep the prompt's start anchored so that the model's KV cache is reused between keystrokes.
     reuse_kv_cache: bool = True
+    #: Characters of workspace context (imported definitions, enclosing scopes, recently edited files) put
+    #: before the document's window; 0 turns it off.
+    context_chars: int = 1200
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ class CompletionRequest:
     document: str
     text: str
     offset: int
+    #: Workspace context placed before the document's window, given the window's anchor line (see
+    #: server/workspace_context.py); it must stay stable from keystroke to keystroke, or the KV cache is lost.
+    context: Callable[[int], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ class CompletionEngine:
         with self._lock:
             if stop_requested():
                 raise Cancelled("completion superseded before it started")
-            completion = self._run_model(request.document, window, mode, stop_requested, on_text, started)
+            context = request.context(window.anchor_line) if request.context is not None else ""
+            completion = self._run_model(request.document, window, mode, stop_requested, on_text, started, context)
         memo.anchor = window.anchor_line
         memo.before, memo.line_suffix, memo.suggestion = before, window.line_suffix, completion.text
         return completion
@@ -154,7 +158,7 @@ class CompletionEngine:
             self.model.restore_state(saved.tokens, saved.state)
         self._current = document
 
-    def _prompt(self, window: PromptWindow, max_new: int) -> tuple[list[int], bytes]:
+    def _prompt(self, window: PromptWindow, max_new: int, context: str = "") -> tuple[list[int], bytes]:
         """Prompt tokens, and the bytes of the prompt's last token when it is held back for token healing.
 
         A prefix that ends mid-word ends on a token the model rarely sees there ("option_s"); holding that token
@@ -175,7 +179,9 @@ class CompletionEngine:
         room = model.n_ctx - max_new - len(head) - len(tail) - 1
         if room < len(tokens):
             tokens = tokens[len(tokens) - room :]
-        return head + tokens + tail, heal
+        extra = model.tokenize(context) if context else []
+        extra = extra[: max(0, room - len(tokens))]  # the context gives way first
+        return head + extra + tokens + tail, heal
 
     def _run_model(
         self,
@@ -185,13 +191,14 @@ class CompletionEngine:
         stop_requested: Callable[[], bool],
         on_text: Callable[[str], None] | None,
         started: float,
+        context: str = "",
     ) -> Completion:
         config = self.config
         block = mode is CompletionMode.BLOCK
         max_new = config.max_block_tokens if block else config.max_tokens
         budget_ms = config.block_time_budget_ms if block else config.time_budget_ms
         self._switch_to(document)
-        prompt, heal = self._prompt(window, max_new)
+        prompt, heal = self._prompt(window, max_new, context)
         reused = self.model.prefill(prompt, stop_requested)
         rule = StopRule(mode, window.line_prefix, window.line_suffix, config.max_block_lines)
         healing = self.model.tokens_starting_with(heal) if heal else None

@@ -20,11 +20,14 @@ from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, find_project_root, load_config
 from cove.errors import ConfigError, CoveError
 from cove.inference.engine import Completion, CompletionEngine
+from cove.runtime import state_directory
 from cove.server import agent_features
 from cove.server.agent_bridge import AgentBridge
 from cove.server.code_context import ParsedDocuments
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
+from cove.server.stats import SuggestionStats
+from cove.server.workspace_context import WorkspaceContext
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class CoveServer(LanguageServer):
         self.shut_down = False
         self._loading_watch: asyncio.Task[None] | None = None
         self.parsed = ParsedDocuments()
+        self.context = WorkspaceContext(None)
+        self.stats = SuggestionStats(state_directory() / "stats.json")
         self.agent = AgentBridge(self, self.work_done_progress)
 
     def load_settings(self, editor_settings: Any) -> LoadedConfig:
@@ -96,11 +101,20 @@ class CoveServer(LanguageServer):
         return document.source, document.offset_at_position(position)
 
     async def complete(self, uri: str, text: str, offset: int) -> Completion:
-        """Run a completion, turning Cove's errors into JSON-RPC errors the client can show."""
+        """Run a completion with the workspace's context, turning Cove's errors into JSON-RPC errors the client
+        can show; every suggestion is counted for `cove stats`."""
+        service = self.service()
+        budget = service.loaded.config.completion.context_chars
+
+        def context(anchor_line: int) -> str:
+            return self.context.gather(uri, text, anchor_line, budget)
+
         try:
-            return await self.service().complete(uri, text, offset)
+            completion = await service.complete(uri, text, offset, context)
         except CoveError as err:
             raise JsonRpcException(message=str(err), code=err.rpc_code) from err
+        self.stats.shown(uri, completion.text, typed_through=completion.stop == "suggestion")
+        return completion
 
     def service(self) -> CompletionService:
         """The completion service, created with default settings if the client skipped `initialize`'s options."""
@@ -124,6 +138,7 @@ def build_server() -> CoveServer:
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
         ls.project_root = _root_of(params)
+        ls.context = WorkspaceContext(ls.project_root)
         ls.completions = CompletionService(ls.load_settings(params.initialization_options))
 
     @server.feature(types.INITIALIZED)
@@ -136,15 +151,28 @@ def build_server() -> CoveServer:
         ls.service().reconfigure(ls.load_settings(params.settings))
         ls.report_config_error()
 
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def on_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        last = params.content_changes[-1] if params.content_changes else None
+        line = last.range.start.line if isinstance(last, types.TextDocumentContentChangePartial) else 0
+        ls.context.note_edit(uri, ls.workspace.get_text_document(uri).source, line)
+
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def on_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.service().forget(params.text_document.uri)
+        ls.context.forget(params.text_document.uri)
+
+    @server.command("cove.accepted")
+    def on_accepted(ls: CoveServer, uri: str) -> None:
+        ls.stats.accepted(uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         text, offset = ls.cursor(params.text_document.uri, params.position)
         completion = await ls.complete(params.text_document.uri, text, offset)
-        return inline_completion_list(completion.text, params.position)
+        accepted = types.Command(title="Cove: accepted", command="cove.accepted", arguments=[params.text_document.uri])
+        return inline_completion_list(completion.text, params.position, accepted)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
@@ -162,6 +190,7 @@ def build_server() -> CoveServer:
     @server.feature(types.SHUTDOWN)
     def on_shutdown(ls: CoveServer, params: None) -> None:
         ls.shut_down = True
+        ls.stats.flush()
         if ls.completions is not None:
             ls.completions.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from cove.config import LoadedConfig
@@ -55,10 +56,13 @@ class CompletionService:
         else:
             self._executor.submit(_set_engine_config, self._engine, loaded)
 
-    async def complete(self, uri: str, text: str, offset: int) -> Completion:
-        """A completion for the cursor at `offset`; raises CancelledError when a newer request supersedes it."""
+    async def complete(
+        self, uri: str, text: str, offset: int, context: Callable[[int], str] | None = None
+    ) -> Completion:
+        """A completion for the cursor at `offset`; raises CancelledError when a newer request supersedes it.
+        `context` gives the workspace context for the window's anchor line (called in the model's thread)."""
         engine = await asyncio.wrap_future(self.start())
-        request = CompletionRequest(uri, text, offset)
+        request = CompletionRequest(uri, text, offset, context)
 
         def work(stop: threading.Event) -> Completion:
             return engine.complete(request, stop)

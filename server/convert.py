@@ -9,11 +9,14 @@ from lsprotocol import types
 _WORD_END = re.compile(r"[A-Za-z0-9_]*$")
 
 
-def inline_completion_list(text: str, position: types.Position) -> types.InlineCompletionList:
-    """One inline item inserting `text` at the cursor, or no items when there is nothing to suggest."""
+def inline_completion_list(
+    text: str, position: types.Position, accepted: types.Command | None = None
+) -> types.InlineCompletionList:
+    """One inline item inserting `text` at the cursor, or no items when there is nothing to suggest; the client
+    runs `accepted` when the user takes it."""
     if not text.strip():
         return types.InlineCompletionList(items=[])
-    item = types.InlineCompletionItem(insert_text=text, range=types.Range(position, position))
+    item = types.InlineCompletionItem(insert_text=text, range=types.Range(position, position), command=accepted)
     return types.InlineCompletionList(items=[item])
 
 

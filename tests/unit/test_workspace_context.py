@@ -1,0 +1,89 @@
+"""Workspace context for completions, over real files: imported definitions, recent edits, enclosing headers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from cove.server.stats import SuggestionStats, load, report
+from cove.server.workspace_context import WorkspaceContext
+
+HELPERS = '''"""Helpers."""
+import re
+
+
+def parse_header(line: str, strict: bool = False) -> dict[str, str]:
+    """Split a 'Name: value' header line."""
+    name, _, value = line.partition(":")
+    return {name: value.strip()}
+
+
+class Registry:
+    def add(self, item):
+        pass
+
+
+def _private():
+    return 1
+'''
+
+MAIN = """from pkg.helpers import parse_header, Registry
+import os
+
+
+class Server:
+    def handle(self, request):
+        for line in request.lines:
+            headers = parse_
+"""
+
+
+def workspace(tmp_path: Path) -> Path:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "helpers.py").write_text(HELPERS)
+    return tmp_path
+
+
+def test_imported_definitions_recent_edits_and_enclosing_headers(tmp_path: Path) -> None:
+    context = WorkspaceContext(workspace(tmp_path))
+    context.note_edit("file:///w/notes.py", "a = 1\nb = 2\nTOKEN_LIMIT = 4096\n", 2)
+    text = context.gather("file:///w/main.py", MAIN, anchor_line=6, budget=2000)
+    assert text.startswith("# pkg/helpers.py\ndef parse_header(line: str, strict: bool = False) -> dict[str, str]:")
+    assert '    """Split a \'Name: value\' header line."""\n    ...' in text
+    assert "class Registry:" in text and "_private" not in text  # only what is imported
+    assert "# notes.py (recently edited)\na = 1\nb = 2\nTOKEN_LIMIT = 4096" in text
+    assert text.endswith("class Server:\n    def handle(self, request):\n")  # the window starts inside handle()
+    assert context.gather("file:///w/main.py", MAIN + "h", 6, 2000) == text  # stable while typing
+    assert context.gather("file:///w/main.py", MAIN, 0, 2000).count("class Server") == 0
+    assert len(context.gather("file:///w/main.py", MAIN, 6, 150)) <= 150
+    assert context.gather("file:///w/main.py", MAIN, 6, 0) == ""
+
+
+def test_a_changed_module_is_parsed_again(tmp_path: Path) -> None:
+    root = workspace(tmp_path)
+    context = WorkspaceContext(root)
+    assert "parse_header(line: str, strict" in context.gather("file:///w/main.py", MAIN, 0, 2000)
+    helpers = root / "pkg" / "helpers.py"
+    helpers.write_text(HELPERS.replace("strict: bool = False", "lenient: bool = True"))
+    later = time.time() + 5
+    os.utime(helpers, (later, later))
+    context._imports.clear()
+    assert "parse_header(line: str, lenient" in context.gather("file:///w/main.py", MAIN, 0, 2000)
+
+
+def test_suggestion_counts_and_the_report(tmp_path: Path) -> None:
+    path = tmp_path / "stats.json"
+    stats = SuggestionStats(path)
+    stats.shown("a.py", "foo()", typed_through=False)
+    stats.shown("a.py", "oo()", typed_through=True)  # the user types the suggestion: still the same one
+    stats.accepted("a.py")
+    stats.shown("a.py", "bar()", typed_through=False)
+    stats.shown("a.py", "baz()", typed_through=False)  # replaces bar() unaccepted
+    stats.flush()
+    [day] = load(path).values()
+    assert day == {"shown": 3, "accepted": 1, "dismissed": 1}
+    assert report(load(path)).splitlines()[-1].split() == ["all", "3", "1", "1", "33.3%"]
+    path.write_text("{ not json")
+    assert load(path) == {} and path.with_suffix(".damaged").exists()
