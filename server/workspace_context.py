@@ -20,9 +20,7 @@ import tree_sitter
 
 from cove.server.code_context import PYTHON
 
-_IMPORT = re.compile(
-    r"^(?:from\s+([\w.]+)\s+import\s+(?:\(([\w\s,]+)\)|([\w \t,]+))|import\s+([\w.]+))", re.MULTILINE
-)
+_IMPORT = re.compile(r"^(?:from\s+([\w.]+)\s+import\s+(?:\(([\w\s,]+)\)|([\w \t,]+))|import\s+([\w.]+))", re.MULTILINE)
 _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
 #: Recently edited documents whose snippets may be included.
 RECENT_FILES = 2
