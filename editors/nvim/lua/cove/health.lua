@@ -1,0 +1,40 @@
+-- :checkhealth cove
+local M = {}
+
+function M.check()
+  local health = vim.health
+  health.start("cove")
+  if vim.fn.has("nvim-0.11") == 1 then
+    health.ok("Neovim " .. tostring(vim.version()))
+  else
+    health.error("Neovim 0.11 or newer is needed (vim.lsp.config)")
+  end
+  local cmd = require("cove").config.cmd
+  local executable = cmd[1]
+  if vim.fn.executable(executable) == 1 then
+    -- The configured command without its last word ("lsp"), asked for its version.
+    local version_cmd = vim.list_slice(cmd, 1, cmd[#cmd] == "lsp" and #cmd - 1 or #cmd)
+    table.insert(version_cmd, "--version")
+    local version = vim.system(version_cmd, { text = true }):wait(15000)
+    if version.code == 0 then
+      health.ok("cove: " .. vim.trim(version.stdout))
+    else
+      health.error("`" .. executable .. " --version` failed: " .. vim.trim(version.stderr or ""))
+    end
+  else
+    health.error("the cove executable is not found: " .. executable, { "run scripts/setup, then set cmd in setup{}" })
+  end
+  if vim.lsp.inline_completion then
+    health.ok("ghost text: native vim.lsp.inline_completion")
+  else
+    health.ok("ghost text: extmarks (Neovim 0.11)")
+  end
+  local clients = vim.lsp.get_clients({ name = "cove" })
+  if #clients > 0 then
+    health.ok("the cove language server is running (" .. tostring(clients[1].root_dir) .. ")")
+  else
+    health.info("no cove language server is running yet; it starts when you open a file")
+  end
+end
+
+return M

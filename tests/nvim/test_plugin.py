@@ -1,0 +1,175 @@
+"""The Neovim plugin itself (editors/nvim) in a real headless Neovim 0.11, driven like a user through its socket:
+keys typed in insert mode, ghost text from the real model, accepting it; a code action with the scripted model
+server; `:checkhealth cove`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent.test_loop import repository
+from tests.conftest import ARGPARSE, find_line
+from tests.nvim.test_neovim import nvim_binary
+from tests.scripted.openai_server import completion, scripted_openai_server
+
+pytestmark = [pytest.mark.model, pytest.mark.nvim]
+
+HERE = Path(__file__).parent
+PLUGIN = HERE.parent.parent / "editors" / "nvim"
+
+
+class Nvim:
+    """A headless Neovim with the plugin loaded, listening on a socket; keys and expressions go through it."""
+
+    def __init__(self, socket: Path, env: dict[str, str]) -> None:
+        self.socket, self.env = socket, env
+
+    def send(self, keys: str) -> None:
+        self._remote("--remote-send", keys)
+
+    def lua(self, expression: str) -> Any:
+        """The JSON-encoded value of a Lua expression."""
+        out = self._remote("--remote-expr", f"luaeval('vim.json.encode({{v = {expression}}})')")
+        return json.loads(out).get("v") if out.strip().startswith("{") else None
+
+    def wait(self, expression: str, timeout: float = 90) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.lua(expression)
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+    def _remote(self, flag: str, argument: str) -> str:
+        done = subprocess.run(
+            [nvim_binary(), "--server", str(self.socket), flag, argument],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout
+
+
+@contextmanager
+def neovim(tmp_path: Path, env: dict[str, str], file: Path, auto_approve: bool = False) -> Iterator[Nvim]:
+    socket = tmp_path / "nvim.sock"
+    env = dict(
+        env,
+        COVE_PLUGIN_DIR=str(PLUGIN),
+        COVE_TEST_CMD=json.dumps([sys.executable, "-m", "cove.cli", "lsp"]),
+        COVE_AUTO_APPROVE="1" if auto_approve else "0",
+    )
+    process = subprocess.Popen(
+        [
+            nvim_binary(),
+            "--headless",
+            "--clean",
+            "--listen",
+            str(socket),
+            "-u",
+            str(HERE / "plugin_init.lua"),
+            str(file),
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=file.parent,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not socket.exists():
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        nvim = Nvim(socket, env)
+        nvim.lua('(function() vim.bo.filetype = "python"; return true end)()')
+        nvim.wait('(function() local c = require("cove").client(0); return c ~= nil and c.initialized end)()')
+        yield nvim
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def editor_env(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime))
+    yield env
+    subprocess.run([sys.executable, "-m", "cove.cli", "daemon", "stop"], env=env, capture_output=True, check=False)
+
+
+def test_typing_shows_ghost_text_from_the_model_and_accepting_inserts_it(
+    tmp_path: Path, editor_env: dict[str, str]
+) -> None:
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    source = project / "argparse_copy.py"
+    text = ARGPARSE.read_text()
+    line, column = find_line(text, "seen_non_default_actions.add(action)")
+    lines = text.split("\n")
+    lines[line] = lines[line][: column + len("seen_non_de")]  # the user is typing this line
+    source.write_text("\n".join(lines))
+    with neovim(tmp_path, editor_env, source) as nvim:
+        nvim.lua(f"vim.api.nvim_win_set_cursor(0, {{{line + 1}, {column + len('seen_non_de')}}})")
+        nvim.send("af")  # append after the cursor, type one character
+        nvim.wait('require("cove.ghost").visible()')
+        marks = nvim.lua(
+            'vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_create_namespace("cove.ghost"), 0, -1, {details = true})'
+        )
+        shown = marks[0][3]["virt_text"][0][0]
+        assert nvim.lua("vim.api.nvim_get_mode().mode") == "i"
+        nvim.send("<M-l>")
+        typed = nvim.wait(f"vim.api.nvim_buf_get_lines(0, {line}, {line + 1}, false)[1]")
+        cursor = nvim.lua("vim.api.nvim_win_get_cursor(0)")
+    assert shown.startswith("ault_actions"), shown
+    assert typed == lines[line] + "f" + shown
+    assert cursor == [line + 1, len(lines[line]) + 1 + len(shown)]
+
+
+def test_a_code_action_through_the_plugin_applies_the_agents_edit(tmp_path: Path, editor_env: dict[str, str]) -> None:
+    root = repository(tmp_path)
+    (root / ".git").mkdir()
+    docstring = {
+        "path": "calc.py",
+        "old_text": "def add(a, b):\n",
+        "new_text": 'def add(a, b):\n    """Add a and b."""\n',
+    }
+    script = [completion("", [("edit_file", json.dumps(docstring))]), completion("Added a docstring.")]
+    with scripted_openai_server(script) as server:
+        env = dict(editor_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
+        with neovim(tmp_path, env, root / "calc.py", auto_approve=True) as nvim:
+            nvim.lua("vim.api.nvim_win_set_cursor(0, {2, 4})")
+            nvim.send(":lua require('cove.commands').code_action('Cove: add a docstring')<CR>")
+            calc = f"vim.fn.bufnr({json.dumps(str(root / 'calc.py'))})"
+            edited = nvim.wait(
+                f"(function() local l = vim.api.nvim_buf_get_lines({calc}, 0, -1, false); "
+                "return #l == 3 and l or nil end)()"
+            )
+    assert edited == ["def add(a, b):", '    """Add a and b."""', "    return a - b"]
+
+
+def test_checkhealth_reports_the_setup_healthy(tmp_path: Path, editor_env: dict[str, str]) -> None:
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "x.py").write_text("x = 1\n")
+    with neovim(tmp_path, editor_env, project / "x.py") as nvim:
+        nvim.send(":checkhealth cove<CR>")
+        report: str = nvim.wait(
+            '(function() local t = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\\n"); '
+            'return t:find("language server is running") and t or nil end)()'
+        )
+    assert "ERROR" not in report, report
+    assert "OK cove: cove 0." in report and "OK ghost text: extmarks" in report and "OK Neovim 0.11" in report
