@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cove import __version__
 from cove.config import (
@@ -23,6 +24,10 @@ from cove.config import (
     user_config_path,
 )
 from cove.errors import CoveError, InputError
+
+if TYPE_CHECKING:
+    from cove.config import ModelConfig
+    from cove.inference.kv_memory import KvShape
 
 
 @dataclass(frozen=True)
@@ -209,11 +214,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             seconds = time.perf_counter() - started
             fim = "fill-in-the-middle" if model.fim else "prefix continuation (no fill-in-the-middle tokens)"
             report(True, "model", f"{path} ({size:.0f} MB): {model.description}, loads in {seconds:.1f} s, {fim}")
+            _report_kv_memory(model.kv_shape, loaded.config.model)
             model.close()
     except CoveError as err:
         report(False, "model", str(err))
     report(True, "offline", "completions run on this machine with the local model; nothing is sent anywhere")
     return 1 if failures else 0
+
+
+def _report_kv_memory(shape: KvShape, config: ModelConfig) -> None:
+    """The KV cache each setting would take at the configured context and at 32K tokens."""
+    from cove.inference.kv_memory import SETTINGS, kv_bytes
+
+    current = kv_bytes(shape, config.n_ctx, config.kv_type, config.swa_full, config.n_batch)
+    setting = f"kv_type {config.kv_type}, swa_full {str(config.swa_full).lower()}"
+    print(f"ok  {'kv cache':<10} {current / 2**20:.1f} MiB at n_ctx {config.n_ctx} with {setting}")
+    full = kv_bytes(shape, 32768, "f16", True, config.n_batch)
+    for name, kv_type, swa_full in SETTINGS:
+        size = kv_bytes(shape, config.n_ctx, kv_type, swa_full, config.n_batch)
+        at_32k = kv_bytes(shape, 32768, kv_type, swa_full, config.n_batch)
+        print(f"     {name:<37} {size / 2**20:7.1f} MiB; at 32K {at_32k / 2**20:6.1f} MiB ({full / at_32k:4.1f}x less)")
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:

@@ -36,6 +36,11 @@ class ModelConfig:
     n_threads: int = 0
     #: Tokens evaluated per batch during prefill.
     n_batch: int = 256
+    #: Element type of the KV cache: "f16", or quantized "q8_0" / "q4_0" (these turn on flash attention).
+    kv_type: Literal["f16", "q8_0", "q4_0"] = "f16"
+    #: Keep every token on sliding-window layers too (true), or only their window (false: far less memory on
+    #: models such as Gemma 3; an edit further back than the window re-evaluates the prompt).
+    swa_full: bool = True
 
 
 @dataclass(frozen=True)

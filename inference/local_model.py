@@ -25,6 +25,10 @@ from llama_cpp import llama_grammar
 
 from cove.config import ModelConfig
 from cove.errors import Cancelled, ModelError
+from cove.inference.kv_memory import shape_from_metadata
+
+#: ggml element types of the KV cache by config name.
+KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
 
 #: Sequence id of the one sequence the context holds.
 SEQ = 0
@@ -73,6 +77,8 @@ class LocalModel:
         printed = io.StringIO()
         try:
             with contextlib.redirect_stderr(printed):
+                quantized = config.kv_type != "f16"
+                kv_type = KV_TYPES[config.kv_type]
                 self._llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=config.n_ctx,
@@ -80,6 +86,10 @@ class LocalModel:
                     n_ubatch=config.n_batch,
                     n_threads=threads,
                     n_threads_batch=threads,
+                    type_k=kv_type,
+                    type_v=kv_type,
+                    flash_attn=quantized,  # llama.cpp needs it for a quantized V cache
+                    swa_full=config.swa_full,
                     verbose=True,
                 )
         except (ValueError, RuntimeError) as err:
@@ -87,6 +97,9 @@ class LocalModel:
         finally:
             logger.debug("llama-cpp-python: %s", printed.getvalue())
         self.path = path
+        self.kv_shape = shape_from_metadata(self._llm.metadata)
+        #: Tokens the sliding layers keep when the cache is SWA-aware (0: every layer keeps every token).
+        self.swa_window = 0 if config.swa_full else self.kv_shape.sliding_window
         self.n_ctx = config.n_ctx
         self.n_batch = config.n_batch
         self._ctx = self._llm.ctx
@@ -172,8 +185,8 @@ class LocalModel:
         if len(tokens) >= self.n_ctx:
             raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
         # The last token is always evaluated again: its logits are needed and the context keeps no logits.
-        reused = min(common_prefix_length(self.tokens, tokens), len(tokens) - 1)
-        self.truncate(reused)
+        self.truncate(min(common_prefix_length(self.tokens, tokens), len(tokens) - 1))
+        reused = len(self.tokens)
         rest = tokens[reused:]
         for start in range(0, len(rest), self.n_batch):
             if should_stop is not None and should_stop():
@@ -182,10 +195,20 @@ class LocalModel:
         return reused
 
     def truncate(self, length: int) -> None:
-        """Drop every token from position `length` on."""
-        if length < len(self.tokens):
-            llama_cpp.llama_memory_seq_rm(self._memory, SEQ, length, -1)
-            del self.tokens[length:]
+        """Drop every token from position `length` on.
+
+        With an SWA-aware cache the sliding layers keep only their last window of tokens: going back further than
+        they reach would leave them without the window before `length`, so everything is dropped instead (the
+        caller re-evaluates) and outputs stay those of a fresh evaluation.
+        """
+        if length >= len(self.tokens):
+            return
+        if self.swa_window and length > 0:
+            oldest = llama_cpp.llama_memory_seq_pos_min(self._memory, SEQ)
+            if length - self.swa_window < oldest:
+                length = 0
+        llama_cpp.llama_memory_seq_rm(self._memory, SEQ, length, -1)
+        del self.tokens[length:]
 
     def decode(self, tokens: Sequence[int], all_logits: bool = False) -> None:
         """Append `tokens` (at most n_batch) to the context; logits for the last one, or for each with `all_logits`."""

@@ -1,0 +1,53 @@
+"""KV cache settings on the real model: an SWA-aware cache gives what a fresh evaluation gives, after edits near the
+cursor (prefix reused) and far back (beyond the sliding window: evaluated again); quantized caches load and run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cove.config import ModelConfig
+from cove.inference.local_model import LocalModel
+from tests.conftest import ARGPARSE
+
+pytestmark = pytest.mark.model
+
+
+def greedy_run(model: LocalModel, tokens: list[int], steps: int = 8) -> list[int]:
+    model.prefill(tokens)
+    out = []
+    for _ in range(steps):
+        token = model.greedy()
+        out.append(token)
+        model.decode([token])
+    return out
+
+
+def test_an_swa_aware_cache_matches_a_fresh_evaluation_after_near_and_far_edits(model_path: Path) -> None:
+    model = LocalModel(model_path, ModelConfig(n_ctx=4096, swa_full=False))
+    assert model.swa_window == 512
+    text = ARGPARSE.read_text()[:12_000]
+    original = [model.bos, *model.tokenize(text)][:1800]
+    near = original[:1790] + model.tokenize("\n    def")  # an edit near the end: the prefix is reused
+    far = original[:100] + model.tokenize("# edited\n") + original[100:1700]  # beyond the window
+    greedy_run(model, original)
+    reused_near = model.prefill(near)
+    after_near = greedy_run(model, near)
+    reused_far = model.prefill(far)
+    after_far = greedy_run(model, far)
+    fresh = []
+    for tokens in (near, far):
+        model.clear()
+        fresh.append(greedy_run(model, tokens))
+    model.close()
+    assert [after_near, after_far] == fresh
+    assert reused_near >= 1700 and reused_far == 0
+
+
+@pytest.mark.parametrize("kv_type", ["q8_0", "q4_0"])
+def test_quantized_caches_run(model_path: Path, kv_type: str) -> None:
+    model = LocalModel(model_path, ModelConfig(n_ctx=2048, kv_type=kv_type, swa_full=False))  # type: ignore[arg-type]
+    tokens = [model.bos, *model.tokenize("import os\n\n\ndef main():\n    path = os.path.")]
+    assert len(greedy_run(model, tokens, 4)) == 4
+    model.close()
