@@ -41,6 +41,10 @@ class ModelConfig:
     #: Keep every token on sliding-window layers too (true), or only their window (false: far less memory on
     #: models such as Gemma 3; an edit further back than the window re-evaluates the prompt).
     swa_full: bool = True
+    #: When a sequence outgrows the context: "streaming" keeps the first `sink_tokens` and the most recent ones
+    #: (StreamingLLM: older tokens are dropped and the rest shifted), "error" refuses.
+    overflow: Literal["streaming", "error"] = "streaming"
+    sink_tokens: int = 4
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,9 @@ class LocalModel:
         #: Tokens the sliding layers keep when the cache is SWA-aware (0: every layer keeps every token).
         self.swa_window = 0 if config.swa_full else self.kv_shape.sliding_window
         self.n_ctx = config.n_ctx
+        self.sink_tokens = config.sink_tokens if config.overflow == "streaming" else -1
+        #: Tokens dropped from the middle of the sequence so far (StreamingLLM eviction).
+        self.evicted = 0
         self.n_batch = config.n_batch
         self._ctx = self._llm.ctx
         self._memory = llama_cpp.llama_get_memory(self._ctx)
@@ -182,7 +185,7 @@ class LocalModel:
         """
         if not tokens:
             raise ModelError("cannot evaluate an empty prompt")
-        if len(tokens) >= self.n_ctx:
+        if len(tokens) >= self.n_ctx and self.sink_tokens < 0:
             raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
         # The last token is always evaluated again: its logits are needed and the context keeps no logits.
         self.truncate(min(common_prefix_length(self.tokens, tokens), len(tokens) - 1))
@@ -214,7 +217,7 @@ class LocalModel:
         """Append `tokens` (at most n_batch) to the context; logits for the last one, or for each with `all_logits`."""
         n = len(tokens)
         if len(self.tokens) + n > self.n_ctx:
-            raise ModelError(f"the context of {self.n_ctx} tokens is full")
+            self._evict(len(self.tokens) + n - self.n_ctx)
         batch = self._batch
         batch.n_tokens = n
         base = len(self.tokens)
@@ -228,6 +231,20 @@ class LocalModel:
         if status != 0:
             raise ModelError(f"llama_decode failed with status {status}")
         self.tokens.extend(tokens)
+
+    def _evict(self, needed: int) -> None:
+        """Make room for `needed` tokens: keep the sink tokens and the most recent ones, drop those between
+        (a quarter of the context at a time, so that eviction is rare) and shift the rest back (StreamingLLM)."""
+        sink = self.sink_tokens
+        if sink < 0 or not llama_cpp.llama_memory_can_shift(self._memory):
+            raise ModelError(f"the context of {self.n_ctx} tokens is full")
+        drop = min(max(needed, self.n_ctx // 4), len(self.tokens) - sink)
+        if drop < needed:
+            raise ModelError(f"the context of {self.n_ctx} tokens cannot make room for {needed} more")
+        llama_cpp.llama_memory_seq_rm(self._memory, SEQ, sink, sink + drop)
+        llama_cpp.llama_memory_seq_add(self._memory, SEQ, sink + drop, -1, -drop)
+        del self.tokens[sink : sink + drop]
+        self.evicted += drop
 
     def logits(self, index: int = -1) -> npt.NDArray[np.float32]:
         """Logits of the `index`-th output of the last decode (-1: the last)."""

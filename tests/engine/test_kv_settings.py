@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cove.config import ModelConfig
+from cove.errors import ModelError
 from cove.inference.local_model import LocalModel
 from tests.conftest import ARGPARSE
 
@@ -51,3 +52,20 @@ def test_quantized_caches_run(model_path: Path, kv_type: str) -> None:
     tokens = [model.bos, *model.tokenize("import os\n\n\ndef main():\n    path = os.path.")]
     assert len(greedy_run(model, tokens, 4)) == 4
     model.close()
+
+
+def test_a_sequence_longer_than_the_context_keeps_its_sinks_and_recent_tokens(model_path: Path) -> None:
+    streaming = LocalModel(model_path, ModelConfig(n_ctx=512, n_batch=128))
+    tokens = [streaming.bos, *streaming.tokenize(ARGPARSE.read_text()[30000:36000])][:900]
+    generated = greedy_run(streaming, tokens, 40)
+    held = list(streaming.tokens)
+    assert streaming.evicted > 0 and len(held) <= 512
+    assert held[:4] == tokens[:4]  # the attention sinks stay
+    assert held[4 : 4 + len(tokens) - 4 - streaming.evicted] == tokens[4 + streaming.evicted :]  # then the recent ones
+    assert held[-40:] == generated
+    assert len(set(generated)) > 10  # still code, not one token repeated
+    streaming.close()
+    refusing = LocalModel(model_path, ModelConfig(n_ctx=512, n_batch=128, overflow="error"))
+    with pytest.raises(ModelError, match="does not fit the context of 512"):
+        refusing.prefill(tokens)
+    refusing.close()
