@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,3 +51,14 @@ def clean_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env["COVE_COMPLETION_TIME_BUDGET_MS"] = "20000"
     env["COVE_COMPLETION_BLOCK_TIME_BUDGET_MS"] = "60000"
     yield env
+
+
+@pytest.fixture
+def agent_env(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`clean_env` with a runtime folder of its own: a daemon the test starts (through `cove agent` or `cove lsp`)
+    is private to it, and stopped afterwards."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime))
+    yield env
+    subprocess.run([sys.executable, "-m", "cove.cli", "daemon", "stop"], env=env, capture_output=True, check=False)

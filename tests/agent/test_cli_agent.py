@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,6 @@ from cove.agent.tool_registry import load_specs
 from tests.agent.daemon_runs import agent_daemon, of_type, run_session
 from tests.agent.test_loop import repository
 from tests.scripted.openai_server import completion, scripted_openai_server
-
-
-@pytest.fixture
-def agent_env(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """An environment whose daemon (started by `cove agent`) is private to the test and stopped after it."""
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime))
-    yield env
-    subprocess.run([sys.executable, "-m", "cove.cli", "daemon", "stop"], env=env, capture_output=True, check=False)
 
 
 def cove_agent(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

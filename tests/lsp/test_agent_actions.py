@@ -7,13 +7,9 @@ shows documents and applies edits as an editor would.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -21,15 +17,6 @@ from cove.server.actions import apply_edits
 from tests.agent.test_loop import repository
 from tests.lsp.harness import cove_server, open_file
 from tests.scripted.openai_server import completion, scripted_openai_server
-
-
-@pytest.fixture
-def agent_env(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime))
-    yield env
-    subprocess.run([sys.executable, "-m", "cove.cli", "daemon", "stop"], env=env, capture_output=True, check=False)
 
 
 class Editor:

@@ -102,17 +102,8 @@ def neovim(tmp_path: Path, env: dict[str, str], file: Path, auto_approve: bool =
         process.wait(timeout=10)
 
 
-@pytest.fixture
-def editor_env(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime))
-    yield env
-    subprocess.run([sys.executable, "-m", "cove.cli", "daemon", "stop"], env=env, capture_output=True, check=False)
-
-
 def test_typing_shows_ghost_text_from_the_model_and_accepting_inserts_it(
-    tmp_path: Path, editor_env: dict[str, str]
+    tmp_path: Path, agent_env: dict[str, str]
 ) -> None:
     project = tmp_path / "project"
     (project / ".git").mkdir(parents=True)
@@ -122,7 +113,7 @@ def test_typing_shows_ghost_text_from_the_model_and_accepting_inserts_it(
     lines = text.split("\n")
     lines[line] = lines[line][: column + len("seen_non_de")]  # the user is typing this line
     source.write_text("\n".join(lines))
-    with neovim(tmp_path, editor_env, source) as nvim:
+    with neovim(tmp_path, agent_env, source) as nvim:
         nvim.lua(f"vim.api.nvim_win_set_cursor(0, {{{line + 1}, {column + len('seen_non_de')}}})")
         nvim.send("af")  # append after the cursor, type one character
         nvim.wait('require("cove.ghost").visible()')
@@ -139,7 +130,7 @@ def test_typing_shows_ghost_text_from_the_model_and_accepting_inserts_it(
     assert cursor == [line + 1, len(lines[line]) + 1 + len(shown)]
 
 
-def test_a_code_action_through_the_plugin_applies_the_agents_edit(tmp_path: Path, editor_env: dict[str, str]) -> None:
+def test_a_code_action_through_the_plugin_applies_the_agents_edit(tmp_path: Path, agent_env: dict[str, str]) -> None:
     root = repository(tmp_path)
     (root / ".git").mkdir()
     docstring = {
@@ -149,7 +140,7 @@ def test_a_code_action_through_the_plugin_applies_the_agents_edit(tmp_path: Path
     }
     script = [completion("", [("edit_file", json.dumps(docstring))]), completion("Added a docstring.")]
     with scripted_openai_server(script) as server:
-        env = dict(editor_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
+        env = dict(agent_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
         with neovim(tmp_path, env, root / "calc.py", auto_approve=True) as nvim:
             nvim.lua("vim.api.nvim_win_set_cursor(0, {2, 4})")
             nvim.send(":lua require('cove.commands').code_action('Cove: add a docstring')<CR>")
@@ -161,11 +152,11 @@ def test_a_code_action_through_the_plugin_applies_the_agents_edit(tmp_path: Path
     assert edited == ["def add(a, b):", '    """Add a and b."""', "    return a - b"]
 
 
-def test_checkhealth_reports_the_setup_healthy(tmp_path: Path, editor_env: dict[str, str]) -> None:
+def test_checkhealth_reports_the_setup_healthy(tmp_path: Path, agent_env: dict[str, str]) -> None:
     project = tmp_path / "project"
     (project / ".git").mkdir(parents=True)
     (project / "x.py").write_text("x = 1\n")
-    with neovim(tmp_path, editor_env, project / "x.py") as nvim:
+    with neovim(tmp_path, agent_env, project / "x.py") as nvim:
         nvim.send(":checkhealth cove<CR>")
         report: str = nvim.wait(
             '(function() local t = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\\n"); '
