@@ -93,7 +93,9 @@ def fast_path(samples: list[Sample], model_path: Path) -> tuple[dict[str, Score]
     return totals, seconds
 
 
-def kvpress_side(samples: list[Sample], budgets: list[float]) -> tuple[dict[Key, Score], dict[Key, Score], str]:
+def kvpress_side(
+    samples: list[Sample], budgets: list[float], threads: int
+) -> tuple[dict[Key, Score], dict[Key, Score], str]:
     """kvpress's presses on the same samples, run in their own virtualenv (kvpress pins transformers < 5.3)."""
     if not KVPRESS_PYTHON.exists():
         return {}, {}, f"kvpress not run: no virtualenv at {KVPRESS_PYTHON} (see docs/kv-compression.md to set one up)"
@@ -102,7 +104,8 @@ def kvpress_side(samples: list[Sample], budgets: list[float]) -> tuple[dict[Key,
         given.write_text(json.dumps([vars(s) for s in samples]))
         budget_args = [str(b) for b in budgets]
         script = ROOT / "benchmarks" / "kvpress_side.py"
-        done = subprocess.run([str(KVPRESS_PYTHON), str(script), str(given), str(taken), "--budgets", *budget_args])
+        command = [str(KVPRESS_PYTHON), str(script), str(given), str(taken), "--threads", str(threads), "--budgets"]
+        done = subprocess.run([*command, *budget_args])
         if done.returncode != 0 or not taken.exists():
             return {}, {}, f"kvpress run failed (exit {done.returncode})"
         records = json.loads(taken.read_text())
@@ -136,11 +139,12 @@ def print_research(code: dict[Key, Score], needle: dict[Key, Score], needles: li
     lines = [title, header + f"{'needle':>8}"]
     for key in code:
         s = code[key]
-        per_token = s.bytes_held / max(1, s.tokens) if s.bytes_held else float("nan")
-        share = s.bytes_held / full_bytes if s.bytes_held else float("nan")
+        # kvpress reports tokens held, not bytes: its rows leave the memory columns empty.
+        per_token = f"{s.bytes_held / max(1, s.tokens):.0f}" if s.bytes_held else "-"
+        share = f"{s.bytes_held / full_bytes:.1%}" if s.bytes_held else "-"
         budget = f"{key[1]:.1%}" if key[1] < 1 else "-"
         lines.append(
-            f"{key[0]:<22}{budget:>7}{per_token:>10.0f}{share:>8.1%}{s.exact:>7.1%}"
+            f"{key[0]:<22}{budget:>7}{per_token:>10}{share:>8}{s.exact:>7.1%}"
             f"{s.exact / max(full.exact, 1e-9):>8.1%}"
             f"{s.agreement:>7.1%}{s.perplexity:>7.2f}{needles_found(needle, needles, key):>8}"
         )
@@ -211,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         plot(code, needle, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
     if "kvpress" in args.parts:
-        pressed, pressed_needles, why = kvpress_side(samples + needles, args.budgets)
+        pressed, pressed_needles, why = kvpress_side(samples + needles, args.budgets, args.threads)
         report.append(why)
         if pressed:
             report += print_research(
