@@ -94,7 +94,7 @@ def fast_path(samples: list[Sample], model_path: Path) -> tuple[dict[str, Score]
 
 
 def kvpress_side(
-    samples: list[Sample], budgets: list[float], threads: int
+    samples: list[Sample], budgets: list[float], threads: int, model_path: Path
 ) -> tuple[dict[Key, Score], dict[Key, Score], str]:
     """kvpress's presses on the same samples, run in their own virtualenv (kvpress pins transformers < 5.3)."""
     if not KVPRESS_PYTHON.exists():
@@ -104,8 +104,17 @@ def kvpress_side(
         given.write_text(json.dumps([vars(s) for s in samples]))
         budget_args = [str(b) for b in budgets]
         script = ROOT / "benchmarks" / "kvpress_side.py"
-        command = [str(KVPRESS_PYTHON), str(script), str(given), str(taken), "--threads", str(threads), "--budgets"]
-        done = subprocess.run([*command, *budget_args])
+        command = [
+            str(KVPRESS_PYTHON),
+            str(script),
+            str(given),
+            str(taken),
+            "--threads",
+            str(threads),
+            "--gguf",
+            str(model_path),
+        ]
+        done = subprocess.run([*command, "--budgets", *budget_args])
         if done.returncode != 0 or not taken.exists():
             return {}, {}, f"kvpress run failed (exit {done.returncode})"
         records = json.loads(taken.read_text())
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
         plot(code, needle, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
     if "kvpress" in args.parts:
-        pressed, pressed_needles, why = kvpress_side(samples + needles, args.budgets, args.threads)
+        pressed, pressed_needles, why = kvpress_side(samples + needles, args.budgets, args.threads, model_path)
         report.append(why)
         if pressed:
             report += print_research(

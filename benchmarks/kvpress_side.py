@@ -59,9 +59,9 @@ PRESSES: dict[str, type[kvpress.ScorerPress]] = {
 }
 
 
-def load_model() -> PreTrainedModel:
+def load_model(gguf: Path) -> PreTrainedModel:
     if not (CONVERTED / "config.json").exists():
-        dequantized = AutoModelForCausalLM.from_pretrained(GGUF.parent, gguf_file=GGUF.name, dtype=torch.float32)
+        dequantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         dequantized.save_pretrained(CONVERTED)
     model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(CONVERTED, dtype=torch.float32)
     return model  # from_pretrained leaves it in eval mode
@@ -140,6 +140,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("inp", type=Path)
     ap.add_argument("out", type=Path)
+    ap.add_argument("--gguf", type=Path, default=GGUF, help="the model (the project's default model by default)")
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.5, 0.25, 0.125])
     ap.add_argument("--presses", nargs="+", default=list(PRESSES), choices=list(PRESSES))
     ap.add_argument("--threads", type=int, default=2, help="1 is ~2x faster while another job holds a core")
@@ -149,7 +150,7 @@ def main() -> None:
     # Gemma3ForCausalLM is untested; continuation_masks handles the former, the checks below the rest.
     logging.getLogger("kvpress").setLevel(logging.ERROR)
     samples: list[dict[str, Any]] = json.loads(args.inp.read_text())
-    model = load_model()
+    model = load_model(args.gguf)
     layer_types: list[str] = model.config.layer_types
     global_layers = [i for i, t in enumerate(layer_types) if t == "full_attention"]
     scope = "global layers " + ",".join(map(str, global_layers))

@@ -104,20 +104,20 @@ class MergeStore(H2OStore):
 
     def __init__(self, capacity: int, dtype: torch.dtype = torch.float16) -> None:
         super().__init__(capacity, dtype)
-        self.log_mass = torch.empty(0)  # [N]: log of the tokens each slot stands for
+        self.log_mass = torch.empty(0, dtype=torch.float16)  # [N]: log of the tokens each slot stands for
 
     def append(self, keys: torch.Tensor, values: torch.Tensor, positions: torch.Tensor) -> None:
-        self.log_mass = torch.cat([self.log_mass, torch.zeros(positions.shape[0])])
+        self.log_mass = torch.cat([self.log_mass, torch.zeros(positions.shape[0], dtype=torch.float16)])
         super().append(keys, values, positions)
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        return self.keys, self.values, self.positions.long(), self.log_mass
+        return self.keys, self.values, self.positions.long(), self.log_mass.float()
 
     def held_tensors(self) -> list[torch.Tensor]:
-        return [*super().held_tensors(), self.log_mass.half()]
+        return [*super().held_tensors(), self.log_mass]
 
     def copy_from(self, other: LayerStore) -> None:
-        self.log_mass = torch.zeros(other.tokens)
+        self.log_mass = torch.zeros(other.tokens, dtype=torch.float16)
         super().copy_from(other)
 
     def keep(self, index: torch.Tensor) -> None:
@@ -134,7 +134,7 @@ class MergeStore(H2OStore):
         keys = self.keys.float()  # [H_kv, N, D]
         flat = F.normalize(keys.transpose(0, 1).reshape(self.tokens, -1), dim=-1)  # [N, H_kv*D]
         nearest = kept[(flat[gone] @ flat[kept].T).argmax(dim=-1)]  # [G]: the kept slot each evicted token joins
-        mass = self.log_mass.exp()
+        mass = self.log_mass.float().exp()
         weight_gone = mass[gone]
         total = mass.index_add(0, nearest, weight_gone)  # [N]
         values = self.values.float()
@@ -142,7 +142,7 @@ class MergeStore(H2OStore):
             summed = (tensor * mass[None, :, None]).index_add(1, nearest, tensor[:, gone] * weight_gone[None, :, None])
             setattr(self, name, (summed / total[None, :, None]).to(self.dtype))
         self.scores = self.scores.index_add(0, nearest, self.scores[gone])
-        self.log_mass = total.log()
+        self.log_mass = total.log().half()
 
 
 def pyramid_capacities(capacity: int, layers: int) -> list[int]:
