@@ -115,12 +115,21 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
 
 
-def rotate(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
-    """NeoX-style rotary embedding. x: [H, T, D], positions: [T]."""
-    half = x.shape[-1] // 2
+Rotation = tuple[torch.Tensor, torch.Tensor]
+
+
+def rotation(positions: torch.Tensor, base: float, dim: int) -> Rotation:
+    """cos and sin ([T, D/2]) of NeoX-style rotary angles for `positions` ([T])."""
+    half = dim // 2
     inv = base ** (-torch.arange(0, half, dtype=torch.float32) / half)
     angles = positions.float()[:, None] * inv[None, :]  # [T, D/2]
-    cos, sin = angles.cos(), angles.sin()
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, turn: Rotation) -> torch.Tensor:
+    """x: [H, T, D] rotated by `turn`."""
+    cos, sin = turn
+    half = x.shape[-1] // 2
     first, second = x[..., :half], x[..., half:]
     return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
 
@@ -157,10 +166,12 @@ class TorchGemma:
         positions = torch.arange(start, start + tokens.shape[0])
         cache.lines.extend(self.ends_line[tokens])
         x = self.embedding[tokens] * math.sqrt(c.d_model)  # [T, d_model]
+        # Two rotary bases (global and sliding layers): their angles once per pass, not once per layer.
+        turns = {base: rotation(positions, base, c.head_dim) for base in (c.rope_global, c.rope_local)}
         for i in range(c.layers):
             p = f"blk.{i}."
             h = rms_norm(x, self.w[p + "attn_norm.weight"], c.eps)
-            h = self._attention(i, h, positions, cache)
+            h = self._attention(i, h, positions, turns, cache)
             x = x + rms_norm(h, self.w[p + "post_attention_norm.weight"], c.eps)
             h = rms_norm(x, self.w[p + "ffn_norm.weight"], c.eps)
             gate = F.gelu(h @ self.w[p + "ffn_gate.weight"].T, approximate="tanh")
@@ -171,7 +182,9 @@ class TorchGemma:
             x = x[-logits_for:]
         return rms_norm(x, self.w["output_norm.weight"], c.eps) @ self.embedding.T  # [T, V]
 
-    def _attention(self, layer: int, h: torch.Tensor, positions: torch.Tensor, cache: KvCache) -> torch.Tensor:
+    def _attention(
+        self, layer: int, h: torch.Tensor, positions: torch.Tensor, turns: dict[float, Rotation], cache: KvCache
+    ) -> torch.Tensor:
         c, p = self.config, f"blk.{layer}."
         t = h.shape[0]
         q = (h @ self.w[p + "attn_q.weight"].T).view(t, c.heads, c.head_dim).transpose(0, 1)  # [H, T, D]
@@ -179,8 +192,8 @@ class TorchGemma:
         v = (h @ self.w[p + "attn_v.weight"].T).view(t, c.kv_heads, c.head_dim).transpose(0, 1)  # [H_kv, T, D]
         q = rms_norm(q, self.w[p + "attn_q_norm.weight"], c.eps)
         k = rms_norm(k, self.w[p + "attn_k_norm.weight"], c.eps)
-        base = c.rope_global if c.is_global(layer) else c.rope_local
-        q, k = rotate(q, positions, base), rotate(k, positions, base)
+        turn = turns[c.rope_global if c.is_global(layer) else c.rope_local]
+        q, k = rotate(q, turn), rotate(k, turn)
         store = cache.layers[layer]
         store.append(k, v, positions)
         keys, values, key_positions, bias = store.view()  # keys/values: [H_kv, N, D], positions: [N], bias: [N] | None
