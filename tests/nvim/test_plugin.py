@@ -1,6 +1,6 @@
 """The Neovim plugin itself (editors/nvim) in a real headless Neovim 0.11, driven like a user through its socket:
 keys typed in insert mode, ghost text from the real model, accepting it; a code action with the scripted model
-server; `:checkhealth cove`."""
+server; an answer shown once, in one reused split; `:checkhealth cove`."""
 
 from __future__ import annotations
 
@@ -164,3 +164,63 @@ def test_checkhealth_reports_the_setup_healthy(tmp_path: Path, agent_env: dict[s
         )
     assert "ERROR" not in report, report
     assert "OK cove: cove 0." in report and "OK ghost text: extmarks" in report and "OK Neovim 0.11" in report
+    assert "OK answers, plans and diffs: shown by the server (window/showDocument)" in report
+
+
+def windows_showing(text: str) -> str:
+    """A Lua expression: how many windows show a buffer that contains `text` (no single quotes in it)."""
+    return (
+        "(function() local n = 0; for _, w in ipairs(vim.api.nvim_list_wins()) do "
+        'local t = table.concat(vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(w), 0, -1, false), "\\n"); '
+        f"if t:find({json.dumps(text)}, 1, true) then n = n + 1 end end; return n end)()"
+    )
+
+
+def settled(nvim: Nvim) -> None:
+    """Wait until no request to the server is pending (the command's reply has been handled)."""
+    nvim.wait(
+        '(function() local c = vim.lsp.get_clients({name = "cove"})[1]; '
+        'for _, r in pairs(c.requests) do if r.type == "pending" then return false end end; return true end)()'
+    )
+
+
+def test_an_answer_to_cove_ask_is_shown_once_in_a_split(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    root = repository(tmp_path)
+    (root / ".git").mkdir()
+    answer = "add returns a minus b: it subtracts."
+    with scripted_openai_server([completion(answer)]) as server:
+        env = dict(agent_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
+        with neovim(tmp_path, env, root / "calc.py") as nvim:
+            nvim.send(":CoveAsk what does add do?<CR>")
+            nvim.wait(windows_showing(answer))
+            settled(nvim)
+            showing = nvim.lua(windows_showing(answer))
+            windows = nvim.lua("#vim.api.nvim_list_wins()")
+            current = nvim.lua("vim.api.nvim_buf_get_name(0)")
+    assert showing == 1
+    assert windows == 2
+    assert current == str(root / "calc.py")  # the answer opens beside the code; the cursor stays in the code
+
+
+def test_a_new_answer_replaces_the_last_in_the_same_split_and_q_closes_it(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    root = repository(tmp_path)
+    (root / ".git").mkdir()
+    first, second = "add subtracts b from a.", "add returns a - b, not a + b."
+    with scripted_openai_server([completion(first), completion(second)]) as server:
+        env = dict(agent_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
+        with neovim(tmp_path, env, root / "calc.py") as nvim:
+            for answer in (first, second):  # the same question: the server rewrites the same file
+                nvim.send(":CoveAsk what does add do?<CR>")
+                nvim.wait(windows_showing(answer))
+                settled(nvim)
+            shown = nvim.lua(f"{{{windows_showing(first)}, {windows_showing(second)}, #vim.api.nvim_list_wins()}}")
+            nvim.lua("vim.api.nvim_set_current_win(vim.api.nvim_list_wins()[2])")
+            filetype = nvim.lua("vim.bo.filetype")
+            nvim.send("q")
+            left = nvim.wait("(function() local w = vim.api.nvim_list_wins(); return #w == 1 and #w or nil end)()")
+            current = nvim.lua("vim.api.nvim_buf_get_name(0)")
+    assert shown == [0, 1, 2]
+    assert filetype == "markdown"
+    assert left == 1 and current == str(root / "calc.py")

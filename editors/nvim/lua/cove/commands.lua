@@ -10,13 +10,39 @@ local function client()
   return c
 end
 
---- Show text in a scratch buffer in a split (answers, transcripts).
-function M.show(title, text)
+-- Answers show once: by the server's window/showDocument (kept on, or fixes apply unseen), never by a command here.
+
+--- The Cove window in this tab (the split that shows the server's documents), if open.
+local function document_window()
+  for _, win in ipairs(vim.api.nvim_tabpage_list_wins(0)) do
+    if vim.b[vim.api.nvim_win_get_buf(win)].cove_document then
+      return win
+    end
+  end
+end
+
+--- window/showDocument from the server: the file it wrote (an answer, a plan, a diff) read afresh into a scratch
+--- buffer in one split (reused), `q` to close; focused only when the server asks. Other documents: Neovim's handler.
+function M.show_document(err, params, ctx, config)
+  local path = not params.external and vim.startswith(params.uri, "file:") and vim.uri_to_fname(params.uri)
+  if not path or vim.fn.filereadable(path) == 0 then
+    return vim.lsp.handlers["window/showDocument"](err, params, ctx, config)
+  end
   local bufnr = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.split("# " .. title .. "\n\n" .. text, "\n", { plain = true }))
-  vim.bo[bufnr].filetype = "markdown"
-  vim.cmd("botright split")
-  vim.api.nvim_win_set_buf(0, bufnr)
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.fn.readfile(path))
+  vim.bo[bufnr].filetype = vim.filetype.match({ filename = path }) or "markdown"
+  vim.bo[bufnr].bufhidden = "wipe"
+  vim.b[bufnr].cove_document = path
+  vim.keymap.set("n", "q", "<cmd>close<CR>", { buffer = bufnr, nowait = true, desc = "Close Cove's window" })
+  local previous = vim.api.nvim_get_current_win()
+  local win = document_window()
+  if not win then
+    vim.cmd("botright split")
+    win = vim.api.nvim_get_current_win()
+  end
+  vim.api.nvim_win_set_buf(win, bufnr)
+  vim.api.nvim_set_current_win(params.takeFocus and win or previous)
+  return { success = true }
 end
 
 --- Run a server command; `done(result)` gets its result.
@@ -65,11 +91,7 @@ function M.code_action(prefix, range)
         return
       end
       if resolved.command then
-        M.execute(resolved.command.command, resolved.command.arguments, function(result)
-          if result and result.answer and result.answer ~= "" then
-            M.show(chosen.title, result.answer)
-          end
-        end)
+        M.execute(resolved.command.command, resolved.command.arguments)
       end
     end, 0)
   end, 0)
@@ -89,11 +111,11 @@ end
 function M.setup()
   local create = vim.api.nvim_create_user_command
   create("CoveAsk", function(opts)
-    M.execute("cove.ask", { opts.args }, function(result) M.show("Cove: " .. opts.args, result.answer) end)
+    M.execute("cove.ask", { opts.args })
   end, { nargs = "+", desc = "Ask Cove about the repository" })
   create("CoveAgent", function(opts)
     M.execute("cove.agent", { opts.args }, function(result)
-      vim.notify("Cove: " .. result.stopped .. (result.answer ~= "" and (": " .. result.answer) or ""))
+      vim.notify("Cove: " .. result.stopped)
       vim.cmd.checktime()
     end)
   end, { nargs = "+", desc = "Run an agent task in this project" })
@@ -105,9 +127,7 @@ function M.setup()
       vim.cmd.checktime()
     end)
   end, {})
-  create("CoveTranscript", function()
-    M.execute("cove.transcript", {}, function(result) M.show("Cove transcript", result.text) end)
-  end, {})
+  create("CoveTranscript", function() M.execute("cove.transcript", {}) end, {})
   create("CoveApprove", function() M.execute("cove.approvePlan", {}) end, {})
   create("CoveReject", function(opts) M.execute("cove.rejectPlan", { opts.args }) end, { nargs = "*" })
   create("CoveCancel", function() M.execute("cove.cancel", {}) end, {})

@@ -30,6 +30,13 @@ function M.check()
     health.ok("ghost text: extmarks (Neovim 0.11)")
   end
   local clients = vim.lsp.get_clients({ name = "cove" })
+  -- What the running client sent, else what Neovim would send.
+  local window = (clients[1] and clients[1].capabilities or vim.lsp.protocol.make_client_capabilities()).window or {}
+  if window.showDocument and window.showDocument.support then
+    health.ok("answers, plans and diffs: shown by the server (window/showDocument) in a split, `q` closes it")
+  else
+    health.warn("this Neovim does not advertise window/showDocument: answers come as messages, diffs are not shown")
+  end
   if #clients > 0 then
     health.ok("the cove language server is running (" .. tostring(clients[1].root_dir) .. ")")
   else

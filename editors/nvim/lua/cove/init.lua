@@ -38,7 +38,10 @@ function M.setup(opts)
     init_options = { cove = config.settings },
     settings = { cove = config.settings },
     capabilities = { textDocument = { inlineCompletion = { dynamicRegistration = false } } },
-    handlers = { ["window/showMessageRequest"] = show_message_request },
+    handlers = {
+      ["window/showMessageRequest"] = show_message_request,
+      ["window/showDocument"] = require("cove.commands").show_document,
+    },
   })
   vim.lsp.enable("cove")
   require("cove.ghost").setup(config)
