@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cove.agent.compaction import ContextCompactor, Turn
 from cove.agent.file_tools import ToolError
@@ -23,18 +23,7 @@ from cove.agent.safety import ApprovalMode, ToolDenied, denied_command, needs_ap
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import HooksConfig
 from cove.errors import CoveError
-from cove.inference.remote import ChatReply, ToolCall
-
-
-class ChatModel(Protocol):
-    """What the loop needs of a model: one chat completion with tools, its text streamed to `on_text`."""
-
-    def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: Callable[[str], None] | None = None,
-    ) -> ChatReply: ...
+from cove.inference.chat import ChatModel, ChatReply, ToolCall
 
 
 @dataclass

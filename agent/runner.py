@@ -16,7 +16,7 @@ from typing import Any
 from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.agent.file_tools import FileTools, ToolError
 from cove.agent.hooks import run_hook
-from cove.agent.loop import AgentLoop, ChatModel, LoopSettings, RunResult
+from cove.agent.loop import AgentLoop, LoopSettings, RunResult
 from cove.agent.mcp_tools import McpTools
 from cove.agent.reminders import Event, PlanApproved, ReminderEngine, TodoUpdated
 from cove.agent.safety import ApprovalMode, Workspace
@@ -26,7 +26,7 @@ from cove.agent.todos import TodoList
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import CoveConfig, ModelConfig
 from cove.errors import CoveError
-from cove.inference.remote import ChatReply
+from cove.inference.chat import ChatModel, ChatReply
 from cove.inference.routing import Route, Slot, route
 
 PLANNER_SYSTEM = (

@@ -4,16 +4,20 @@ Samples are long prompts from Python standard library modules (nobody here wrote
 the 64 tokens that really follow; needle samples define a value on a module's second line and ask for it ~2,000 tokens
 later. Two paths, each against its own full cache measured in the same run:
 
-  research path (torch, inference/torch_gemma.py): the prompt is prefilled once with the full cache, then compressed
-  by each policy to a budget (a fraction of the prompt's tokens on the global layers; KIVI keeps every token in
-  4 or 2 bits) and the continuation is run teacher-forced. Bytes are what the layer stores hold.
+  research path (torch, inference/research/torch_gemma.py): the prompt is prefilled once with the full cache, then
+  compressed by each policy to a budget (a fraction of the prompt's tokens on the global layers; KIVI keeps every
+  token in 4 or 2 bits) and the continuation is run teacher-forced. Bytes are what the layer stores hold.
 
   fast path (llama.cpp, what users run): f16 full-size, SWA-aware, q8_0 and q4_0 caches on the same samples.
+
+  kvpress (optional): NVIDIA's presses on the same samples, run by benchmarks/kvpress_side.py in a virtualenv of its
+  own, whose python is --kvpress-python or $COVE_KVPRESS_PYTHON (docs/kv-compression.md says how to create it).
 
 Printed: next-line exact match (and as a share of the full cache's), token agreement with the full cache's greedy
 choices, perplexity of the true continuation, needles found, KV bytes per token. The plot goes to docs/.
 
     .venv/bin/python benchmarks/kv_compression.py [--samples 24] [--needles 8] [--prompt-tokens 2000]
+        [--parts research kvpress fast] [--kvpress-python .venv-kvpress/bin/python]
 """
 
 from __future__ import annotations
@@ -32,16 +36,21 @@ import torch
 from tqdm import tqdm
 
 from cove.config import ModelConfig
-from cove.inference.kv_eval import Sample, Score, code_samples, evaluate_sample, needle_samples, score
 from cove.inference.kv_memory import SETTINGS, kv_bytes
-from cove.inference.kv_policies import QUANT_POLICIES, TOKEN_POLICIES
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import default_model_path
-from cove.inference.torch_gemma import TorchGemma
+from cove.inference.research.kv_eval import Sample, Score, code_samples, evaluate_sample, needle_samples, score
+from cove.inference.research.kv_policies import QUANT_POLICIES, TOKEN_POLICIES
+from cove.inference.research.torch_gemma import TorchGemma
 
 Key = tuple[str, float]
 ROOT = Path(__file__).resolve().parent.parent
-KVPRESS_PYTHON = Path(os.environ.get("COVE_KVPRESS_PYTHON", "/work/kvpress-venv/bin/python"))
+PARTS = ("research", "kvpress", "fast")
+KVPRESS_SETUP = (
+    "create kvpress's own virtualenv (docs/kv-compression.md, section kvpress):\n"
+    "    python3 -m venv .venv-kvpress && .venv-kvpress/bin/pip install torch==2.13.0 kvpress gguf\n"
+    "then pass --kvpress-python .venv-kvpress/bin/python or set COVE_KVPRESS_PYTHON to it"
+)
 
 
 def tokenizer(model: LocalModel) -> tuple[object, object]:
@@ -94,18 +103,17 @@ def fast_path(samples: list[Sample], model_path: Path) -> tuple[dict[str, Score]
 
 
 def kvpress_side(
-    samples: list[Sample], budgets: list[float], threads: int, model_path: Path
+    samples: list[Sample], budgets: list[float], threads: int, model_path: Path, python: Path
 ) -> tuple[dict[Key, Score], dict[Key, Score], str]:
-    """kvpress's presses on the same samples, run in their own virtualenv (kvpress pins transformers < 5.3)."""
-    if not KVPRESS_PYTHON.exists():
-        return {}, {}, f"kvpress not run: no virtualenv at {KVPRESS_PYTHON} (see docs/kv-compression.md to set one up)"
+    """kvpress's presses on the same samples, run by `python`, the interpreter of kvpress's own virtualenv (kvpress
+    pins transformers < 5.3)."""
     with tempfile.TemporaryDirectory() as tmp:
         given, taken = Path(tmp, "in.json"), Path(tmp, "out.json")
         given.write_text(json.dumps([vars(s) for s in samples]))
         budget_args = [str(b) for b in budgets]
         script = ROOT / "benchmarks" / "kvpress_side.py"
         command = [
-            str(KVPRESS_PYTHON),
+            str(python),
             str(script),
             str(given),
             str(taken),
@@ -197,9 +205,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "kv-compression.png")
     parser.add_argument(
-        "--parts", nargs="+", choices=["research", "kvpress", "fast"], default=["research", "kvpress", "fast"]
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        help="what to run (default: all three, kvpress only when its python is given)",
+    )
+    parser.add_argument(
+        "--kvpress-python",
+        type=Path,
+        default=os.environ.get("COVE_KVPRESS_PYTHON") or None,
+        metavar="PATH",
+        help="python of kvpress's own virtualenv (default: $COVE_KVPRESS_PYTHON)",
     )
     args = parser.parse_args(argv)
+    if args.parts is None:
+        args.parts = [part for part in PARTS if part != "kvpress" or args.kvpress_python]
+    if "kvpress" in args.parts:
+        if args.kvpress_python is None:
+            parser.error(
+                "--parts kvpress needs kvpress's python, and neither --kvpress-python nor COVE_KVPRESS_PYTHON is "
+                f"given: {KVPRESS_SETUP}"
+            )
+        if not args.kvpress_python.exists():
+            parser.error(f"no python at {args.kvpress_python}: {KVPRESS_SETUP}")
     torch.set_num_threads(args.threads)
 
     model_path = default_model_path()
@@ -224,7 +252,9 @@ def main(argv: list[str] | None = None) -> None:
         plot(code, needle, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
     if "kvpress" in args.parts:
-        pressed, pressed_needles, why = kvpress_side(samples + needles, args.budgets, args.threads, model_path)
+        pressed, pressed_needles, why = kvpress_side(
+            samples + needles, args.budgets, args.threads, model_path, args.kvpress_python
+        )
         report.append(why)
         if pressed:
             report += print_research(

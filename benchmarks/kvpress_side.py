@@ -3,13 +3,13 @@
 Standalone: it runs in its own virtualenv, never in the project's .venv.
 
 Setup (once):
-    python3 -m venv /work/kvpress-venv
-    /work/kvpress-venv/bin/pip install torch==2.13.0 kvpress gguf   # pin torch: a bare one pulls CUDA
+    python3 -m venv .venv-kvpress      # any path; benchmarks/kv_compression.py takes it as --kvpress-python
+    .venv-kvpress/bin/pip install torch==2.13.0 kvpress gguf   # pin torch: a bare one pulls CUDA
 The first run dequantizes the project's GGUF (~60 s) and saves it to
 ~/.cache/cove/transformers-gemma3-270m/; later runs load that copy.
 
 Run:
-    /work/kvpress-venv/bin/python benchmarks/kvpress_side.py IN.json OUT.json \
+    .venv-kvpress/bin/python benchmarks/kvpress_side.py IN.json OUT.json \
         [--budgets 0.5 0.25 0.125] [--presses streaming snapkv knorm expected] [--threads 2]
 
 IN.json: [{"name", "prompt": [ids, BOS 2 first], "continuation": [ids]}].

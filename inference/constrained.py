@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from cove.errors import ModelError
+from cove.inference.chat import ToolCall
 from cove.inference.local_model import LocalModel
-from cove.inference.remote import ToolCall
 
 #: Bounds a small model's arrays and strings inside a call, so that a call always closes within its token budget.
 MAX_LOCAL_ITEMS = 6

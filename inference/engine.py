@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from cove.config import CompletionConfig
 from cove.errors import Cancelled
-from cove.inference.kv_state_cache import KvStateCache, SavedSequence
+from cove.inference.document_states import KvStateCache, SavedSequence
 from cove.inference.local_model import LocalModel
 from cove.inference.prompt_lookup import draft_tokens
 from cove.inference.prompt_window import PromptWindow, build_window

@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from cove.inference.chat import ChatReply, ToolCall
 from cove.inference.constrained import tool_call_schema
 from cove.inference.local_model import LocalModel
-from cove.inference.remote import ChatReply, ToolCall
 
 #: Characters of conversation kept in the prompt (the most recent ones).
 MAX_PROMPT_CHARS = 6_000

@@ -11,33 +11,13 @@ import ipaddress
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from cove.errors import ModelError
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A tool call the model asked for; `arguments` parsed, or `error` when the model's JSON was malformed."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """The model's answer: text, tool calls, and the token counts the server reported."""
-
-    content: str
-    tool_calls: tuple[ToolCall, ...]
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+from cove.inference.chat import ChatReply, ToolCall
 
 
 def is_loopback(url: str) -> bool:

@@ -6,14 +6,17 @@ A small, fast version of benchmarks/kv_compression.py: correctness only (quality
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
 from cove.config import ModelConfig
-from cove.inference.kv_cache import KvCache, WindowStore, full_cache
-from cove.inference.kv_policies import (
+from cove.inference.local_model import LocalModel
+from cove.inference.model_files import default_model_path
+from cove.inference.research.kv_cache import KvCache, WindowStore, full_cache
+from cove.inference.research.kv_policies import (
     POLICIES,
     QUANT_POLICIES,
     BudgetStore,
@@ -22,10 +25,8 @@ from cove.inference.kv_policies import (
     policy_cache,
     pyramid_capacities,
 )
-from cove.inference.kv_quant import RESIDUAL, dequantize, pack, quantize, unpack
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import default_model_path
-from cove.inference.torch_gemma import TorchGemma, decode_one_token, greedy, prefill
+from cove.inference.research.kv_quant import RESIDUAL, dequantize, pack, quantize, unpack
+from cove.inference.research.torch_gemma import TorchGemma, decode_one_token, greedy, prefill
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,38 @@ def test_every_policy_stays_within_its_budget(
     within_budget(compressed, policy, capacity, window)
     assert compressed.global_bytes() < prefilled.global_bytes()
     assert compressed.next_position == prefilled.next_position
+
+
+@pytest.mark.parametrize(
+    ("flag", "variable", "says"),
+    [
+        (None, None, "neither --kvpress-python nor COVE_KVPRESS_PYTHON"),
+        ("nowhere/flag/python", None, "no python at nowhere/flag/python"),
+        (None, "nowhere/variable/python", "no python at nowhere/variable/python"),
+        ("nowhere/flag/python", "nowhere/variable/python", "no python at nowhere/flag/python"),
+    ],
+)
+def test_kvpress_python_comes_from_the_flag_then_the_variable(
+    flag: str | None,
+    variable: str | None,
+    says: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The benchmark stops before loading anything when kvpress is asked for without a usable python, and says how
+    to create its virtualenv."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "kv_compression.py"
+    spec = importlib.util.spec_from_file_location("kv_compression_benchmark", path)
+    assert spec and spec.loader
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    if variable:
+        monkeypatch.setenv("COVE_KVPRESS_PYTHON", variable)
+    else:
+        monkeypatch.delenv("COVE_KVPRESS_PYTHON", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        benchmark.main(["--parts", "kvpress", *(["--kvpress-python", flag] if flag else [])])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert "python3 -m venv .venv-kvpress" in err

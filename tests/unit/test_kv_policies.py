@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from cove.inference.kv_cache import LayerStore, LineMap, WindowStore
-from cove.inference.kv_policies import H2OStore, LineStore, MergeStore, StreamingStore, pyramid_capacities
+from cove.inference.research.kv_cache import LayerStore, LineMap, WindowStore
+from cove.inference.research.kv_policies import H2OStore, LineStore, MergeStore, StreamingStore, pyramid_capacities
 
 
 def fill(store: LayerStore, tokens: int, attention: torch.Tensor | None = None, dim: int = 8) -> None:

@@ -1,4 +1,4 @@
-from cove.inference.kv_state_cache import KvStateCache, SavedSequence
+from cove.inference.document_states import KvStateCache, SavedSequence
 from cove.inference.prompt_lookup import draft_tokens
 
 

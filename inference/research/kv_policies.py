@@ -21,8 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from cove.inference.kv_cache import KvCache, LayerStore, LineMap, build_cache
-from cove.inference.torch_gemma import GemmaConfig
+from cove.inference.research.kv_cache import KvCache, LayerStore, LineMap, build_cache
+from cove.inference.research.torch_gemma import GemmaConfig
 
 SINKS = 4
 POOL_KERNEL = 7
@@ -168,7 +168,7 @@ def policy_stores(
     if policy == "full":
         return [LayerStore(dtype) for _ in range(count)]
     if policy in QUANT_POLICIES:
-        from cove.inference.kv_quant import KiviStore
+        from cove.inference.research.kv_quant import KiviStore
 
         return [KiviStore(bits=int(policy[-1]), dtype=dtype) for _ in range(count)]
     if policy == "pyramidkv":

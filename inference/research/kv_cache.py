@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from cove.inference.torch_gemma import GemmaConfig
+    from cove.inference.research.torch_gemma import GemmaConfig
 
 
 class LayerStore:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from cove.inference.kv_cache import KvCache
-from cove.inference.kv_policies import capacity_for, compress
-from cove.inference.torch_gemma import TorchGemma, prefill
+from cove.inference.research.kv_cache import KvCache
+from cove.inference.research.kv_policies import capacity_for, compress
+from cove.inference.research.torch_gemma import TorchGemma, prefill
 
 #: Modules long enough for 2K-token prompts, none of them written here.
 MODULES = (
@@ -154,7 +154,7 @@ def score(logits: torch.Tensor, sample: Sample, reference: torch.Tensor) -> Scor
 def evaluate_sample(model: TorchGemma, sample: Sample, configs: Sequence[tuple[str, float]],
                     dtype: torch.dtype = torch.float16) -> dict[tuple[str, float], Score]:  # fmt: skip
     """Every (policy, budget) on one sample from a shared prefill (compressing the prompt's cache, as kvpress does)."""
-    from cove.inference.kv_cache import full_cache
+    from cove.inference.research.kv_cache import full_cache
 
     full = full_cache(model.config, dtype, record=True)
     last = prefill(model, sample.prompt, full)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from cove.inference.kv_cache import LayerStore
+from cove.inference.research.kv_cache import LayerStore
 
 GROUP = 32
 RESIDUAL = 128

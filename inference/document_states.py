@@ -1,4 +1,4 @@
-"""Saved KV states of documents, so that switching files does not throw the model's cache away."""
+"""Saved llama.cpp KV states of documents, so that switching files does not throw the model's cache away."""
 
 from __future__ import annotations
 

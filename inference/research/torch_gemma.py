@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from cove.errors import ModelError
-from cove.inference.kv_cache import KvCache
+from cove.inference.research.kv_cache import KvCache
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ class TorchGemma:
 
     def new_cache(self) -> KvCache:
         """A cache that keeps every token (the reference every policy is measured against)."""
-        from cove.inference.kv_cache import full_cache
+        from cove.inference.research.kv_cache import full_cache
 
         return full_cache(self.config)
 
