@@ -6,26 +6,37 @@ as `agent/event` notifications (and is written to the session), and the user's d
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import json
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cove.agent.file_tools import ToolError
-from cove.agent.messages import AgentDecision, AgentRunParams, SessionRef
-from cove.agent.protocol import INVALID_PARAMS, ProtocolError, Request, parse_params
 from cove.agent.reminders import Event
 from cove.agent.runner import AgentSession, Models, PlanDecision, RunIO, SharedLocalModel, run_task
 from cove.agent.safety import ApprovalMode
+from cove.agent.service import Method
 from cove.agent.store import MemoryStore
-from cove.config import CoveConfig, ModelConfig, load_config
-from cove.errors import CoveError
+from cove.config import CoveConfig, ModelConfig, apply_layer, load_config
+from cove.errors import ConfigError, CoveError
+from cove.protocol.events import (
+    AgentEvent,
+    AssistantReply,
+    DecisionNeeded,
+    Finished,
+    PlanWritten,
+    ReminderShown,
+    ToolCalled,
+    event_params,
+)
+from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.protocol.params import AgentCancel, AgentDecide, AgentRun, AgentUndo
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +85,13 @@ class AgentService:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def methods(self) -> dict[str, Callable[[Any, Request], Awaitable[Any]]]:
-        return {
-            "agent/run": self._run,
-            "agent/decide": self._decide,
-            "agent/cancel": self._cancel,
-            "agent/undo": self._undo,
-        }
+    def methods(self) -> list[Method]:
+        return [
+            Method(AgentRun, self._run),
+            Method(AgentDecide, self._decide),
+            Method(AgentCancel, self._cancel),
+            Method(AgentUndo, self._undo),
+        ]
 
     def active(self) -> bool:
         """Whether any run is in progress."""
@@ -91,29 +102,20 @@ class AgentService:
         run = self.runs.get(session_id)
         return run.inbox if run is not None and not run.done else None
 
-    async def _run(self, client: Any, request: Request) -> dict[str, Any]:
-        params = parse_params(AgentRunParams, request.params, request.method)
+    async def _run(self, client: Any, params: AgentRun) -> dict[str, Any]:
         session = await asyncio.to_thread(self.store.session, params.session_id)
         if params.session_id in self.runs and not self.runs[params.session_id].done:
             raise ProtocolError("this session already has a run in progress; agent/cancel stops it", INVALID_PARAMS)
-        config = (await asyncio.to_thread(load_config, Path(session.project))).config
-        if params.plan_first is not None:
-            config = dataclasses.replace(config, agent=dataclasses.replace(config.agent, plan_first=params.plan_first))
-        try:
-            mode = ApprovalMode(params.mode or config.agent.mode)
-        except ValueError:
-            raise ProtocolError(f"agent/run: unknown mode {params.mode!r}", INVALID_PARAMS) from None
         if not params.task.strip():
             raise ProtocolError("agent/run: the task is empty", INVALID_PARAMS)
+        config = await asyncio.to_thread(run_config, Path(session.project), params)
+        mode = ApprovalMode(config.agent.mode)
         agent_session = self.sessions.get(session.id)
         if agent_session is None or agent_session.propose != params.propose:
             agent_session = AgentSession(self.store, session.id, Path(session.project), propose=params.propose)
             self.sessions[session.id] = agent_session
-        overlay = params.overlay or {}
-        if not all(isinstance(text, str) for text in overlay.values()):
-            raise ProtocolError("agent/run: overlay maps paths to texts", INVALID_PARAMS)
         try:
-            agent_session.set_overlay(overlay)
+            agent_session.set_overlay(params.overlay or {})
         except CoveError as err:
             raise ProtocolError(f"agent/run: overlay: {err}", INVALID_PARAMS) from None
         run = self.runs[session.id] = Run()
@@ -128,26 +130,26 @@ class AgentService:
         client: Any,
         config: CoveConfig,
         session: AgentSession,
-        params: AgentRunParams,
+        params: AgentRun,
         mode: ApprovalMode,
         run: Run,
     ) -> None:
         """The run, in a worker thread; whatever happens, it ends with a `finished` event."""
 
-        def emit(kind: str, data: dict[str, Any]) -> None:
+        def emit(event: AgentEvent) -> None:
             try:
-                if kind != "delta":  # pieces of a reply are streamed; the transcript keeps the whole reply
-                    self.store.append_message(session.session_id, *_transcript_entry(kind, data))
+                if event.type != "delta":  # pieces of a reply are streamed; the transcript keeps the whole reply
+                    self.store.append_message(session.session_id, *_transcript_entry(event))
             except CoveError as err:
                 logger.warning("transcript not written: %s", err)
-            self.deliver(client, {"session_id": session.session_id, "type": kind, **data})
+            self.deliver(client, event_params(session.session_id, event))
 
-        def ask(kind: str, data: dict[str, Any]) -> PlanDecision:
+        def ask(kind: str, **data: Any) -> PlanDecision:
             request_id = next(self._ids)
             answered = threading.Event()
             answer: list[PlanDecision] = []
             run.pending[request_id] = (answered, answer)
-            emit("decision", {"request_id": request_id, "kind": kind, **data})
+            emit(DecisionNeeded(request_id, kind, **data))
             deadline = time.monotonic() + DECISION_TIMEOUT_S
             try:
                 while not answered.wait(0.2):
@@ -160,44 +162,40 @@ class AgentService:
         io = RunIO(
             on_event=emit,
             approve_tool=lambda tool, arguments: (
-                (params.propose and tool in PROPOSED_TOOLS)
-                or ask("tool", {"tool": tool, "arguments": arguments}).approved
+                (params.propose and tool in PROPOSED_TOOLS) or ask("tool", tool=tool, arguments=arguments).approved
             ),
-            approve_plan=lambda plan: ask("plan", {"text": plan}),
+            approve_plan=lambda plan: ask("plan", text=plan),
             cancelled=run.cancel.is_set,
             inbox=run.drain,
         )
         try:
             local = self._locals.setdefault(config.model, SharedLocalModel.for_model(config.model))
             result = run_task(config, session, params.task, io, Models(config, local), mode, params.read_only)
-            changes = {"changes": session.changes()} if params.propose else {}
-            emit("finished", {"stopped": result.stopped, "answer": result.answer, "steps": result.steps, **changes})
+            changes = session.changes() if params.propose else None
+            emit(Finished(result.stopped, result.answer, result.steps, changes=changes))
         except CoveError as err:
-            emit("finished", {"stopped": "error", "answer": "", "steps": 0, "error": str(err)})
+            emit(Finished("error", error=str(err)))
         except Exception as err:  # a bug ends the run, never the daemon
             logger.exception("agent run failed")
-            emit("finished", {"stopped": "error", "answer": "", "steps": 0, "error": f"internal error: {err}"})
+            emit(Finished("error", error=f"internal error: {err}"))
         finally:
             run.done = True
 
-    async def _decide(self, client: Any, request: Request) -> dict[str, Any]:
-        params = parse_params(AgentDecision, request.params, request.method)
+    async def _decide(self, client: Any, params: AgentDecide) -> dict[str, Any]:
         run = self.runs.get(params.session_id)
         if run is None or run.done:
             raise ProtocolError(f"session {params.session_id!r} has no run in progress", INVALID_PARAMS)
         run.decide(params.request_id, PlanDecision(params.approve, params.feedback))
         return {"request_id": params.request_id, "approved": params.approve}
 
-    async def _cancel(self, client: Any, request: Request) -> dict[str, Any]:
-        params = parse_params(SessionRef, request.params, request.method)
+    async def _cancel(self, client: Any, params: AgentCancel) -> dict[str, Any]:
         run = self.runs.get(params.session_id)
         if run is None or run.done:
             return {"cancelled": False}
         run.cancel.set()
         return {"cancelled": True}
 
-    async def _undo(self, client: Any, request: Request) -> dict[str, Any]:
-        params = parse_params(SessionRef, request.params, request.method)
+    async def _undo(self, client: Any, params: AgentUndo) -> dict[str, Any]:
         run = self.runs.get(params.session_id)
         if run is not None and not run.done:
             raise ProtocolError("the agent is still working in this session; cancel the run first", INVALID_PARAMS)
@@ -212,19 +210,29 @@ class AgentService:
         return {"text": text}
 
 
-def _transcript_entry(kind: str, data: dict[str, Any]) -> tuple[str, str]:
+def run_config(project: Path, params: AgentRun) -> CoveConfig:
+    """The settings of a run: the project's layers (files, the daemon's environment), then the settings of the
+    editor that started it, then the run's own options (mode, plan_first, max_steps); each layer checked."""
+    try:
+        config = load_config(project, os.environ, params.settings).config
+        options = {"mode": params.mode, "plan_first": params.plan_first, "max_steps": params.max_steps}
+        chosen = {key: value for key, value in options.items() if value is not None}
+        return apply_layer(config, {"agent": chosen}, "agent/run") if chosen else config
+    except ConfigError as err:
+        raise ProtocolError(f"agent/run: {err}", INVALID_PARAMS) from None
+
+
+def _transcript_entry(event: AgentEvent) -> tuple[str, str]:
     """How an event is kept in the session's transcript: (role, content)."""
-    if kind == "assistant":
-        calls = f"\n(calls: {', '.join(data['calls'])})" if data.get("calls") else ""
-        return "assistant", f"{data['text']}{calls}"
-    if kind == "tool":
-        arguments = json.dumps(data["arguments"], ensure_ascii=False)[:500]
-        return "tool", f"{data['tool']}({arguments})\n{str(data['output'])[:4000]}"
-    if kind == "reminder":
-        return (
-            "user",
-            f'<system-reminder type="{data["reminder"]}" level="{data["level"]}">{data["text"]}</system-reminder>',
-        )
-    if kind == "plan":
-        return "plan", str(data["text"])
-    return "event", json.dumps({"type": kind, **data}, ensure_ascii=False)[:4000]
+    if isinstance(event, AssistantReply):
+        calls = f"\n(calls: {', '.join(event.calls)})" if event.calls else ""
+        return "assistant", f"{event.text}{calls}"
+    if isinstance(event, ToolCalled):
+        arguments = json.dumps(event.arguments, ensure_ascii=False)[:500]
+        return "tool", f"{event.tool}({arguments})\n{event.output[:4000]}"
+    if isinstance(event, ReminderShown):
+        return "user", f'<system-reminder type="{event.reminder}" level="{event.level}">{event.text}</system-reminder>'
+    if isinstance(event, PlanWritten):
+        return "plan", event.text
+    fields = {key: value for key, value in event_params("", event).items() if key != "session_id"}
+    return "event", json.dumps(fields, ensure_ascii=False)[:4000]

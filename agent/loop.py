@@ -15,15 +15,39 @@ from pathlib import Path
 from typing import Any
 
 from cove.agent.compaction import ContextCompactor, Turn
+from cove.agent.critique import Evidence, Review, run_diff
 from cove.agent.file_tools import ToolError
 from cove.agent.hooks import run_hook
-from cove.agent.reminders import Event, FinishAttempted, Reminder, ReminderEngine, StepTaken, TodoUpdated, ToolResult
+from cove.agent.reminders import (
+    ContextUsage,
+    CritiqueFound,
+    Event,
+    FinishAttempted,
+    Reminder,
+    ReminderEngine,
+    StepTaken,
+    TodoUpdated,
+    ToolResult,
+)
 from cove.agent.reminders import ToolDenied as DeniedEvent
 from cove.agent.safety import ApprovalMode, ToolDenied, denied_command, needs_approval
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import HooksConfig
 from cove.errors import CoveError
 from cove.inference.chat import ChatModel, ChatReply, ToolCall
+from cove.protocol.events import (
+    AgentEvent,
+    AssistantReply,
+    Compacted,
+    Delta,
+    ReminderShown,
+    RunWarning,
+    TodosChanged,
+    ToolCalled,
+)
+
+#: Who the model is told refused a call the user was asked about and declined.
+THE_USER = "the user"
 
 
 @dataclass
@@ -43,6 +67,8 @@ class LoopSettings:
     cancelled: Callable[[], bool] = lambda: False
     #: Events from outside the run (the editor's saves and diagnostics), drained before every step.
     inbox: Callable[[], list[Event]] = list
+    #: Reviews the run's change before it finishes (the critique slot); None: no review.
+    critic: Callable[[Evidence], Review] | None = None
 
 
 @dataclass
@@ -64,13 +90,17 @@ class AgentLoop:
         reminders: ReminderEngine,
         compactor: ContextCompactor,
         settings: LoopSettings,
-        on_event: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
+        on_event: Callable[[AgentEvent], None] = lambda event: None,
     ) -> None:
         self.model, self.tools, self.reminders, self.compactor = model, tools, reminders, compactor
         self.settings, self.on_event = settings, on_event
         self.plan = ""
         #: Paths the run has read or edited, for the invariants.
         self.touched: dict[str, str] = {}
+        #: The last command the run ran and its output, for the critique.
+        self.last_command = ""
+        self._changes_from = len(tools.file_tools.history)
+        self._reviewed_diff = ""
 
     def run(self, system: str, task: str, plan: str = "") -> RunResult:
         """Work on `task` until the model answers with no todo open (or gives up on them), or the step limit."""
@@ -84,13 +114,18 @@ class AgentLoop:
                 self._remind(turns, self.reminders.feed(event))
             turns = self._compact(turns)
             reply = self.model.chat(
-                _messages(turns), self.tools.prompt_schemas(), lambda text: self.on_event("delta", {"text": text})
+                _messages(turns), self.tools.prompt_schemas(), lambda text: self.on_event(Delta(text))
             )
-            self.on_event("assistant", {"text": reply.content, "calls": [c.name for c in reply.tool_calls]})
+            self.on_event(AssistantReply(reply.content, [c.name for c in reply.tool_calls]))
             if not reply.tool_calls:
                 open_items = self.tools.todos.open_items()
                 if not open_items:
-                    return RunResult(reply.content, step, "answered")
+                    findings = self._critique(task)
+                    if findings is None:
+                        return RunResult(reply.content, step, "answered")
+                    turns.append(Turn("assistant", reply.content))
+                    self._remind(turns, self.reminders.feed(CritiqueFound(findings)))
+                    continue
                 refusals += 1
                 if refusals > self.settings.finish_nudges:
                     return RunResult(reply.content, step, "todos_open")
@@ -103,15 +138,35 @@ class AgentLoop:
             self._remind(turns, self.reminders.feed(StepTaken()))
         return RunResult("", self.settings.max_steps, "max_steps")
 
+    def _critique(self, task: str) -> str | None:
+        """The critic's findings on the run's change, or None to finish: no critic, no change, a change already
+        reviewed, or an approval. A failing critic lets the run finish (with a warning)."""
+        history = self.tools.file_tools.history[self._changes_from :]
+        if self.settings.critic is None or not history:
+            return None
+        diff = run_diff(history, self.tools.workspace.relative)
+        if not diff or diff == self._reviewed_diff:
+            return None
+        self._reviewed_diff = diff
+        try:
+            review = self.settings.critic(Evidence(task, self.plan, diff, self.last_command))
+        except CoveError as err:
+            self.on_event(RunWarning(f"the critique model failed ({err}); finishing without a review"))
+            return None
+        return None if review.approved else review.findings
+
     def _compact(self, turns: list[Turn]) -> list[Turn]:
-        """Compaction before a model call, between the compaction hooks when it does anything."""
+        """Compaction before a model call, between the compaction hooks when it does anything; the context's use
+        before it goes to the reminders (the context_budget reminder)."""
+        tokens = self.compactor.tokens(turns)
+        self._remind(turns, self.reminders.feed(ContextUsage(tokens, self.compactor.policy.budget_tokens)))
         tokens = self.compactor.tokens(turns)
         due = self.compactor.due(tokens)
         if due:
             run_hook(self.settings.hooks, "before_compaction", {"tokens": tokens}, self._root())
         turns, compactions = self.compactor.compact(turns, self.invariants())
         for compaction in compactions:
-            self.on_event("compaction", {"text": compaction.describe(), "stage": compaction.stage})
+            self.on_event(Compacted(compaction.describe(), compaction.stage))
         if due:
             done = [c.describe() for c in compactions]
             run_hook(self.settings.hooks, "after_compaction", {"compactions": done}, self._root())
@@ -131,9 +186,7 @@ class AgentLoop:
 
     def _remind(self, turns: list[Turn], reminders: list[Reminder]) -> None:
         for reminder in reminders:
-            self.on_event(
-                "reminder", {"reminder": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
-            )
+            self.on_event(ReminderShown(reminder.type.value, reminder.level.value, reminder.text))
             turns.append(Turn("user", reminder.as_message()["content"]))
 
     def _execute(self, call: ToolCall) -> str:
@@ -148,8 +201,8 @@ class AgentLoop:
             self._gate(call, read_only)
             output = self.tools.call(call.name, call.arguments)
         except ToolDenied as denied:
-            output = error = f"denied: {denied}"
-            reminders = self.reminders.feed(DeniedEvent(call.name, str(denied)))
+            output = error = f"refused by {denied.refuser}: {denied}"
+            reminders = self.reminders.feed(DeniedEvent(call.name, str(denied), denied.refuser))
         except CoveError as failed:
             output = error = f"error: {failed}"
             reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only, str(failed)))
@@ -160,18 +213,18 @@ class AgentLoop:
             reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only))
             self._note_success(call)
             run_hook(self.settings.hooks, "after_tool", {"tool": call.name, "output": output[:2000]}, self._root())
-        self.on_event("tool", {"tool": call.name, "arguments": call.arguments, "error": error, "output": output})
+        if call.name == "run_command":
+            self.last_command = f"$ {call.arguments.get('command', '')}\n{output}"
+        self.on_event(ToolCalled(call.name, call.arguments, output, error))
         for reminder in reminders:
-            self.on_event(
-                "reminder", {"reminder": reminder.type.value, "level": reminder.level.value, "text": reminder.text}
-            )
+            self.on_event(ReminderShown(reminder.type.value, reminder.level.value, reminder.text))
         notes = "\n".join(r.as_message()["content"] for r in reminders)
         return f"{output}\n{notes}" if notes else output
 
     def _note_success(self, call: ToolCall) -> None:
         if call.name == "todo_write":
             self.reminders.feed(TodoUpdated(self.tools.todos.open_items()))
-            self.on_event("todos", {"text": self.tools.todos.render(), "open": len(self.tools.todos.open_items())})
+            self.on_event(TodosChanged(self.tools.todos.render(), len(self.tools.todos.open_items())))
         path = call.arguments.get("path")
         if isinstance(path, str) and call.name in ("read_file", "edit_file", "write_file"):
             edited = call.name != "read_file" or self.touched.get(path) == "edited"
@@ -181,12 +234,12 @@ class AgentLoop:
         run_hook(self.settings.hooks, "before_tool", {"tool": call.name, "arguments": call.arguments}, self._root())
         command = call.arguments.get("command") if call.name == "run_command" else None
         if isinstance(command, str) and (reason := denied_command(command)) is not None:
-            raise ToolDenied(reason)  # refused in every mode: the user is not even asked
+            raise ToolDenied(reason)  # refused in every mode by Cove's policy: the user is not even asked
         settings = self.settings
         if needs_approval(settings.mode, read_only, command, settings.allowed_commands) and not settings.approve(
             call.name, call.arguments
         ):
-            raise ToolDenied(f"the user did not approve {call.name}")
+            raise ToolDenied(f"the user did not approve {call.name}", refuser=THE_USER)
 
     def _root(self) -> Path:
         return self.tools.workspace.root

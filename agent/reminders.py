@@ -35,6 +35,7 @@ class ReminderType(enum.StrEnum):
     OPEN_TODOS = "open_todos"
     FILE_SAVED = "file_saved"
     EXTERNAL = "external"
+    CRITIQUE = "critique"
 
 
 class Level(enum.StrEnum):
@@ -88,8 +89,11 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class ToolDenied:
+    """A call refused before it ran; `refuser` says who refused it (the user, a policy, a hook)."""
+
     tool: str
     reason: str = ""
+    refuser: str = "the user"
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,13 @@ class StepTaken:
     """One turn of the agent loop."""
 
 
+@dataclass(frozen=True)
+class CritiqueFound:
+    """The critique model reviewed the change before the run finished and found problems."""
+
+    findings: str
+
+
 Event = (
     FileSaved
     | DiagnosticsChanged
@@ -139,6 +150,7 @@ Event = (
     | PlanApproved
     | External
     | StepTaken
+    | CritiqueFound
 )
 
 
@@ -224,8 +236,11 @@ class ReminderEngine:
                 return self._emit(ReminderType.OPEN_TODOS, "", repeat_same_text=True, open=len(items), items=listed)
             case ToolResult():
                 return self._tool_result(event)
-            case ToolDenied(tool=tool, reason=reason):
-                return self._emit(ReminderType.TOOL_DENIED, tool, tool=tool, reason=f" ({reason})" if reason else "")
+            case ToolDenied(tool=tool, reason=reason, refuser=refuser):
+                detail = f" ({reason})" if reason else ""
+                return self._emit(ReminderType.TOOL_DENIED, tool, tool=tool, reason=detail, refuser=refuser)
+            case CritiqueFound(findings=findings):
+                return self._emit(ReminderType.CRITIQUE, "", repeat_same_text=True, findings=findings.strip())
             case TestsFailed(summary=summary):
                 return self._emit(ReminderType.TESTS_FAILED, "", summary=_short(summary))
             case TestsPassed():

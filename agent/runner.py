@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
+from cove.agent.critique import review
 from cove.agent.file_tools import FileTools, ToolError
 from cove.agent.hooks import run_hook
 from cove.agent.loop import AgentLoop, LoopSettings, RunResult
@@ -28,6 +29,9 @@ from cove.config import CoveConfig, ModelConfig
 from cove.errors import CoveError
 from cove.inference.chat import ChatModel, ChatReply
 from cove.inference.routing import Route, Slot, route
+from cove.protocol.events import AgentEvent, PlanDecided, PlanWritten, RunWarning, TodosChanged
+from cove.protocol.events import Change as ProposedChange
+from cove.protocol.events import Route as RouteEvent
 
 PLANNER_SYSTEM = (
     "You are Cove's planner. Explore the repository with the read-only tools until you understand the task, then "
@@ -67,7 +71,7 @@ def _never_cancelled() -> bool:
 class RunIO:
     """How a run reaches its user: events out, approvals of tools and plans in, cancellation."""
 
-    on_event: Callable[[str, dict[str, Any]], None]
+    on_event: Callable[[AgentEvent], None]
     approve_tool: Callable[[str, dict[str, Any]], bool]
     approve_plan: Callable[[str], PlanDecision]
     cancelled: Callable[[], bool] = field(default=_never_cancelled)
@@ -178,10 +182,10 @@ class AgentSession:
         workspace = self.file_tools.workspace
         self.file_tools.overlay.update({workspace.resolve(path): text for path, text in texts.items()})
 
-    def changes(self) -> list[dict[str, str | None]]:
+    def changes(self) -> list[ProposedChange]:
         """The changes kept in memory (propose mode), as the `finished` event reports them."""
         relative = self.file_tools.workspace.relative
-        return [{"path": relative(c.path), "before": c.before, "after": c.after} for c in self.file_tools.proposed()]
+        return [ProposedChange(relative(c.path), c.before, c.after) for c in self.file_tools.proposed()]
 
     def registry(self, mcp: McpTools | None = None) -> ToolRegistry:
         project = str(self.root)
@@ -242,7 +246,7 @@ def run_task(
     run_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root)
     mcp = McpTools(config.mcp, root).start() if config.mcp.servers else None
     for failure in mcp.failures if mcp else ():
-        io.on_event("warning", {"text": failure})
+        io.on_event(RunWarning(failure))
     try:
         if read_only:
             registry = session.registry(mcp).restricted(read_only=True)
@@ -270,11 +274,17 @@ def _loop(
     mode: ApprovalMode,
     registry: ToolRegistry,
     reminders: ReminderEngine,
+    critique: bool = False,
 ) -> AgentLoop:
     model, decision = models.for_slot(slot)
-    io.on_event("route", {"text": decision.describe(), "slot": slot.value, "target": decision.target})
+    io.on_event(RouteEvent(decision.describe(), slot.value, decision.target))
     compact_model, compact_route = models.for_slot(Slot.COMPACT)
-    io.on_event("route", {"text": compact_route.describe(), "slot": "compact", "target": compact_route.target})
+    io.on_event(RouteEvent(compact_route.describe(), Slot.COMPACT.value, compact_route.target))
+    critic = None
+    if critique and config.agent.critique:
+        critic_model, critic_route = models.for_slot(Slot.CRITIQUE)
+        io.on_event(RouteEvent(critic_route.describe(), Slot.CRITIQUE.value, critic_route.target))
+        critic = functools.partial(review, critic_model)
     agent = config.agent
     settings = LoopSettings(
         mode=mode,
@@ -286,8 +296,9 @@ def _loop(
         approve=io.approve_tool,
         cancelled=io.cancelled,
         inbox=io.inbox,
+        critic=critic,
     )
-    compactor = session.compactor(config, compact_model, lambda text: io.on_event("warning", {"text": text}))
+    compactor = session.compactor(config, compact_model, lambda text: io.on_event(RunWarning(text)))
     return AgentLoop(model, registry, reminders, compactor, settings, io.on_event)
 
 
@@ -310,9 +321,9 @@ def _plan(
         plan = result.answer.strip()
         if not plan:
             return "", RunResult("", result.steps, "no_plan")
-        io.on_event("plan", {"text": plan, "revision": revision})
+        io.on_event(PlanWritten(plan, revision))
         decision = PlanDecision(True) if mode is ApprovalMode.FULL_AUTO else io.approve_plan(plan)
-        io.on_event("plan_decision", {"approved": decision.approved, "feedback": decision.feedback})
+        io.on_event(PlanDecided(decision.approved, decision.feedback))
         if decision.approved:
             return plan, None
         if not decision.feedback:
@@ -338,6 +349,7 @@ def _execute(
         reminders.feed(TodoUpdated(session.todos.open_items()))
         approved = reminders.feed(PlanApproved(plan))
         brief = "\n\n".join([task, f"The approved plan:\n{plan}", *(r.as_message()["content"] for r in approved)])
-        io.on_event("todos", {"text": session.todos.render(), "open": len(session.todos.open_items())})
-    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, session.registry(mcp), reminders)
+        io.on_event(TodosChanged(session.todos.render(), len(session.todos.open_items())))
+    registry = session.registry(mcp)
+    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, critique=True)
     return loop.run(EXECUTOR_SYSTEM, brief, plan)

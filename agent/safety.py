@@ -17,9 +17,14 @@ from cove.errors import CoveError
 
 
 class ToolDenied(CoveError):
-    """A tool call that Cove refuses: outside the workspace, or matching a deny pattern."""
+    """A tool call that is refused before it runs; `refuser` names who refused it, as the model is told: Cove's
+    policy (outside the workspace, a deny pattern), a hook, or the user."""
 
     rpc_code = -32003
+
+    def __init__(self, message: str, refuser: str = "Cove's safety policy") -> None:
+        super().__init__(message)
+        self.refuser = refuser
 
 
 class ApprovalMode(enum.StrEnum):

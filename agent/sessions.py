@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cove.agent.protocol import INVALID_PARAMS, ProtocolError, parse_params
 from cove.agent.reminders import (
     ContextUsage,
     DiagnosticsChanged,
@@ -29,6 +28,8 @@ from cove.agent.reminders import (
 )
 from cove.agent.store import MemoryStore, Session
 from cove.config import ReminderConfig
+from cove.protocol.codec import structure
+from cove.protocol.framing import INVALID_PARAMS, ProtocolError
 
 #: The project memory file read into every session, at the repository root.
 PROJECT_MEMORY = "COVE.md"
@@ -54,12 +55,7 @@ def event_from_payload(kind: str, data: dict[str, Any]) -> Event:
     event_type = EVENT_TYPES.get(kind)
     if event_type is None:
         raise ProtocolError(f"unknown event type {kind!r} (known: {', '.join(EVENT_TYPES)})", INVALID_PARAMS)
-    if event_type is TodoUpdated:
-        items = data.get("open_items", [])
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            raise ProtocolError("todo_updated: open_items must be a list of strings", INVALID_PARAMS)
-        return TodoUpdated(tuple(items))
-    event: Event = parse_params(event_type, data, kind)
+    event: Event = structure(event_type, data, kind)
     return event
 
 
@@ -132,19 +128,6 @@ class SessionHub:
         if session_id not in self._engines:
             self._engines[session_id] = ReminderEngine(self.reminders)
         return self._engines[session_id]
-
-
-def reminder_payload(session_id: str, message_id: int, reminder: Reminder) -> dict[str, Any]:
-    """The `agent/event` notification for a reminder."""
-    return {
-        "session_id": session_id,
-        "type": "reminder",
-        "id": message_id,
-        "reminder": reminder.type.value,
-        "level": reminder.level.value,
-        "count": reminder.count,
-        "text": reminder.text,
-    }
 
 
 def append_project_memory(project: str, text: str) -> Path:

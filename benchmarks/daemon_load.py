@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cove.agent.protocol import encode_frame, read_frame
+from cove.protocol.framing import encode_frame, read_frame
 from cove.runtime import daemon_paths
 
 

@@ -24,6 +24,7 @@ from cove.config import (
     user_config_path,
 )
 from cove.errors import CoveError, InputError
+from cove.protocol.params import MemorySearch, MemoryWrite, ShutdownParams, StatusParams
 
 if TYPE_CHECKING:
     from cove.config import ModelConfig
@@ -78,6 +79,17 @@ def read_position(position: FilePosition) -> tuple[str, int]:
         )
     offset = sum(len(line) + 1 for line in lines[: position.line - 1]) + column - 1
     return text, offset
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _progress_bar(description: str) -> Callable[[int, int], None]:
@@ -252,9 +264,9 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return 0
     with DaemonClient(paths.socket) as client:
         if args.action == "status":
-            print(json.dumps(client.call("status"), indent=2))
+            print(json.dumps(client.call(StatusParams()), indent=2))
         else:
-            client.call("shutdown")
+            client.call(ShutdownParams())
             print("stopped", file=sys.stderr)
     return 0
 
@@ -268,12 +280,10 @@ def cmd_memory(args: argparse.Namespace) -> int:
     with ensure_daemon(daemon_paths()) as client:
         if args.action == "add":
             scope = "user" if args.user else "project"
-            note = client.call(
-                "memory/write", {"project": project, "text": args.text, "scope": scope, "kind": args.kind}
-            )
+            note = client.call(MemoryWrite(args.text, project, scope, args.kind))
             print(f"remembered ({note['scope']}, {note['kind']}): {note['text']}")
         else:
-            for note in client.call("memory/search", {"project": project, "query": args.text}):
+            for note in client.call(MemorySearch(args.text, project)):
                 print(f"[{note['scope']}/{note['kind']}] {note['text']}")
     return 0
 
@@ -335,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent = sub.add_parser("agent", help="run a task with the agent in this project, streaming the transcript")
     agent.add_argument("task")
     agent.add_argument("--mode", choices=["ask", "auto-read", "full-auto"], help="approvals (default: agent.mode)")
-    agent.add_argument("--max-steps", type=int, help="model calls at most (default: agent.max_steps)")
+    agent.add_argument("--max-steps", type=_positive, help="model calls at most (default: agent.max_steps)")
     agent.add_argument("--no-plan", action="store_true", help="skip the plan and its approval (agent.plan_first)")
     agent.set_defaults(run=_cmd_agent)
     stats = sub.add_parser("stats", help="suggestions shown, accepted and dismissed (kept on this machine)")

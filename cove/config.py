@@ -175,6 +175,8 @@ class AgentConfig:
     finish_nudges: int = 2
     #: Write a plan with read-only tools first, and work only after it is approved.
     plan_first: bool = True
+    #: Before a run finishes with changes, the critique slot reviews the diff against the plan and the tests.
+    critique: bool = True
     #: Prompt tokens the context is kept under (below the model's window).
     budget_tokens: int = 16_000
     #: Shares of the budget, in percent, at which old tool results are masked, pruned, and summarised.

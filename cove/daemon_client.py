@@ -12,28 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cove.errors import CoveError
+from cove.errors import DaemonUnavailable
+from cove.protocol.framing import PROTOCOL_VERSION, FrameBuffer, encode_frame, request, result_of
+from cove.protocol.params import InitializeParams, Params
 from cove.runtime import DaemonPaths
-
-PROTOCOL_VERSION = 1
-
-
-class DaemonUnavailable(CoveError):
-    """No daemon answers on the socket."""
-
-    exit_code = 69
-
-
-class DaemonError(CoveError):
-    """The daemon answered a request with an error."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.rpc_code = code
 
 
 class DaemonClient:
-    """One connection to the daemon; `call` sends a request and returns its result."""
+    """One connection to the daemon; `call` sends a typed request and returns its result."""
 
     def __init__(self, socket_path: Path, timeout: float = 30.0, name: str = "cove-cli") -> None:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -45,10 +31,10 @@ class DaemonClient:
             raise DaemonUnavailable(
                 f"no Cove daemon at {socket_path} ({err.strerror}); start one with `cove daemon`"
             ) from err
-        self._buffer = b""
+        self._frames = FrameBuffer()
         self._ids = itertools.count(1)
         self.notifications: list[dict[str, Any]] = []
-        self.server = self.call("initialize", {"protocol_version": PROTOCOL_VERSION, "client": name})
+        self.server = self.call(InitializeParams(PROTOCOL_VERSION, name))
 
     def set_timeout(self, seconds: float | None) -> None:
         """How long a receive may wait; None: without end."""
@@ -64,42 +50,39 @@ class DaemonClient:
         self.close()
 
     def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message).encode()
-        self._sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self._sock.sendall(encode_frame(message))
+
+    def send_request(self, params: Params) -> int:
+        """Send a request without waiting for its reply (it arrives through `receive`); returns its id."""
+        ident = next(self._ids)
+        self.send(request(ident, params.method, params.to_wire()))
+        return ident
 
     def receive(self) -> dict[str, Any]:
         """The next message from the daemon."""
-        while b"\r\n\r\n" not in self._buffer:
-            self._fill()
-        head, _, rest = self._buffer.partition(b"\r\n\r\n")
-        length = int(head.split(b":", 1)[1])
-        self._buffer = rest
-        while len(self._buffer) < length:
-            self._fill()
-        body, self._buffer = self._buffer[:length], self._buffer[length:]
+        while (body := self._frames.next_frame()) is None:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise DaemonUnavailable("the daemon closed the connection")
+            self._frames.feed(chunk)
         message: dict[str, Any] = json.loads(body)
         return message
 
-    def _fill(self) -> None:
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise DaemonUnavailable("the daemon closed the connection")
-        self._buffer += chunk
+    def call(self, params: Params) -> Any:
+        """Send a request and wait for its result; notifications meanwhile are kept in `notifications`."""
+        return self.request(params.method, params.to_wire())
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """Send a request and wait for its response; notifications meanwhile are kept in `notifications`."""
+    def request(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """A request with untyped params (for tests that speak the wire as an outside client would)."""
         ident = next(self._ids)
-        self.send({"jsonrpc": "2.0", "id": ident, "method": method, "params": params or {}})
+        self.send(request(ident, method, params or {}))
         while True:
             message = self.receive()
             if "method" in message:
                 self.notifications.append(message)
                 continue
-            if message.get("id") != ident:
-                continue
-            if "error" in message:
-                raise DaemonError(message["error"]["message"], message["error"]["code"])
-            return message.get("result")
+            if message.get("id") == ident:
+                return result_of(message)
 
 
 def ensure_daemon(paths: DaemonPaths, timeout: float = 15.0) -> DaemonClient:

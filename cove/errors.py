@@ -44,3 +44,17 @@ class Cancelled(CoveError):
 
     exit_code = 130
     rpc_code = -32800  # RequestCancelled
+
+
+class DaemonUnavailable(CoveError):
+    """No daemon answers on the socket."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class DaemonError(CoveError):
+    """The daemon answered a request with an error; `rpc_code` is its JSON-RPC code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.rpc_code = code

@@ -15,6 +15,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
+from cove.protocol.events import Change
 from cove.server.code_context import Scope
 
 #: Action id -> (code action kind, whether it only reads).
@@ -94,19 +95,19 @@ def task_for(action: str, data: dict[str, Any], path: str, text: str) -> str:
     raise ValueError(f"unknown action {action!r}")
 
 
-def workspace_edit(changes: list[dict[str, Any]], root: Path) -> types.WorkspaceEdit:
+def workspace_edit(changes: list[Change], root: Path) -> types.WorkspaceEdit:
     """The agent's proposed changes as edits: the smallest line ranges that differ, against the `before` texts."""
     edits: dict[str, list[types.TextEdit]] = {}
     creates: list[types.CreateFile | types.TextDocumentEdit] = []
     for change in changes:
-        uri = from_fs_path(str(root / change["path"])) or ""
-        if change["before"] is None:
+        uri = from_fs_path(str(root / change.path)) or ""
+        if change.before is None:
             creates.append(types.CreateFile(uri=uri, options=types.CreateFileOptions(ignore_if_exists=True)))
-            whole = [types.TextEdit(types.Range(types.Position(0, 0), types.Position(0, 0)), change["after"])]
+            whole = [types.TextEdit(types.Range(types.Position(0, 0), types.Position(0, 0)), change.after)]
             identifier = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=None)
             creates.append(types.TextDocumentEdit(text_document=identifier, edits=whole))
             continue
-        edits[uri] = line_edits(change["before"], change["after"])
+        edits[uri] = line_edits(change.before, change.after)
     if creates:
         documents: list[Any] = list(creates)
         for uri, text_edits in edits.items():

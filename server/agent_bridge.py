@@ -12,14 +12,24 @@ import difflib
 import itertools
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from cove.daemon_client import DaemonError
 from cove.errors import CoveError
+from cove.protocol.events import AgentEvent, Change, DecisionNeeded, Finished, ToolCalled
+from cove.protocol.params import (
+    AgentCancel,
+    AgentDecide,
+    AgentRun,
+    AgentUndo,
+    SessionCreate,
+    SessionEvent,
+    SessionResume,
+)
 from cove.runtime import state_directory
 from cove.server.actions import workspace_edit
 from cove.server.daemon_link import DaemonLink
@@ -38,6 +48,8 @@ class Editor(Protocol):
     def client_capabilities(self) -> types.ClientCapabilities: ...
 
     project_root: Path | None
+    #: The settings the editor sent (config.toml's shape), validated; every run it starts gets them.
+    editor_settings: dict[str, Any] | None
 
     def window_show_message(self, params: types.ShowMessageParams) -> None: ...
     async def window_show_message_request_async(
@@ -47,6 +59,15 @@ class Editor(Protocol):
     async def workspace_apply_edit_async(
         self, params: types.ApplyWorkspaceEditParams
     ) -> types.ApplyWorkspaceEditResult: ...
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run started from the editor, as it ended."""
+
+    session_id: str
+    title: str
+    finished: Finished
 
 
 class AgentBridge:
@@ -61,7 +82,7 @@ class AgentBridge:
         self.last_task_session: str | None = None
         self.pending_plan: tuple[str, int] | None = None
         #: Results of resolved actions, waiting for the user's `cove.apply` / `cove.show`.
-        self.results: dict[int, dict[str, Any]] = {}
+        self.results: dict[int, RunResult] = {}
         self._ids = itertools.count(1)
         self._deciding: set[asyncio.Task[None]] = set()
 
@@ -69,21 +90,22 @@ class AgentBridge:
     def root(self) -> Path:
         return self.editor.project_root or Path.cwd()
 
-    async def run(self, title: str, task: str, **params: Any) -> dict[str, Any]:
-        """Run `task` in a new session; returns the `finished` event (with `changes` when proposed)."""
-        session = await self.link.request("session/create", {"project": str(self.root), "title": title})
+    async def run(self, title: str, task: str, **params: Any) -> RunResult:
+        """Run `task` in a new session, with the editor's settings; returns how it finished (with `changes` when
+        proposed)."""
+        session = await self.link.call(SessionCreate(project=str(self.root), title=title))
         session_id = session["id"]
         events = self.link.events(session_id)
         self.active.add(session_id)
         self.last_session = session_id
         token = await self._begin(title, session_id)
         try:
-            await self.link.request("agent/run", {"session_id": session_id, "task": task, **params})
+            await self.link.call(AgentRun(session_id, task, settings=self.editor.editor_settings, **params))
             while True:
                 event = await events.get()
-                if event["type"] == "finished":
-                    return event
-                if event["type"] == "decision":
+                if isinstance(event, Finished):
+                    return RunResult(session_id, title, event)
+                if isinstance(event, DecisionNeeded):
                     decision = asyncio.create_task(self._decide(session_id, event))
                     self._deciding.add(decision)
                     decision.add_done_callback(self._deciding.discard)
@@ -94,7 +116,7 @@ class AgentBridge:
             if token is not None:
                 self.progress.end(token, types.WorkDoneProgressEnd(message="done"))
 
-    def keep(self, result: dict[str, Any]) -> int:
+    def keep(self, result: RunResult) -> int:
         ident = next(self._ids)
         self.results[ident] = result
         return ident
@@ -102,17 +124,17 @@ class AgentBridge:
     async def apply(self, ident: int) -> bool:
         """Apply a kept proposal: its diff shown first where the client can show documents, then applied."""
         result = self.results.pop(ident, None)
-        if result is None or not result.get("changes"):
+        changes = result.finished.changes if result is not None else None
+        if not changes:
             self._message(types.MessageType.Info, "Cove: nothing to apply (the agent proposed no change)")
             return False
-        changes = result["changes"]
         if self._can_show_documents():
             diff = "".join(_diff(change) for change in changes)
             review = _write_state_file(f"review-{ident}.diff", diff)
             await self.editor.window_show_document_async(
                 types.ShowDocumentParams(uri=from_fs_path(str(review)) or "", take_focus=True)
             )
-            names = ", ".join(change["path"] for change in changes)
+            names = ", ".join(change.path for change in changes)
             answer = await self._ask(f"Apply Cove's change to {names}?", [APPLY, DISCARD])
             if answer != APPLY:
                 return False
@@ -141,49 +163,47 @@ class AgentBridge:
             return "no plan is waiting for a decision"
         session_id, request_id = self.pending_plan
         self.pending_plan = None
-        decision = {"session_id": session_id, "request_id": request_id, "approve": approve, "feedback": feedback}
-        await self.link.request("agent/decide", decision)
+        await self.link.call(AgentDecide(session_id, request_id, approve, feedback))
         return "approved" if approve else "rejected"
 
     async def cancel(self) -> int:
         for session_id in list(self.active):
-            await self.link.request("agent/cancel", {"session_id": session_id})
+            await self.link.call(AgentCancel(session_id))
         return len(self.active)
 
     async def undo(self) -> str:
         if self.last_task_session is None:
             return "no agent task has changed files in this editor session"
-        result = await self.link.request("agent/undo", {"session_id": self.last_task_session})
+        result = await self.link.call(AgentUndo(self.last_task_session))
         return str(result["text"])
 
     async def transcript(self) -> str:
         if self.last_session is None:
             return "no agent session yet"
-        resumed = await self.link.request("session/resume", {"session_id": self.last_session})
+        resumed = await self.link.call(SessionResume(self.last_session))
         return "\n\n".join(f"**{m['role']}**\n\n{m['content']}" for m in resumed["transcript"])
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         """An editor event (a save, diagnostics) for every run in progress."""
         for session_id in list(self.active):
             with contextlib.suppress(CoveError):
-                await self.link.request("session/event", {"session_id": session_id, "type": kind, "data": data})
+                await self.link.call(SessionEvent(session_id, kind, data))
 
-    async def _decide(self, session_id: str, event: dict[str, Any]) -> None:
+    async def _decide(self, session_id: str, event: DecisionNeeded) -> None:
         try:
-            if event["kind"] == "plan":
-                self.pending_plan = (session_id, event["request_id"])
-                await self.show("Cove's plan", event["text"])
+            if event.kind == "plan":
+                self.pending_plan = (session_id, event.request_id)
+                await self.show("Cove's plan", event.text or "")
                 answer = await self._ask("Cove wrote a plan. Approve it?", [APPROVE, REJECT])
-                if self.pending_plan != (session_id, event["request_id"]):
+                if self.pending_plan != (session_id, event.request_id):
                     return  # answered meanwhile with cove.approvePlan / cove.rejectPlan
                 self.pending_plan = None
                 approve = answer == APPROVE
             else:
-                arguments = json.dumps(event["arguments"], ensure_ascii=False)[:300]
-                approve = await self._ask(f"Cove wants to run {event['tool']}({arguments})", [ALLOW, DENY]) == ALLOW
-            decision = {"session_id": session_id, "request_id": event["request_id"], "approve": approve}
-            await self.link.request("agent/decide", decision)
-        except (CoveError, DaemonError) as err:
+                arguments = json.dumps(event.arguments, ensure_ascii=False)[:300]
+                approve = await self._ask(f"Cove wants to run {event.tool}({arguments})", [ALLOW, DENY]) == ALLOW
+            await self.link.call(AgentDecide(session_id, event.request_id, approve))
+        except CoveError as err:
             logger.info("decision not delivered: %s", err)
 
     async def _ask(self, message: str, actions: list[str]) -> str | None:
@@ -215,18 +235,17 @@ class AgentBridge:
 
     async def _cancel_one(self, session_id: str) -> None:
         with contextlib.suppress(CoveError):
-            await self.link.request("agent/cancel", {"session_id": session_id})
+            await self.link.call(AgentCancel(session_id))
 
-    def _report(self, token: str | None, event: dict[str, Any]) -> None:
+    def _report(self, token: str | None, event: AgentEvent) -> None:
         if token is None:
             return
-        kind = event["type"]
-        if kind == "tool":
-            message = f"{event['tool']}" + (" (failed)" if event.get("error") else "")
-        elif kind == "decision":
+        if isinstance(event, ToolCalled):
+            message = event.tool + (" (failed)" if event.error else "")
+        elif isinstance(event, DecisionNeeded):
             message = "waiting for your decision"
-        elif kind in ("plan", "compaction", "route"):
-            message = kind
+        elif event.type in ("plan", "compaction", "route"):
+            message = event.type
         else:
             return
         self.progress.report(token, types.WorkDoneProgressReport(message=message))
@@ -239,10 +258,10 @@ class AgentBridge:
         self.editor.window_show_message(types.ShowMessageParams(kind, text))
 
 
-def _diff(change: dict[str, Any]) -> str:
-    before = (change["before"] or "").splitlines(keepends=True)
-    after = change["after"].splitlines(keepends=True)
-    return "".join(difflib.unified_diff(before, after, f"a/{change['path']}", f"b/{change['path']}"))
+def _diff(change: Change) -> str:
+    before = (change.before or "").splitlines(keepends=True)
+    after = change.after.splitlines(keepends=True)
+    return "".join(difflib.unified_diff(before, after, f"a/{change.path}", f"b/{change.path}"))
 
 
 def _write_state_file(name: str, text: str) -> Path:

@@ -13,9 +13,11 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.uris import to_fs_path
 
-from cove.errors import CoveError
+from cove.errors import CoveError, InputError
 from cove.server.actions import ACTIONS, code_action, offered, task_for
+from cove.server.agent_bridge import RunResult
 from cove.server.code_context import scopes_at
+from cove.server.positions import document_key, open_document
 
 if TYPE_CHECKING:
     from cove.server.app import CoveServer
@@ -43,8 +45,8 @@ def register(server: CoveServer) -> None:
         types.CodeActionOptions(code_action_kinds=CODE_ACTION_KINDS, resolve_provider=True),
     )
     def on_code_action(ls: CoveServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        uri = params.text_document.uri
-        document = ls.workspace.get_text_document(uri)
+        uri = document_key(params.text_document.uri)
+        document = open_document(ls.workspace, uri)
         scope = None
         if uri.endswith(".py"):
             tree = ls.parsed.tree(uri, document.version or 0, document.source)
@@ -62,8 +64,8 @@ def register(server: CoveServer) -> None:
         path, text = _document(ls, data["uri"])
         read_only = ACTIONS[kind][1]
         task = task_for(kind, data, path, text)
-        finished = await _run(ls, action.title, task, read_only=read_only, propose=not read_only, plan_first=False)
-        ident = ls.agent.keep({"title": action.title, **finished})
+        result = await _run(ls, action.title, task, read_only=read_only, propose=not read_only, plan_first=False)
+        ident = ls.agent.keep(result)
         command = "cove.show" if read_only else "cove.apply"
         action.command = types.Command(title=action.title, command=command, arguments=[ident])
         return action
@@ -96,18 +98,19 @@ async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
             raise JsonRpcException(message=f"{command} needs the question or task as its first argument", code=-32602)
         asking = command == "cove.ask"
         title = f"Cove: {arguments[0][:60]}"
-        finished = await _run(ls, title, arguments[0], read_only=asking, propose=False)
+        result = await _run(ls, title, arguments[0], read_only=asking, propose=False)
+        finished = result.finished
         if not asking:
-            bridge.last_task_session = finished["session_id"]
-        await bridge.show(title, finished["answer"] or f"(the run ended: {finished['stopped']})")
-        return {"stopped": finished["stopped"], "answer": finished["answer"], "session_id": finished["session_id"]}
+            bridge.last_task_session = result.session_id
+        await bridge.show(title, finished.answer or f"(the run ended: {finished.stopped})")
+        return {"stopped": finished.stopped, "answer": finished.answer, "session_id": result.session_id}
     if command == "cove.apply":
-        return {"applied": await bridge.apply(int(arguments[0]))}
+        return {"applied": await bridge.apply(_result_id(command, arguments))}
     if command == "cove.show":
-        result = bridge.results.pop(int(arguments[0]), None)
-        if result is not None:
-            await bridge.show(result["title"], result["answer"])
-        return {"answer": result["answer"] if result else ""}
+        kept = bridge.results.pop(_result_id(command, arguments), None)
+        if kept is not None:
+            await bridge.show(kept.title, kept.finished.answer)
+        return {"answer": kept.finished.answer if kept else ""}
     if command in ("cove.approvePlan", "cove.rejectPlan"):
         feedback = str(arguments[0]) if arguments else ""
         return {"result": await bridge.decide_plan(command == "cove.approvePlan", feedback)}
@@ -127,24 +130,30 @@ async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
     raise JsonRpcException(message=f"unknown command {command!r}", code=-32601)
 
 
-async def _run(ls: CoveServer, title: str, task: str, **params: Any) -> dict[str, Any]:
+def _result_id(command: str, arguments: list[Any]) -> int:
+    if not arguments or not isinstance(arguments[0], int) or isinstance(arguments[0], bool):
+        raise InputError(f"{command} needs the number of a result (from a resolved code action) as its argument")
+    return arguments[0]
+
+
+async def _run(ls: CoveServer, title: str, task: str, **params: Any) -> RunResult:
     """A run with the editor's unsaved texts; a run that failed is an error the client shows."""
     overlay = {}
-    for uri, document in ls.workspace.text_documents.items():
-        path = to_fs_path(uri)
+    for document in ls.workspace.text_documents.values():
+        path = to_fs_path(document.uri)  # the URI as the client sent it: the keys are unquoted once already
         if path and Path(path).is_relative_to(ls.agent.root):
             overlay[_relative(ls, Path(path))] = document.source
-    finished = await ls.agent.run(title, task, overlay=overlay, **params)
-    if finished["stopped"] == "error":
-        raise JsonRpcException(message=f"Cove: the agent failed: {finished.get('error', '')}", code=-32603)
-    return finished
+    result = await ls.agent.run(title, task, overlay=overlay, **params)
+    if result.finished.stopped == "error":
+        raise JsonRpcException(message=f"Cove: the agent failed: {result.finished.error or ''}", code=-32603)
+    return result
 
 
-def _document(ls: CoveServer, uri: str) -> tuple[str, str]:
-    if uri not in ls.workspace.text_documents:
-        raise JsonRpcException(message=f"document {uri} is not open", code=-32602)
-    path = to_fs_path(uri) or ""
-    return _relative(ls, Path(path)), ls.workspace.get_text_document(uri).source
+def _document(ls: CoveServer, uri: Any) -> tuple[str, str]:
+    if not isinstance(uri, str):
+        raise InputError("the code action's data has no document URI; request the code actions again")
+    document = open_document(ls.workspace, uri)
+    return _relative(ls, Path(to_fs_path(document.uri) or "")), document.source
 
 
 def _relative(ls: CoveServer, path: Path) -> str:

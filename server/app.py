@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -26,6 +25,8 @@ from cove.server.agent_bridge import AgentBridge
 from cove.server.code_context import ParsedDocuments
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
+from cove.server.edge import CoveProtocol
+from cove.server.positions import Cursor, document_key, locate, open_document
 from cove.server.stats import SuggestionStats
 from cove.server.workspace_context import WorkspaceContext
 
@@ -36,10 +37,17 @@ class CoveServer(LanguageServer):
     """The language server and the state it keeps: settings and the completion service."""
 
     def __init__(self) -> None:
-        super().__init__("cove", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "cove",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=CoveProtocol,
+        )
         self.project_root: Path | None = None
         self.completions: CompletionService | None = None
         self._config_error: str | None = None
+        #: The editor's settings as last sent (config.toml's shape) and valid; agent runs started here get them.
+        self.editor_settings: dict[str, Any] | None = None
         self.shut_down = False
         self._loading_watch: asyncio.Task[None] | None = None
         self.parsed = ParsedDocuments()
@@ -53,6 +61,7 @@ class CoveServer(LanguageServer):
         try:
             loaded = load_config(self.project_root, os.environ, settings or None)
             self._config_error = None
+            self.editor_settings = settings or None
         except ConfigError as err:
             self._config_error = f"Cove: {err}"
             logger.error("%s", err)
@@ -90,29 +99,27 @@ class CoveServer(LanguageServer):
         if progress:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
 
-    def cursor(self, uri: str, position: types.Position) -> tuple[str, int]:
-        """An open document's text and the character offset of `position` in it (clamped to the text)."""
-        if uri not in self.workspace.text_documents:
-            raise JsonRpcInvalidParams(f"document {uri} is not open; send textDocument/didOpen first")
-        document = self.workspace.get_text_document(uri)
-        lines = document.lines
-        if position.line >= len(lines):
-            return document.source, len(document.source)
-        return document.source, document.offset_at_position(position)
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors outside a request's reply (a frame that is not JSON, a failing notification) are logged, never
+        shown to the user as a dialog: they are the client's protocol errors, not something the user can act on."""
+        logger.warning("%s: %s", getattr(source, "__name__", source), error)
 
-    async def complete(self, uri: str, text: str, offset: int) -> Completion:
-        """Run a completion with the workspace's context, turning Cove's errors into JSON-RPC errors the client
-        can show; every suggestion is counted for `cove stats`."""
+    def cursor(self, uri: str, position: types.Position) -> Cursor | None:
+        """Where a request points in an open document (InvalidParams when it is not open); None when the line is
+        past the end of the document."""
+        document = open_document(self.workspace, uri)
+        return locate(uri, document.source, position, document.position_codec)
+
+    async def complete(self, cursor: Cursor) -> Completion:
+        """Run a completion with the workspace's context; every suggestion is counted for `cove stats`."""
         service = self.service()
         budget = service.loaded.config.completion.context_chars
+        uri, text = cursor.uri, cursor.text
 
         def context(anchor_line: int) -> str:
             return self.context.gather(uri, text, anchor_line, budget)
 
-        try:
-            completion = await service.complete(uri, text, offset, context)
-        except CoveError as err:
-            raise JsonRpcException(message=str(err), code=err.rpc_code) from err
+        completion = await service.complete(uri, text, cursor.offset, context)
         self.stats.shown(uri, completion.text, typed_through=completion.stop == "suggestion")
         return completion
 
@@ -156,23 +163,25 @@ def build_server() -> CoveServer:
         uri = params.text_document.uri
         last = params.content_changes[-1] if params.content_changes else None
         line = last.range.start.line if isinstance(last, types.TextDocumentContentChangePartial) else 0
-        ls.context.note_edit(uri, ls.workspace.get_text_document(uri).source, line)
+        ls.context.note_edit(document_key(uri), open_document(ls.workspace, uri).source, line)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def on_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.service().forget(params.text_document.uri)
-        ls.context.forget(params.text_document.uri)
+        ls.service().forget(document_key(params.text_document.uri))
+        ls.context.forget(document_key(params.text_document.uri))
 
     @server.command("cove.accepted")
     def on_accepted(ls: CoveServer, uri: str) -> None:
-        ls.stats.accepted(uri)
+        ls.stats.accepted(document_key(uri))
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        text, offset = ls.cursor(params.text_document.uri, params.position)
-        completion = await ls.complete(params.text_document.uri, text, offset)
+        cursor = ls.cursor(params.text_document.uri, params.position)
+        if cursor is None:
+            return types.InlineCompletionList(items=[])
+        completion = await ls.complete(cursor)
         accepted = types.Command(title="Cove: accepted", command="cove.accepted", arguments=[params.text_document.uri])
-        return inline_completion_list(completion.text, params.position, accepted)
+        return inline_completion_list(completion.text, cursor.position, accepted)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
@@ -180,10 +189,12 @@ def build_server() -> CoveServer:
         if text_capabilities is not None and text_capabilities.inline_completion is not None:
             # Clients with inline completion show the suggestion as ghost text; a second copy would be noise.
             return types.CompletionList(is_incomplete=False, items=[])
-        text, offset = ls.cursor(params.text_document.uri, params.position)
-        completion = await ls.complete(params.text_document.uri, text, offset)
-        line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
-        return completion_list(completion.text, line_prefix, params.position)
+        cursor = ls.cursor(params.text_document.uri, params.position)
+        if cursor is None:
+            return types.CompletionList(is_incomplete=False, items=[])
+        completion = await ls.complete(cursor)
+        line_prefix = cursor.text[cursor.text.rfind("\n", 0, cursor.offset) + 1 : cursor.offset]
+        return completion_list(completion.text, line_prefix, cursor.position)
 
     agent_features.register(server)
 

@@ -1,6 +1,7 @@
-"""The language server's connection to the agent daemon: requests, and each session's `agent/event`s on a queue.
+"""The language server's connection to the agent daemon: typed requests, and each session's events on a queue.
 
 The daemon is started on first use (as every Cove client does); a lost connection is reopened on the next request.
+Only the protocol (`cove.protocol`) is shared with the daemon: nothing here imports the agent.
 """
 
 from __future__ import annotations
@@ -9,12 +10,19 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 from typing import Any
 
 from cove import __version__
-from cove.agent.protocol import PROTOCOL_VERSION, encode_frame, read_frame
-from cove.daemon_client import DaemonError, DaemonUnavailable, ensure_daemon
-from cove.runtime import daemon_paths
+from cove.daemon_client import ensure_daemon
+from cove.errors import CoveError, DaemonError, DaemonUnavailable
+from cove.protocol.events import METHOD as AGENT_EVENT
+from cove.protocol.events import AgentEvent, Finished, parse_event
+from cove.protocol.framing import PROTOCOL_VERSION, encode_frame, read_frame, request, result_of
+from cove.protocol.params import InitializeParams, Params
+from cove.runtime import DaemonPaths, daemon_paths
+
+logger = logging.getLogger(__name__)
 
 
 class DaemonLink:
@@ -25,21 +33,16 @@ class DaemonLink:
         self._reader_task: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._queues: dict[str, asyncio.Queue[AgentEvent]] = {}
         self._connecting = asyncio.Lock()
 
-    async def request(self, method: str, params: dict[str, Any]) -> Any:
+    async def call(self, params: Params) -> Any:
         """Send a request and wait for its result; DaemonError carries the daemon's error message."""
         writer = await self._connect()
-        ident = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[ident] = future
-        writer.write(encode_frame({"jsonrpc": "2.0", "id": ident, "method": method, "params": params}))
-        await writer.drain()
-        return await future
+        return await self._send(writer, params)
 
-    def events(self, session_id: str) -> asyncio.Queue[dict[str, Any]]:
-        """The queue of a session's `agent/event`s (created on first ask; before the run starts)."""
+    def events(self, session_id: str) -> asyncio.Queue[AgentEvent]:
+        """The queue of a session's events (created on first ask; before the run starts)."""
         return self._queues.setdefault(session_id, asyncio.Queue())
 
     def forget(self, session_id: str) -> None:
@@ -51,6 +54,14 @@ class DaemonLink:
         if self._writer is not None:
             self._writer.close()
 
+    async def _send(self, writer: asyncio.StreamWriter, params: Params) -> Any:
+        ident = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        writer.write(encode_frame(request(ident, params.method, params.to_wire())))
+        await writer.drain()
+        return await future
+
     async def _connect(self) -> asyncio.StreamWriter:
         async with self._connecting:
             if self._writer is not None and not self._writer.is_closing():
@@ -60,28 +71,15 @@ class DaemonLink:
             reader, writer = await asyncio.open_unix_connection(str(paths.socket), limit=16 << 20)
             self._writer = writer
             self._reader_task = asyncio.create_task(self._read(reader))
-        hello = {"protocol_version": PROTOCOL_VERSION, "client": f"cove-lsp {__version__}"}
-        await self.request("initialize", hello)
+            await self._send(writer, InitializeParams(PROTOCOL_VERSION, f"cove-lsp {__version__}"))
         return writer
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while (body := await read_frame(reader)) is not None:
-                message = json.loads(body)
-                if message.get("method") == "agent/event":
-                    session_id = message["params"].get("session_id", "")
-                    if session_id in self._queues:
-                        self._queues[session_id].put_nowait(message["params"])
-                    continue
-                future = self._pending.pop(message.get("id"), None)
-                if future is None or future.done():
-                    continue
-                if "error" in message:
-                    future.set_exception(DaemonError(message["error"]["message"], message["error"]["code"]))
-                else:
-                    future.set_result(message.get("result"))
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
+                self._dispatch(json.loads(body))
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, CoveError) as err:
+            logger.info("the daemon connection ended: %s", err)
         finally:
             self._writer = None
             lost = DaemonUnavailable("the connection to the Cove daemon was lost; try again")
@@ -89,19 +87,28 @@ class DaemonLink:
                 if not future.done():
                     future.set_exception(lost)
             self._pending.clear()
-            for session_id, queue in self._queues.items():
-                queue.put_nowait(
-                    {
-                        "session_id": session_id,
-                        "type": "finished",
-                        "stopped": "error",
-                        "steps": 0,
-                        "answer": "",
-                        "error": str(lost),
-                    }
-                )
+            for queue in self._queues.values():
+                queue.put_nowait(Finished(stopped="error", error=str(lost)))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("method") == AGENT_EVENT:
+            try:
+                session_id, event = parse_event(message.get("params"))
+            except CoveError as err:
+                logger.warning("an event from the daemon was not understood: %s", err)
+                return
+            if session_id in self._queues:
+                self._queues[session_id].put_nowait(event)
+            return
+        future = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if future is None or future.done():
+            return
+        try:
+            future.set_result(result_of(message))
+        except DaemonError as err:
+            future.set_exception(err)
 
 
-def _start_daemon(paths: Any) -> None:
+def _start_daemon(paths: DaemonPaths) -> None:
     with contextlib.closing(ensure_daemon(paths)):
         pass

@@ -12,6 +12,7 @@ from typing import Any
 
 from cove.agent_terminal import follow
 from cove.daemon_client import DaemonClient
+from cove.protocol.events import AgentEvent, event_params
 from cove.runtime import daemon_paths
 
 Decide = Callable[[dict[str, Any]], tuple[bool, str]]
@@ -48,10 +49,14 @@ def run_session(
 ) -> tuple[str, list[dict[str, Any]]]:
     """Run `task` in a session (a new one unless given) and collect its events until it finishes."""
     if not session_id:
-        session_id = client.call("session/create", {"project": str(project), "title": task})["id"]
-    client.call("agent/run", {"session_id": session_id, "task": task, **params})
+        session_id = client.request("session/create", {"project": str(project), "title": task})["id"]
+    client.request("agent/run", {"session_id": session_id, "task": task, **params})
     events: list[dict[str, Any]] = []
-    follow(client, session_id, decide, events.append)
+
+    def wire(event: AgentEvent) -> dict[str, Any]:  # the tests read events in their wire form, as any client can
+        return event_params(session_id, event)
+
+    follow(client, session_id, lambda event: decide(wire(event)), lambda event: events.append(wire(event)))
     return session_id, events
 
 

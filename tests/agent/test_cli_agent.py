@@ -86,3 +86,18 @@ def test_a_session_end_to_end_with_the_real_local_model(tmp_path: Path, clean_en
     for tool in of_type(events, "tool"):
         specs[tool["tool"]].check(tool["arguments"])  # every call names a tool and fits its schema
     assert {p.name: p.read_text() for p in root.glob("*.py")} == before
+
+
+def test_max_steps_from_the_command_line_stops_the_run(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    root = repository(tmp_path)
+    (root / ".git").mkdir()
+    read = completion("", [("read_file", '{"path": "calc.py"}')])
+    with scripted_openai_server([read, read, read, completion("Done.")]) as server:
+        env = dict(agent_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
+        done = cove_agent(root, env, "Fix add()", "--mode", "full-auto", "--no-plan", "--max-steps", "2")
+        requests = len(server.requests)
+    assert done.returncode == 1, done.stderr
+    assert "[max_steps after 2 steps]" in done.stderr
+    assert requests == 2
+    refused = cove_agent(root, agent_env, "Fix add()", "--max-steps", "0")
+    assert refused.returncode == 2 and "must be at least 1" in refused.stderr

@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.agent.daemon_runs import agent_daemon, approve_all, of_type, run_session
 from tests.agent.test_loop import repository
-from tests.scripted.openai_server import completion, scripted_openai_server
+from tests.scripted.openai_server import completion, executor_requests, scripted_openai_server
 
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
 PLAN = "Goal: make add() add.\n\n1. Change `a - b` to `a + b` in calc.py\n2. Run the tests"
@@ -46,14 +46,16 @@ def test_plan_approve_execute_run_the_tests_and_finish(tmp_path: Path, clean_env
 
     with scripted_openai_server(script) as server, agent_daemon(clean_env, tmp_path, server.url) as client:
         session_id, events = run_session(client, root, "Fix add() in calc.py.", decide, mode="auto-read")
-        transcript = client.call("session/resume", {"session_id": session_id})["transcript"]
-        sent = [body for _, body in server.requests]
+        transcript = client.request("session/resume", {"session_id": session_id})["transcript"]
+        sent = executor_requests(server)
     assert of_type(events, "finished")[-1] | {"answer": ""} == {
         "session_id": session_id,
         "type": "finished",
         "stopped": "answered",
         "answer": "",
         "steps": 5,
+        "error": None,
+        "changes": None,
     }
     assert [(d["kind"], d.get("tool")) for d in decisions] == [
         ("plan", None),
@@ -101,12 +103,12 @@ def test_denial_deny_pattern_escape_crash_loop_and_undo(tmp_path: Path, clean_en
     with scripted_openai_server(script) as server, agent_daemon(clean_env, tmp_path, server.url) as client:
         session_id, events = run_session(client, root, "Fix add().", decide, mode="ask", plan_first=False)
         assert "return a + b" in (root / "calc.py").read_text()
-        undone = client.call("agent/undo", {"session_id": session_id})
-        again = client.call("status")
+        undone = client.request("agent/undo", {"session_id": session_id})
+        again = client.request("status")
     assert asked == ["write_file", "edit_file"]  # read-only tools and a denied command are not asked about
     errors = [str(t["error"]) for t in of_type(events, "tool")]
     assert "did not approve write_file" in errors[0] and not (root / "notes.py").exists()
-    assert errors[1] == "denied: piping a download into a shell"
+    assert errors[1] == "refused by Cove's safety policy: piping a download into a shell"
     assert "outside the workspace" in errors[2]
     assert "the tool crashed: OverflowError" in errors[3]
     assert [r["reminder"] for r in of_type(events, "reminder")].count("repeated_call") == 1
@@ -148,13 +150,19 @@ def test_compaction_mid_session_keeps_every_invariant(tmp_path: Path, clean_env:
         session_id, events = run_session(
             client, root, "Fix add(); REQUIREMENT-7: keep it pure.", approve_all, mode="full-auto"
         )
-        sent = [body for _, body in server.requests]
+        sent = executor_requests(server)
         archived = [
-            m for m in client.call("session/resume", {"session_id": session_id})["transcript"] if m["role"] == "event"
+            m
+            for m in client.request("session/resume", {"session_id": session_id})["transcript"]
+            if m["role"] == "event"
         ]
     assert of_type(events, "finished")[-1]["stopped"] == "answered"
     stages = {c["stage"] for c in of_type(events, "compaction")}
     assert {"mask", "summarize"} <= stages, stages
+    # The loop reports its context use: the context_budget reminder fired, and the model was told.
+    budget = [r for r in of_type(events, "reminder") if r["reminder"] == "context_budget"]
+    assert budget and "% full" in budget[0]["text"], [r["reminder"] for r in of_type(events, "reminder")]
+    assert any('<system-reminder type="context_budget"' in m["content"] for b in sent for m in b["messages"])
     summarised = [b for b in sent if b["messages"][0]["content"].startswith("Summarise")]
     assert summarised, "the compact model (routed to the remote server) wrote the summary"
     last = "\n".join(m["content"] for m in sent[-1]["messages"])
@@ -192,7 +200,7 @@ def test_editor_runs_propose_changes_over_unsaved_text_and_questions_are_read_on
             overlay={"calc.py": unsaved},
         )
         _, answer = run_session(client, root, "What does add() do?", approve_all, mode="full-auto", read_only=True)
-        sent = [body for _, body in server.requests]
+        sent = executor_requests(server)
     finished = of_type(events, "finished")[-1]
     assert finished["changes"] == [
         {"path": "calc.py", "before": unsaved, "after": "def add(a, b):\n    return a + b  # unsaved edit\n"}

@@ -15,6 +15,7 @@ from cove.agent.safety import ApprovalMode, Workspace
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import ReminderConfig
 from cove.inference.remote import RemoteModel
+from cove.protocol.codec import unstructure
 from tests.scripted.openai_server import completion, scripted_openai_server
 
 
@@ -43,7 +44,7 @@ def make_loop(root: Path, url: str, events: list[tuple[str, dict[str, Any]]], **
         ReminderEngine(ReminderConfig()),
         compactor,
         LoopSettings(invariants="fix add", **settings),
-        on_event=lambda kind, data: events.append((kind, data)),
+        on_event=lambda event: events.append((event.type, unstructure(event))),
     )
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from cove.agent.store import MIGRATIONS
-from cove.daemon_client import DaemonClient, DaemonError
+from cove.daemon_client import DaemonClient
+from cove.errors import DaemonError
 from cove.runtime import DaemonPaths, daemon_paths
 
 
@@ -81,7 +82,7 @@ def frame(message: object) -> bytes:
 def test_handshake_status_and_permissions(daemon: DaemonPaths) -> None:
     with DaemonClient(daemon.socket) as client:
         assert client.server["protocol_version"] == 1
-        status = client.call("status")
+        status = client.request("status")
         assert status["schema_version"] == len(MIGRATIONS) and status["clients"] == 1
     assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
     assert stat.S_IMODE(daemon.runtime.stat().st_mode) == 0o700
@@ -98,37 +99,39 @@ def test_requests_need_the_handshake_and_a_known_version(daemon: DaemonPaths) ->
 
 def test_sessions_and_transcripts(daemon: DaemonPaths) -> None:
     with DaemonClient(daemon.socket) as client:
-        session = client.call("session/create", {"project": "/repo", "title": "fix parser"})
-        sent = client.call("session/send", {"session_id": session["id"], "text": "the parser drops comments"})
+        session = client.request("session/create", {"project": "/repo", "title": "fix parser"})
+        sent = client.request("session/send", {"session_id": session["id"], "text": "the parser drops comments"})
         assert client.notifications[-1]["params"] == {
             "session_id": session["id"],
             "type": "message",
             "id": sent["message_id"],
         }
-        assert [s["id"] for s in client.call("session/list", {"project": "/repo"})] == [session["id"]]
-        resumed = client.call("session/resume", {"session_id": session["id"]})
+        assert [s["id"] for s in client.request("session/list", {"project": "/repo"})] == [session["id"]]
+        resumed = client.request("session/resume", {"session_id": session["id"]})
         assert [m["content"] for m in resumed["transcript"]] == ["the parser drops comments"]
-        client.call("session/close", {"session_id": session["id"]})
-        assert client.call("session/list", {"project": "/repo"}) == []
+        client.request("session/close", {"session_id": session["id"]})
+        assert client.request("session/list", {"project": "/repo"}) == []
         with pytest.raises(DaemonError, match="no session"):
-            client.call("session/resume", {"session_id": "nope"})
-        with pytest.raises(DaemonError, match="missing parameter 'project'"):
-            client.call("session/create", {})
+            client.request("session/resume", {"session_id": "nope"})
+        with pytest.raises(DaemonError, match=r"required field missing @ \$\.project"):
+            client.request("session/create", {})
         with pytest.raises(DaemonError, match="unknown method"):
-            client.call("session/fly")
+            client.request("session/fly")
 
 
 def test_memory_is_searchable_and_secrets_never_reach_the_disk(daemon: DaemonPaths) -> None:
     planted = ["ghp_abcdefghijklmnopqrstuvwxyz0123456789", "hunter2hunter2", "AKIAABCDEFGHIJKLMNOP"]
     with DaemonClient(daemon.socket) as client:
-        client.call("memory/write", {"project": "/repo", "text": "Run the tests with make check"})
-        client.call("memory/write", {"project": "/repo", "text": f"deploy token={planted[0]} password: {planted[1]}"})
-        session = client.call("session/create", {"project": "/repo"})
-        client.call("session/send", {"session_id": session["id"], "text": f"my key is {planted[2]}"})
-        found = client.call("memory/search", {"project": "/repo", "query": "how to run tests"})
+        client.request("memory/write", {"project": "/repo", "text": "Run the tests with make check"})
+        client.request(
+            "memory/write", {"project": "/repo", "text": f"deploy token={planted[0]} password: {planted[1]}"}
+        )
+        session = client.request("session/create", {"project": "/repo"})
+        client.request("session/send", {"session_id": session["id"], "text": f"my key is {planted[2]}"})
+        found = client.request("memory/search", {"project": "/repo", "query": "how to run tests"})
         assert found[0]["text"] == "Run the tests with make check"
         with pytest.raises(DaemonError, match="scope must be"):
-            client.call("memory/write", {"project": "/repo", "text": "x", "scope": "galaxy"})
+            client.request("memory/write", {"project": "/repo", "text": "x", "scope": "galaxy"})
     data = b"".join(p.read_bytes() for p in daemon.data.glob("memory.db*"))
     for secret in planted:
         assert secret.encode() not in data
@@ -153,18 +156,18 @@ def test_garbage_truncated_and_oversized_frames_get_errors_and_the_daemon_lives(
     truncated.sendall(b'Content-Length: 500\r\n\r\n{"jsonrpc":')
     truncated.close()
     with DaemonClient(daemon.socket) as client:
-        assert client.call("status")["pid"] > 0
+        assert client.request("status")["pid"] > 0
 
 
 def test_a_stuck_client_does_not_block_others(daemon: DaemonPaths) -> None:
     stuck = raw(daemon)
     stuck.sendall(b"Content-Length: 50\r\n\r\n{")  # never finishes its frame
     silent = DaemonClient(daemon.socket)
-    silent.call("events/subscribe")  # subscribes, then never reads
+    silent.request("events/subscribe")  # subscribes, then never reads
     with DaemonClient(daemon.socket) as client:
         for _ in range(200):
-            client.call("events/publish", {"topic": "ci", "payload": {"text": "x" * 2000}})
-        assert client.call("status")["clients"] == 3
+            client.request("events/publish", {"topic": "ci", "payload": {"text": "x" * 2000}})
+        assert client.request("status")["clients"] == 3
     stuck.close()
     silent.close()
 
@@ -176,8 +179,8 @@ def test_many_clients_at_once(daemon: DaemonPaths) -> None:
         try:
             with DaemonClient(daemon.socket) as client:
                 for step in range(10):
-                    client.call("memory/write", {"project": "/p", "text": f"client {number} note {step}"})
-                    client.call("status")
+                    client.request("memory/write", {"project": "/p", "text": f"client {number} note {step}"})
+                    client.request("status")
         except BaseException as err:
             errors.append(err)
 
@@ -188,13 +191,13 @@ def test_many_clients_at_once(daemon: DaemonPaths) -> None:
         thread.join()
     assert errors == []
     with DaemonClient(daemon.socket) as client:
-        assert len(client.call("memory/search", {"project": "/p", "query": "note", "limit": 1000})) == 400
+        assert len(client.request("memory/search", {"project": "/p", "query": "note", "limit": 1000})) == 400
 
 
 def test_published_events_reach_subscribers(daemon: DaemonPaths) -> None:
     with DaemonClient(daemon.socket) as listener, DaemonClient(daemon.socket) as publisher:
-        listener.call("events/subscribe")
-        assert publisher.call("events/publish", {"topic": "tests", "payload": {"failed": 2}}) == {"delivered": 1}
+        listener.request("events/subscribe")
+        assert publisher.request("events/publish", {"topic": "tests", "payload": {"failed": 2}}) == {"delivered": 1}
         message = listener.receive()
         assert message["method"] == "events/notify" and message["params"]["payload"] == {"failed": 2}
 
@@ -231,7 +234,7 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(env: dict[str, str]) -
                 with DaemonClient(paths.socket, timeout=5) as client:
                     for step in range(10_000):
                         text = f"round {round_} write {step}"
-                        client.call("memory/write", {"project": "/p", "text": text})
+                        client.request("memory/write", {"project": "/p", "text": text})
                         acknowledged.append(text)
                         if stop.is_set():
                             return
@@ -282,7 +285,7 @@ def test_tcp_listener_refuses_clients_without_the_token(env: dict[str, str]) -> 
         remote.sendall(frame({"jsonrpc": "2.0", "id": 2, "method": "status"}))
         assert read_reply(remote)["result"]["pid"] == process.pid  # type: ignore[index]
         with DaemonClient(paths.socket) as local:  # the owner's Unix socket needs no token
-            assert local.call("status")["pid"] == process.pid
+            assert local.request("status")["pid"] == process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)

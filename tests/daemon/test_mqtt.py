@@ -89,7 +89,7 @@ def bridged(tmp_path: Path, clean_env: dict[str, str], broker: Broker) -> Iterat
 def wait_connected(paths: DaemonPaths, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     with DaemonClient(paths.socket) as client:
-        while not client.call("status")["mqtt"]:
+        while not client.request("status")["mqtt"]:
             assert time.monotonic() < deadline, "the daemon did not connect to the broker"
             time.sleep(0.05)
 
@@ -111,12 +111,12 @@ def next_event(client: DaemonClient) -> dict[str, object]:
 
 def test_outside_events_reach_subscribers_and_bad_payloads_are_dropped(bridged: DaemonPaths, broker: Broker) -> None:
     with DaemonClient(bridged.socket) as listener:
-        listener.call("events/subscribe")
+        listener.request("events/subscribe")
         publish(broker.port, "cove/demo/events/tests", b"this is not json")
         publish(broker.port, "cove/demo/events/tests", b"[1, 2]")
         publish(broker.port, "cove/demo/events/tests", json.dumps({"failed": 3, "suite": "unit"}).encode())
         assert next_event(listener) == {"topic": "tests", "payload": {"failed": 3, "suite": "unit"}}
-        assert listener.call("status")["mqtt"] is True
+        assert listener.request("status")["mqtt"] is True
 
 
 def test_status_is_published_retained(bridged: DaemonPaths, broker: Broker) -> None:
@@ -136,13 +136,13 @@ def test_the_bridge_reconnects_when_the_broker_comes_back(bridged: DaemonPaths, 
     broker.stop()
     with DaemonClient(bridged.socket) as client:
         deadline = time.monotonic() + 10
-        while client.call("status")["mqtt"]:
+        while client.request("status")["mqtt"]:
             assert time.monotonic() < deadline, "the daemon did not notice the broker going away"
             time.sleep(0.05)
-        assert client.call("session/create", {"project": "/p"})["id"]  # still serving without a broker
+        assert client.request("session/create", {"project": "/p"})["id"]  # still serving without a broker
     broker.start()
     wait_connected(bridged)
     with DaemonClient(bridged.socket) as listener:
-        listener.call("events/subscribe")
+        listener.request("events/subscribe")
         publish(broker.port, "cove/demo/events/ci", json.dumps({"status": "red"}).encode())
         assert next_event(listener) == {"topic": "ci", "payload": {"status": "red"}}

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cove.daemon_client import DaemonClient, DaemonError, ensure_daemon
+from cove.daemon_client import DaemonClient, ensure_daemon
+from cove.errors import DaemonError
 from cove.runtime import DaemonPaths, daemon_paths
 from tests.daemon.test_daemon import daemon, env  # noqa: F401 - fixtures
 
@@ -16,19 +17,19 @@ def test_cove_md_is_read_into_every_new_session(daemon: DaemonPaths, tmp_path: P
     project.mkdir()
     (project / "COVE.md").write_text("# Conventions\nRun tests with `make check`.\n")
     with DaemonClient(daemon.socket) as client:
-        session = client.call("session/create", {"project": str(project)})
-        [first] = client.call("session/resume", {"session_id": session["id"]})["transcript"]
+        session = client.request("session/create", {"project": str(project)})
+        [first] = client.request("session/resume", {"session_id": session["id"]})["transcript"]
         assert first["role"] == "system" and "Run tests with `make check`." in first["content"]
-        bare = client.call("session/create", {"project": str(tmp_path / "no-memory")})
-        assert client.call("session/resume", {"session_id": bare["id"]})["transcript"] == []
+        bare = client.request("session/create", {"project": str(tmp_path / "no-memory")})
+        assert client.request("session/resume", {"session_id": bare["id"]})["transcript"] == []
 
 
 def test_events_become_tagged_reminders_in_the_transcript(daemon: DaemonPaths) -> None:  # noqa: F811
     with DaemonClient(daemon.socket) as client:
-        session = client.call("session/create", {"project": "/repo"})
+        session = client.request("session/create", {"project": "/repo"})
         sid = session["id"]
         for _ in range(2):
-            reply = client.call(
+            reply = client.request(
                 "session/event", {"session_id": sid, "type": "tests_failed", "data": {"summary": "2 failed"}}
             )
         assert [r["level"] for r in reply["reminders"]] == ["warning"]
@@ -38,27 +39,27 @@ def test_events_become_tagged_reminders_in_the_transcript(daemon: DaemonPaths) -
         for _ in range(3):
             levels += [
                 r["level"]
-                for r in client.call("session/event", {"session_id": sid, "type": "tool_result", "data": call})[
+                for r in client.request("session/event", {"session_id": sid, "type": "tool_result", "data": call})[
                     "reminders"
                 ]
             ]
         assert levels == ["advice"]
-        transcript = client.call("session/resume", {"session_id": sid})["transcript"]
+        transcript = client.request("session/resume", {"session_id": sid})["transcript"]
         reminders = [m for m in transcript if m["content"].startswith("<system-reminder")]
         assert len(reminders) == 3 and all(m["role"] == "user" for m in reminders)
         with pytest.raises(DaemonError, match="unknown event type"):
-            client.call("session/event", {"session_id": sid, "type": "weather", "data": {}})
-        with pytest.raises(DaemonError, match="missing parameter 'summary'"):
-            client.call("session/event", {"session_id": sid, "type": "tests_failed", "data": {}})
+            client.request("session/event", {"session_id": sid, "type": "weather", "data": {}})
+        with pytest.raises(DaemonError, match=r"required field missing @ \$\.summary"):
+            client.request("session/event", {"session_id": sid, "type": "tests_failed", "data": {}})
         with pytest.raises(DaemonError, match="no session"):
-            client.call("session/event", {"session_id": "nope", "type": "step", "data": {}})
+            client.request("session/event", {"session_id": "nope", "type": "step", "data": {}})
 
 
 def test_outside_events_remind_every_live_session(daemon: DaemonPaths) -> None:  # noqa: F811
     with DaemonClient(daemon.socket) as watcher, DaemonClient(daemon.socket) as ci:
-        watcher.call("events/subscribe")
-        sid = watcher.call("session/create", {"project": "/repo"})["id"]
-        ci.call("events/publish", {"topic": "ci", "payload": {"type": "tests_failed", "summary": "main is red"}})
+        watcher.request("events/subscribe")
+        sid = watcher.request("session/create", {"project": "/repo"})["id"]
+        ci.request("events/publish", {"topic": "ci", "payload": {"type": "tests_failed", "summary": "main is red"}})
         reminder = next(
             message["params"]
             for message in iter(watcher.receive, None)
@@ -72,8 +73,8 @@ def test_a_client_starts_the_daemon_when_none_runs(env: dict[str, str], monkeypa
         monkeypatch.setenv(name, env[name])  # the started daemon inherits these: it must not touch the user's
     paths = daemon_paths(env)
     with ensure_daemon(paths) as client:
-        pid = client.call("status")["pid"]
-        client.call("shutdown")
+        pid = client.request("status")["pid"]
+        client.request("shutdown")
     assert pid > 0
 
 
@@ -94,7 +95,7 @@ def test_cove_memory_commands_start_the_daemon_and_round_trip(env: dict[str, str
     assert "remembered (project, convention)" in cove("add", "Use tabs in Makefiles", "--kind", "convention")
     assert "[project/convention] Use tabs in Makefiles" in cove("search", "makefiles tabs")
     with DaemonClient(daemon_paths(env).socket) as client:
-        client.call("shutdown")
+        client.request("shutdown")
 
 
 def test_proposed_additions_reach_cove_md_only_when_accepted(daemon: DaemonPaths, tmp_path: Path) -> None:  # noqa: F811
@@ -102,12 +103,15 @@ def test_proposed_additions_reach_cove_md_only_when_accepted(daemon: DaemonPaths
     project.mkdir()
     (project / "COVE.md").write_text("# Conventions\n")
     with DaemonClient(daemon.socket) as client:
-        keep = client.call("memory/propose", {"project": str(project), "text": "- Tests: `pytest -q`"})
-        drop = client.call("memory/propose", {"project": str(project), "text": "- Always use tabs"})
-        assert [p["id"] for p in client.call("memory/proposals", {"project": str(project)})] == [keep["id"], drop["id"]]
-        client.call("memory/decide", {"proposal_id": keep["id"], "accept": True})
-        client.call("memory/decide", {"proposal_id": drop["id"], "accept": False})
-        assert client.call("memory/proposals", {"project": str(project)}) == []
+        keep = client.request("memory/propose", {"project": str(project), "text": "- Tests: `pytest -q`"})
+        drop = client.request("memory/propose", {"project": str(project), "text": "- Always use tabs"})
+        assert [p["id"] for p in client.request("memory/proposals", {"project": str(project)})] == [
+            keep["id"],
+            drop["id"],
+        ]
+        client.request("memory/decide", {"proposal_id": keep["id"], "accept": True})
+        client.request("memory/decide", {"proposal_id": drop["id"], "accept": False})
+        assert client.request("memory/proposals", {"project": str(project)}) == []
         with pytest.raises(DaemonError, match="no pending proposal"):
-            client.call("memory/decide", {"proposal_id": keep["id"], "accept": True})
+            client.request("memory/decide", {"proposal_id": keep["id"], "accept": True})
     assert (project / "COVE.md").read_text() == "# Conventions\n\n- Tests: `pytest -q`\n"

@@ -18,11 +18,16 @@ from typing import Any
 class ScriptedOpenAIServer:
     """Replies to POST /v1/chat/completions with the next scripted reply (a dict, or (status, text))."""
 
-    def __init__(self, script: Sequence[dict[str, Any] | tuple[int, str]], summary: str = "") -> None:
+    def __init__(
+        self, script: Sequence[dict[str, Any] | tuple[int, str]], summary: str = "", critiques: Sequence[str] = ()
+    ) -> None:
         self.script = list(script)
         #: The reply to every request for a compaction summary (its system prompt starts "Summarise"); such
         #: requests come when the context fills, not at a scripted step, so they do not consume the script.
         self.summary = summary
+        #: The replies to the critique model's reviews (its system prompt starts "You review"), in order; when they
+        #: run out, every review approves. Reviews come before a finish, not at a scripted step.
+        self.critiques = list(critiques)
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         server = self
 
@@ -33,6 +38,8 @@ class ScriptedOpenAIServer:
                 first = body["messages"][0]["content"] if body.get("messages") else ""
                 if server.summary and first.startswith("Summarise"):
                     reply: dict[str, Any] | tuple[int, str] = completion(server.summary)
+                elif first.startswith("You review"):
+                    reply = completion(server.critiques.pop(0) if server.critiques else "APPROVE")
                 else:
                     reply = server.script.pop(0) if server.script else (500, "script exhausted")
                 if body.get("stream") and isinstance(reply, dict):
@@ -81,9 +88,9 @@ class ScriptedOpenAIServer:
 
 @contextmanager
 def scripted_openai_server(
-    script: Sequence[dict[str, Any] | tuple[int, str]], summary: str = ""
+    script: Sequence[dict[str, Any] | tuple[int, str]], summary: str = "", critiques: Sequence[str] = ()
 ) -> Iterator[ScriptedOpenAIServer]:
-    server = ScriptedOpenAIServer(script, summary)
+    server = ScriptedOpenAIServer(script, summary, critiques)
     thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -102,3 +109,13 @@ def completion(content: str = "", tool_calls: list[tuple[str, str]] | None = Non
             for i, (name, args) in enumerate(tool_calls)
         ]
     return {"choices": [{"message": message}], "usage": {"prompt_tokens": 12, "completion_tokens": 5}}
+
+
+def executor_requests(server: ScriptedOpenAIServer) -> list[dict[str, Any]]:
+    """The bodies of the requests that consumed the script (not the critique's reviews)."""
+    return [body for _, body in server.requests if not _first(body).startswith("You review")]
+
+
+def _first(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or [{}]
+    return str(messages[0].get("content") or "")

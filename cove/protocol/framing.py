@@ -1,4 +1,5 @@
-"""The daemon's wire protocol: JSON-RPC 2.0 in Content-Length frames (as LSP), parsed once at the edge.
+"""Framing of the daemon's protocol: JSON-RPC 2.0 in Content-Length frames (as LSP), with their limits, read the
+same way by the daemon (asyncio) and by its clients (asyncio or a blocking socket).
 
 See docs/protocol.md. Every malformed input becomes a `ProtocolError` with a JSON-RPC code; the connection survives
 it unless the stream itself can no longer be trusted (a frame too large to skip, a truncated frame).
@@ -7,14 +8,11 @@ it unless the stream itself can no longer be trusted (a frame too large to skip,
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from cove.errors import CoveError
+from cove.errors import CoveError, DaemonError
 
 PROTOCOL_VERSION = 1
 #: Largest frame body accepted; larger frames are refused without being read.
@@ -29,12 +27,14 @@ NOT_INITIALIZED = -32002
 
 
 class ProtocolError(CoveError):
-    """A message the daemon cannot accept; `fatal` when the connection must close after the reply."""
+    """A message the daemon cannot accept; `fatal` when the connection must close after the reply; `request_id`
+    when the message's id could be read (the reply carries it)."""
 
-    def __init__(self, message: str, code: int, fatal: bool = False) -> None:
+    def __init__(self, message: str, code: int, fatal: bool = False, request_id: int | str | None = None) -> None:
         super().__init__(message)
         self.rpc_code = code
         self.fatal = fatal
+        self.request_id = request_id
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,17 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
         raise ProtocolError("connection closed in the middle of a header", INVALID_REQUEST, fatal=True) from err
     except asyncio.LimitOverrunError as err:
         raise ProtocolError("header too long", INVALID_REQUEST, fatal=True) from err
+    length = content_length(head)
+    try:
+        return await reader.readexactly(length)
+    except asyncio.IncompleteReadError as err:
+        raise ProtocolError(
+            f"truncated frame: {len(err.partial)} of {length} bytes", INVALID_REQUEST, fatal=True
+        ) from err
+
+
+def content_length(head: bytes) -> int:
+    """The body's length from a frame's header (up to and including the blank line), within the limits."""
     if len(head) > MAX_HEADER_BYTES:
         raise ProtocolError("header too long", INVALID_REQUEST, fatal=True)
     length = None
@@ -72,12 +83,31 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
         raise ProtocolError(
             f"frame of {length} bytes is larger than the limit of {MAX_FRAME_BYTES}", INVALID_REQUEST, fatal=True
         )
-    try:
-        return await reader.readexactly(length)
-    except asyncio.IncompleteReadError as err:
-        raise ProtocolError(
-            f"truncated frame: {len(err.partial)} of {length} bytes", INVALID_REQUEST, fatal=True
-        ) from err
+    return length
+
+
+class FrameBuffer:
+    """Frames out of a byte stream that arrives in pieces (a blocking socket's `recv`)."""
+
+    def __init__(self) -> None:
+        self._data = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self._data += chunk
+
+    def next_frame(self) -> bytes | None:
+        """The next whole frame's body, or None until more bytes arrive."""
+        end = self._data.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._data) > MAX_HEADER_BYTES:
+                raise ProtocolError("header too long", INVALID_REQUEST, fatal=True)
+            return None
+        length = content_length(self._data[: end + 4])
+        start = end + 4
+        if len(self._data) < start + length:
+            return None
+        body, self._data = self._data[start : start + length], self._data[start + length :]
+        return body
 
 
 def encode_frame(message: dict[str, Any]) -> bytes:
@@ -95,12 +125,12 @@ def parse_request(body: bytes) -> Request:
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         raise ProtocolError('not a JSON-RPC 2.0 object (need "jsonrpc": "2.0")', INVALID_REQUEST)
     method, params, ident = message.get("method"), message.get("params", {}), message.get("id")
-    if not isinstance(method, str):
-        raise ProtocolError('"method" must be a string', INVALID_REQUEST)
     if ident is not None and (isinstance(ident, bool) or not isinstance(ident, int | str)):
         raise ProtocolError('"id" must be a number or a string', INVALID_REQUEST)
+    if not isinstance(method, str):
+        raise ProtocolError('"method" must be a string', INVALID_REQUEST, request_id=ident)
     if not isinstance(params, dict):
-        raise ProtocolError('"params" must be an object', INVALID_PARAMS)
+        raise ProtocolError(f'{method}: "params" must be an object', INVALID_PARAMS, request_id=ident)
     return Request(method, params, ident)
 
 
@@ -116,27 +146,14 @@ def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
-P = TypeVar("P")
+def request(ident: int | str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": ident, "method": method, "params": params}
 
 
-def parse_params(kind: type[P], params: dict[str, Any], method: str) -> P:
-    """Typed parameters of a method; unknown, missing or mistyped fields are InvalidParams errors."""
-    fields = {f.name: f for f in dataclasses.fields(kind)}  # type: ignore[arg-type]
-    hints = typing.get_type_hints(kind)
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise ProtocolError(f"{method}: unknown parameter(s) {unknown}", INVALID_PARAMS)
-    values: dict[str, Any] = {}
-    for name, spec in fields.items():
-        if name not in params:
-            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-                raise ProtocolError(f"{method}: missing parameter {name!r}", INVALID_PARAMS)
-            continue
-        value, expected = params[name], hints[name]
-        union = typing.get_origin(expected) in (typing.Union, types.UnionType)
-        allowed = [typing.get_origin(t) or t for t in (typing.get_args(expected) if union else (expected,))]
-        ok = any(isinstance(value, t) for t in allowed)
-        if not ok or (isinstance(value, bool) and bool not in allowed):
-            raise ProtocolError(f"{method}: parameter {name!r} has the wrong type ({value!r})", INVALID_PARAMS)
-        values[name] = value
-    return kind(**values)
+def result_of(message: dict[str, Any]) -> Any:
+    """A response's result, or its error raised as a DaemonError (the daemon's code and message)."""
+    error = message.get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        raise DaemonError(str(error.get("message", "")), code if isinstance(code, int) else -32603)
+    return message.get("result")

@@ -1,0 +1,173 @@
+"""Typed parameters of the daemon's methods: each names its method, is built by the client and parsed once by the
+daemon (`codec.structure`), with one wire form (`to_wire`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cove.protocol.codec import unstructure
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of one method; `method` is its name on the wire."""
+
+    method: ClassVar[str]
+
+    def to_wire(self) -> dict[str, Any]:
+        """The params object as sent, without the fields left at None (the daemon applies its defaults)."""
+        data: dict[str, Any] = unstructure(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class InitializeParams(Params):
+    method = "initialize"
+    protocol_version: int
+    client: str = "unknown"
+    #: Required on the TCP listener, ignored on the Unix socket (which only its owner can open).
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusParams(Params):
+    method = "status"
+
+
+@dataclass(frozen=True)
+class ShutdownParams(Params):
+    method = "shutdown"
+
+
+@dataclass(frozen=True)
+class SessionCreate(Params):
+    method = "session/create"
+    project: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class SessionList(Params):
+    method = "session/list"
+    project: str | None = None
+    include_closed: bool = False
+
+
+@dataclass(frozen=True)
+class SessionResume(Params):
+    method = "session/resume"
+    session_id: str
+
+
+@dataclass(frozen=True)
+class SessionClose(Params):
+    method = "session/close"
+    session_id: str
+
+
+@dataclass(frozen=True)
+class SessionSend(Params):
+    method = "session/send"
+    session_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SessionEvent(Params):
+    method = "session/event"
+    session_id: str
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemoryWrite(Params):
+    method = "memory/write"
+    text: str
+    project: str
+    scope: str = "project"
+    kind: str = "fact"
+
+
+@dataclass(frozen=True)
+class MemorySearch(Params):
+    method = "memory/search"
+    query: str
+    project: str
+    limit: int = 10
+
+
+@dataclass(frozen=True)
+class ProposalCreate(Params):
+    method = "memory/propose"
+    project: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ProposalList(Params):
+    method = "memory/proposals"
+    project: str
+
+
+@dataclass(frozen=True)
+class ProposalDecision(Params):
+    method = "memory/decide"
+    proposal_id: int
+    accept: bool
+
+
+@dataclass(frozen=True)
+class EventsSubscribe(Params):
+    method = "events/subscribe"
+
+
+@dataclass(frozen=True)
+class EventPublish(Params):
+    method = "events/publish"
+    topic: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AgentRun(Params):
+    method = "agent/run"
+    session_id: str
+    task: str
+    #: "ask" | "auto-read" | "full-auto"; default: the settings' agent.mode.
+    mode: str | None = None
+    #: Default: the settings' agent.plan_first.
+    plan_first: bool | None = None
+    #: Model calls in this run; default: the settings' agent.max_steps.
+    max_steps: int | None = None
+    #: Only read-only tools and no plan: for questions and explanations.
+    read_only: bool = False
+    #: File changes are not written but returned in the `finished` event as `changes` (an editor applies them).
+    propose: bool = False
+    #: Texts that win over the disk, by path (an editor's unsaved buffers).
+    overlay: dict[str, str] | None = None
+    #: The editor's settings (the shape of config.toml, e.g. {"agent": {"mode": "ask"}}), over the project's.
+    settings: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AgentDecide(Params):
+    method = "agent/decide"
+    session_id: str
+    request_id: int
+    approve: bool
+    #: For a rejected plan: what to change; the planner revises the plan with it.
+    feedback: str = ""
+
+
+@dataclass(frozen=True)
+class AgentCancel(Params):
+    method = "agent/cancel"
+    session_id: str
+
+
+@dataclass(frozen=True)
+class AgentUndo(Params):
+    method = "agent/undo"
+    session_id: str
