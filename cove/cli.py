@@ -142,7 +142,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
-    """Complete the text at FILE:LINE[:COL] with the local model and print the suggestion."""
+    """Complete the text at FILE:LINE[:COL] as `[routing] complete` says (the local model by default); print it."""
     from cove.inference.engine import CompletionEngine, CompletionRequest
     from cove.inference.local_model import LocalModel
     from cove.inference.model_files import locate_model
@@ -155,6 +155,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         config = _with_multiline(loaded, args.multiline)
     model = LocalModel(locate_model(config.model, progress=_progress_bar("assembling model")), config.model)
     engine = CompletionEngine(model, config.completion)
+    engine.reroute(config)
     line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
     tty = sys.stdout.isatty()
     shown = [0]
@@ -175,10 +176,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
         sys.stdout.write(completion.text + "\n")
     print(
         f"[{completion.mode.value}, {completion.seconds:.2f} s, {completion.prompt_tokens} prompt tokens, "
-        f"{completion.generated_tokens} generated, stopped by {completion.stop}; {model.description}]",
+        f"{completion.generated_tokens} generated, stopped by {completion.stop}; {engine.describe()}]",
         file=sys.stderr,
     )
-    model.close()
+    engine.close()
     return 0
 
 
@@ -230,8 +231,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             model.close()
     except CoveError as err:
         report(False, "model", str(err))
-    report(True, "offline", "completions run on this machine with the local model; nothing is sent anywhere")
+    _report_completion_route(loaded.config, report)
     return 1 if failures else 0
+
+
+def _report_completion_route(config: CoveConfig, report: Callable[[bool, str, str], None]) -> None:
+    """Who serves completions: the local model alone, or servers first (each probed: reachable, what, how fast)."""
+    from cove.inference.completion_routing import server_targets
+    from cove.inference.routing import Slot, chain
+
+    if chain(config.routing, Slot.COMPLETE)[0] == "local":
+        report(True, "offline", "completions run on this machine with the local model; nothing is sent anywhere")
+        return
+    servers, unavailable = server_targets(config)
+    for name, reason in unavailable:
+        report(False, "completion", f"{name} is in [routing] complete but cannot be used: {reason}")
+    for server in servers:
+        try:
+            report(True, "completion", f"{server.describe()}: {server.probe()}; the local model answers if it fails")
+        except CoveError as err:
+            report(False, "completion", f"{err}; the local model answers meanwhile")
+        finally:
+            server.close()
 
 
 def _report_kv_memory(shape: KvShape, config: ModelConfig) -> None:

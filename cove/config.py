@@ -106,6 +106,9 @@ class RemoteConfig:
     api_key_env: str = ""
     #: Refuse every endpoint that is not on loopback.
     offline: bool = True
+    #: Completions routed to the server send the text after the cursor as `suffix` (fill-in-the-middle); turn it off
+    #: for a server or model without fill-in-the-middle, which would otherwise mistake the suffix for prompt text.
+    completion_suffix: bool = True
 
 
 @dataclass(frozen=True)

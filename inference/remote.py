@@ -31,26 +31,32 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def endpoint_client(base_url: str, api_key_env: str, offline: bool, timeout_s: float) -> httpx.Client:
+    """An HTTP client of an OpenAI-compatible server: refused before any connection when offline mode forbids the
+    host; the key, from the named environment variable, only in the Authorization header."""
+    if offline and not is_loopback(base_url):
+        raise ModelError(
+            f"offline mode refuses {urlsplit(base_url).hostname}: only loopback endpoints are allowed; "
+            "set offline = false to use a remote server"
+        )
+    headers = {}
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise ModelError(f"the API key variable {api_key_env} is not set")
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+
 class RemoteModel:
     """A chat model behind an OpenAI-compatible `/chat/completions` endpoint."""
 
     def __init__(
         self, base_url: str, model: str, api_key_env: str = "", offline: bool = True, timeout_s: float = 120
     ) -> None:
-        if offline and not is_loopback(base_url):
-            raise ModelError(
-                f"offline mode refuses {urlsplit(base_url).hostname}: only loopback endpoints are allowed; "
-                "set offline = false to use a remote server"
-            )
-        headers = {}
-        if api_key_env:
-            key = os.environ.get(api_key_env)
-            if not key:
-                raise ModelError(f"the API key variable {api_key_env} is not set")
-            headers["Authorization"] = f"Bearer {key}"
+        self._http = endpoint_client(base_url, api_key_env, offline, timeout_s)
         self.model = model
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout_s)
 
     def __repr__(self) -> str:
         return f"RemoteModel({self.base_url!r}, {self.model!r})"  # no headers: the key stays out of logs

@@ -92,7 +92,7 @@ class CoveServer(LanguageServer):
                 progress = False
         try:
             engine = await asyncio.wrap_future(loading)
-            message = f"ready: {engine.model.description}"
+            message = f"ready: completions from {engine.describe()}"
         except CoveError as err:
             message = f"the local model did not load: {err}"
             self.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"Cove: {message}"))

@@ -25,7 +25,10 @@ def load_engine(loaded: LoadedConfig) -> CompletionEngine:
     model = LocalModel(path, config.model)
     model.tokens_starting_with(b"")  # index the vocabulary now, not on the first keystroke
     logger.info("loaded %s (%s)", path, model.description)
-    return CompletionEngine(model, config.completion)
+    engine = CompletionEngine(model, config.completion)
+    engine.reroute(config)
+    logger.info("completions from %s", engine.describe())
+    return engine
 
 
 class CompletionService:
@@ -88,9 +91,9 @@ class CompletionService:
 
 def _close_engine(engine: Future[CompletionEngine]) -> None:
     if engine.done() and engine.exception() is None:
-        engine.result().model.close()
+        engine.result().close()
 
 
 def _set_engine_config(engine: Future[CompletionEngine], loaded: LoadedConfig) -> None:
     if engine.done() and engine.exception() is None:
-        engine.result().config = loaded.config.completion
+        engine.result().reroute(loaded.config)

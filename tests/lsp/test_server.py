@@ -207,7 +207,9 @@ async def test_model_loading_shows_progress(clean_env: dict[str, str]) -> None:
             await asyncio.sleep(0.05)
         [begin, *_, end] = next(iter(lsp.progress_reports.values()))
         assert isinstance(begin, types.WorkDoneProgressBegin) and begin.title == "Cove"
-        assert isinstance(end, types.WorkDoneProgressEnd) and str(end.message).startswith("ready: gemma3")
+        assert isinstance(end, types.WorkDoneProgressEnd) and str(end.message).startswith(
+            "ready: completions from the local model (gemma3"
+        )
 
 
 async def test_a_model_that_does_not_load_is_reported_and_requests_get_errors(

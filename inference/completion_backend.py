@@ -1,0 +1,70 @@
+"""What a completion backend does, whatever serves it: given the prompt window, the mode and the stop rule, generate
+text until the rule cuts it, a limit is reached, or the request is cancelled.
+
+The engine (engine.py) keeps what every backend shares: serving the rest of a suggestion while it is typed, the
+anchored window, the mode, the stop rule, trimming what repeats the suffix. A backend only generates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from cove.inference.prompt_window import PromptWindow
+from cove.inference.stop_rules import CompletionMode, StopRule
+
+StopReason = Literal["rule", "end", "tokens", "time", "suggestion"]
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """One generation: the window around the cursor, the workspace context to put before it, and the limits."""
+
+    document: str
+    window: PromptWindow
+    mode: CompletionMode
+    rule: StopRule
+    max_new: int
+    #: `time.perf_counter()` value after which generation stops ("time").
+    deadline: float
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What a backend generated (already cut by the stop rule) and how."""
+
+    text: str
+    stop: StopReason
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+    drafted_tokens: int = 0
+    #: Who generated it, when a backend chose among others (completion_routing.py).
+    backend: str = ""
+
+
+class CompletionBackend(Protocol):
+    """A model that completes text: the local llama.cpp model or a server."""
+
+    #: Short name for the status and stats: "local", "openai", ...
+    name: str
+
+    def describe(self) -> str:
+        """One line for the user: which model, where."""
+        ...
+
+    def generate(
+        self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
+    ) -> Generated:
+        """Generate for `job`; raises Cancelled once `stop_requested()` is true, ModelError when it cannot."""
+        ...
+
+    def forget(self, document: str) -> None:
+        """Drop what is kept for a closed document."""
+        ...
+
+    def close(self) -> None:
+        """Free the model or the connection."""
+        ...

@@ -1,0 +1,158 @@
+"""The local backend: the in-process llama.cpp model, its KV cache kept per document (switching files keeps it),
+the anchored prompt's prefix reused, prompt-lookup drafts verified in one batch, token healing at a mid-word cursor."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from cove.config import CompletionConfig
+from cove.errors import Cancelled
+from cove.inference.completion_backend import Generated, GenerationJob, StopReason
+from cove.inference.document_states import KvStateCache, SavedSequence
+from cove.inference.local_model import LocalModel
+from cove.inference.prompt_lookup import draft_tokens
+from cove.inference.prompt_window import PromptWindow
+from cove.inference.stop_rules import StopRule
+
+
+class LocalBackend:
+    """Completions from one local model; `generate` blocks and is safe to call from several threads."""
+
+    name = "local"
+
+    def __init__(self, model: LocalModel, config: CompletionConfig) -> None:
+        self.model = model
+        self.config = config
+        self._lock = threading.Lock()
+        self._current: str | None = None
+        self._saved = KvStateCache(config.kv_cache_mib << 20)
+
+    def describe(self) -> str:
+        return f"the local model ({self.model.description})"
+
+    @property
+    def saved_state_bytes(self) -> int:
+        """Bytes held by the KV states of documents other than the current one."""
+        return self._saved.bytes_held
+
+    def forget(self, document: str) -> None:
+        with self._lock:
+            self._saved.drop(document)
+            if self._current == document:
+                self._current = None
+                self.model.clear()
+
+    def close(self) -> None:
+        self.model.close()
+
+    def generate(
+        self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
+    ) -> Generated:
+        with self._lock:
+            if stop_requested():
+                raise Cancelled("completion superseded before it started")
+            self._switch_to(job.document)
+            prompt, heal = self._prompt(job.window, job.max_new, job.context)
+            reused = self.model.prefill(prompt, stop_requested)
+            healing = self.model.tokens_starting_with(heal) if heal else None
+            text, stop, generated, drafted = self._generate(
+                prompt, heal, healing, job.rule, job.max_new, job.deadline, stop_requested, on_text
+            )
+        return Generated(text, stop, len(prompt), reused, generated, drafted)
+
+    def _switch_to(self, document: str) -> None:
+        """Make the model's context hold the document's tokens, saving those of the document it leaves."""
+        if not self.config.reuse_kv_cache:
+            self.model.clear()
+            return
+        if self._current == document:
+            return
+        if self._current is not None and self.model.tokens:
+            self._saved.put(self._current, SavedSequence(tuple(self.model.tokens), self.model.save_state()))
+        saved = self._saved.take(document)
+        if saved is None:
+            self.model.clear()
+        else:
+            self.model.restore_state(saved.tokens, saved.state)
+        self._current = document
+
+    def _prompt(self, window: PromptWindow, max_new: int, context: str = "") -> tuple[list[int], bytes]:
+        """Prompt tokens, and the bytes of the prompt's last token when it is held back for token healing.
+
+        A prefix that ends mid-word ends on a token the model rarely sees there ("option_s"); holding that token
+        back and making the first generated token start with its bytes lets the model pick the natural one.
+        """
+        model = self.model
+        fim = model.fim
+        tokens = model.tokenize(window.prefix)
+        heal = b""
+        if fim is None:
+            head = [model.bos]
+            tail: list[int] = []
+            if tokens:
+                heal = model.piece(tokens.pop())
+        else:
+            head = [model.bos, fim.prefix]
+            tail = [fim.suffix, *model.tokenize(window.suffix), fim.middle]
+        room = model.n_ctx - max_new - len(head) - len(tail) - 1
+        if room < len(tokens):
+            tokens = tokens[len(tokens) - room :]
+        extra = model.tokenize(context) if context else []
+        extra = extra[: max(0, room - len(tokens))]  # the context gives way first
+        return head + extra + tokens + tail, heal
+
+    def _generate(
+        self,
+        prompt: list[int],
+        heal: bytes,
+        healing: npt.NDArray[np.int64] | None,
+        rule: StopRule,
+        max_new: int,
+        deadline: float,
+        stop_requested: Callable[[], bool],
+        on_text: Callable[[str], None] | None,
+    ) -> tuple[str, StopReason, int, int]:
+        """Greedy decoding with verified drafts; returns the kept text, why it stopped, tokens made and drafted."""
+        model = self.model
+        generated: list[int] = []
+        raw = bytearray()
+        accepted_total = 0
+        first = model.greedy() if healing is None or not len(healing) else model.greedy_among(healing)
+        # Tokens the model chose that are not yet checked; the last of them is not yet in the context.
+        pending = [first]
+        text = ""
+        while True:
+            for chosen in pending:
+                if model.is_end(chosen):
+                    return rule.finish(text, ended=True), "end", len(generated), accepted_total
+                generated.append(chosen)
+                raw += model.piece(chosen)
+                text = raw[len(heal) :].decode("utf-8", errors="ignore")
+                cut = rule.cut(text)
+                if cut is not None:
+                    return cut, "rule", len(generated), accepted_total
+            if on_text is not None:
+                on_text(text)
+            if len(generated) >= max_new:
+                return rule.finish(text, ended=False), "tokens", len(generated), accepted_total
+            if time.perf_counter() > deadline:
+                return rule.finish(text, ended=False), "time", len(generated), accepted_total
+            if stop_requested():
+                raise Cancelled("completion cancelled during generation")
+            room = min(self.config.draft_tokens, max_new - len(generated), model.n_batch - 1)
+            draft = draft_tokens(prompt + generated, max_draft=room) if room > 0 else []
+            model.decode([pending[-1], *draft], all_logits=bool(draft))
+            accepted = 0
+            for index, drafted in enumerate(draft):
+                if model.greedy(index) != drafted:
+                    break
+                accepted += 1
+            bonus = model.greedy(accepted)
+            model.truncate(len(model.tokens) - (len(draft) - accepted))
+            accepted_total += accepted
+            pending = [*draft[:accepted], bonus]
