@@ -26,8 +26,9 @@ class GenerationJob:
     mode: CompletionMode
     rule: StopRule
     max_new: int
-    #: `time.perf_counter()` value after which generation stops ("time").
-    deadline: float
+    #: Seconds of generation, counted from the first generated token (prompt processing is not counted: a cold
+    #: prompt must not cost the suggestion), after which generation stops ("time").
+    budget_s: float
     context: str = ""
 
 

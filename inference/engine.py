@@ -151,7 +151,7 @@ class CompletionEngine:
             mode=mode,
             rule=StopRule(mode, window.line_prefix, window.line_suffix, config.max_block_lines),
             max_new=config.max_block_tokens if block else config.max_tokens,
-            deadline=started + budget_ms / 1000,
+            budget_s=budget_ms / 1000,
             context=request.context(window.anchor_line) if request.context is not None else "",
         )
         stop_requested = cancel.is_set if cancel is not None else _never

@@ -60,8 +60,9 @@ class LocalBackend:
             prompt, heal = self._prompt(job.window, job.max_new, job.context)
             reused = self.model.prefill(prompt, stop_requested)
             healing = self.model.tokens_starting_with(heal) if heal else None
+            deadline = time.perf_counter() + job.budget_s
             text, stop, generated, drafted = self._generate(
-                prompt, heal, healing, job.rule, job.max_new, job.deadline, stop_requested, on_text
+                prompt, heal, healing, job.rule, job.max_new, deadline, stop_requested, on_text
             )
         return Generated(text, stop, len(prompt), reused, generated, drafted)
 

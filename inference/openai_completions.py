@@ -19,6 +19,9 @@ from cove.inference.remote import endpoint_client
 
 #: Seconds to connect; a server that takes longer is treated as down.
 CONNECT_TIMEOUT_S = 2.0
+#: Seconds the first piece may take (the server processes the prompt first); a server slower than that is passed
+#: over for a while. After the first piece, the completion's time budget applies.
+FIRST_PIECE_TIMEOUT_S = 5.0
 
 
 class OpenAICompletions:
@@ -79,8 +82,7 @@ class OpenAICompletions:
     ) -> Generated:
         if stop_requested():
             raise Cancelled("completion superseded before it started")
-        left = max(job.deadline - time.perf_counter(), 0.05)
-        timeout = httpx.Timeout(left, connect=min(CONNECT_TIMEOUT_S, left))
+        timeout = httpx.Timeout(max(FIRST_PIECE_TIMEOUT_S, job.budget_s), connect=CONNECT_TIMEOUT_S)
         try:
             with self._http.stream("POST", "/completions", json=self.body(job), timeout=timeout) as response:
                 if response.status_code != 200:
@@ -107,6 +109,7 @@ class OpenAICompletions:
         on_text: Callable[[str], None] | None,
     ) -> Generated:
         text, pieces, finish = "", 0, None
+        deadline: float | None = None
         for line in lines:
             if stop_requested():
                 raise Cancelled("completion cancelled during generation")
@@ -122,6 +125,7 @@ class OpenAICompletions:
             piece = choice.get("text") or ""
             finish = choice.get("finish_reason") or finish
             if piece:
+                deadline = deadline or time.perf_counter() + job.budget_s
                 pieces += 1
                 text += piece
                 cut = job.rule.cut(text)
@@ -129,7 +133,7 @@ class OpenAICompletions:
                     return Generated(cut, "rule", generated_tokens=pieces)
                 if on_text is not None:
                     on_text(text)
-            if time.perf_counter() > job.deadline:
+            if deadline is not None and time.perf_counter() > deadline:
                 return Generated(job.rule.finish(text, ended=False), "time", generated_tokens=pieces)
         if finish == "length":
             return Generated(job.rule.finish(text, ended=False), "tokens", generated_tokens=pieces)
