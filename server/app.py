@@ -174,6 +174,10 @@ def build_server() -> CoveServer:
     def on_accepted(ls: CoveServer, uri: str) -> None:
         ls.stats.accepted(document_key(uri))
 
+    @server.command("cove.status")
+    def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
+        return {"completions": ls.service().status()}
+
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
         cursor = ls.cursor(params.text_document.uri, params.position)

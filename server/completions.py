@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from cove.config import LoadedConfig
 from cove.errors import Cancelled
+from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.engine import Completion, CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
@@ -74,6 +77,18 @@ class CompletionService:
             return await self._latest.run(uri, work)
         except Cancelled as err:
             raise asyncio.CancelledError(str(err)) from err
+
+    def status(self) -> dict[str, Any]:
+        """Who serves completions and why the other targets of `[routing] complete` do not, for the editor."""
+        engine = self._engine
+        if engine is None or not engine.done():
+            return {"serving": "the local model (loading)", "targets": []}
+        if engine.exception() is not None:
+            return {"serving": "nothing", "error": str(engine.exception()), "targets": []}
+        loaded = engine.result()
+        backend = loaded.backend
+        targets = backend.status() if isinstance(backend, RoutedCompletions) else []
+        return {"serving": loaded.describe(), "targets": [dataclasses.asdict(t) for t in targets]}
 
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document."""

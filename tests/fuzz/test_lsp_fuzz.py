@@ -21,7 +21,7 @@ SOURCE = "import os\n\n\ndef mean(values):\n    return sum(values) / len(values)
 #: Commands that would start an agent run when given a real task: the fuzz sends them garbage only.
 AGENT_COMMANDS = {"cove.ask", "cove.agent"}
 COMMANDS = ["cove.accepted", "cove.apply", "cove.show", "cove.approvePlan", "cove.rejectPlan", "cove.cancel"]
-COMMANDS += ["cove.undo", "cove.transcript", "cove.event", *AGENT_COMMANDS, "no.such.command"]
+COMMANDS += ["cove.undo", "cove.transcript", "cove.event", "cove.status", *AGENT_COMMANDS, "no.such.command"]
 
 
 class Server:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
 
 from tests.conftest import ARGPARSE, find_line
-from tests.engine.test_server_completions import llama_cpp_server
+from tests.engine.test_server_completions import free_port, llama_cpp_server
 from tests.lsp.harness import cove_server, inline_params, open_file
 
 pytestmark = pytest.mark.model
@@ -59,3 +60,20 @@ async def test_completions_from_the_server_then_from_the_local_model_when_it_die
             second = await lsp.text_document_inline_completion_async(inline_params(uri, line, cursor + 1))
             assert isinstance(second, types.InlineCompletionList) and second.items
             assert str(second.items[0].insert_text).startswith("dd(action)")
+
+
+async def test_status_says_who_serves_and_why_a_server_is_passed_over(clean_env: dict[str, str]) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    options = {"routing": {"complete": ["remote", "local"]}, "remote": {"base_url": dead, "completion_suffix": False}}
+    async with cove_server(clean_env, options=options) as (lsp, _):
+        await ready_message(lsp)
+        uri, text = open_file(lsp, ARGPARSE)
+        line, column = find_line(text, "seen_non_default_actions.add(action)")
+        result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 25))
+        assert isinstance(result, types.InlineCompletionList) and result.items  # the local model answered
+        status: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
+    completions = status["completions"]
+    assert completions["serving"].startswith("the local model (gemma3"), completions
+    assert "passed over openai: cannot reach" in completions["serving"]
+    [remote, local] = completions["targets"]
+    assert (remote["name"], remote["state"], local["state"]) == ("openai", "skipped", "ready")

@@ -160,9 +160,10 @@ def test_checkhealth_reports_the_setup_healthy(tmp_path: Path, agent_env: dict[s
         nvim.send(":checkhealth cove<CR>")
         report: str = nvim.wait(
             '(function() local t = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\\n"); '
-            'return t:find("language server is running") and t or nil end)()'
+            'return t:find("OK completions: ") and t or nil end)()'
         )
     assert "ERROR" not in report, report
+    assert "OK completions: the local model" in report
     assert "OK cove: cove 0." in report and "OK ghost text: extmarks" in report and "OK Neovim 0.11" in report
     assert "OK answers, plans and diffs: shown by the server (window/showDocument)" in report
 

@@ -39,6 +39,19 @@ function M.check()
   end
   if #clients > 0 then
     health.ok("the cove language server is running (" .. tostring(clients[1].root_dir) .. ")")
+    -- Who serves completions ([routing] complete), and why any server in the chain is passed over.
+    local reply = clients[1]:request_sync("workspace/executeCommand", { command = "cove.status", arguments = {} }, 5000)
+    local completions = reply and reply.result and reply.result.completions
+    if completions then
+      health.ok("completions: " .. completions.serving)
+      for _, target in ipairs(completions.targets or {}) do
+        if target.state ~= "ready" then
+          health.warn(("completions: %s is passed over: %s"):format(target.name, target.reason))
+        end
+      end
+    else
+      health.warn("the server did not say who serves completions: " .. vim.inspect(reply and reply.err))
+    end
   else
     health.info("no cove language server is running yet; it starts when you open a file")
   end
