@@ -74,6 +74,8 @@ class CoveProtocol(LanguageServerProtocol):
             return super().structure_message(data)
         except JsonRpcException as err:
             method = data.get("method")
+            if method is None:  # a response of the client's that does not fit: never answer a response
+                return Malformed(None, "?", INVALID_PARAMS, f"a response that cannot be read: {_describe(err)}")
             name = method if isinstance(method, str) else "?"
             return Malformed(request_id(data), name, INVALID_PARAMS, f"invalid params for {name}: {_describe(err)}")
 

@@ -154,3 +154,10 @@ def test_positions_past_the_end_are_clamped_per_the_spec(
     for item in items:  # the echoed range is the clamped cursor, whatever the model suggested
         position = {"line": expected[0], "character": expected[1]}
         assert item["range"] == {"start": position, "end": position}, item
+
+
+def test_a_malformed_response_from_the_client_is_not_answered(wire: tuple[WireClient, str]) -> None:
+    client, uri = wire
+    client.send({"jsonrpc": "2.0", "id": "not-ours", "error": {"code": "x"}})  # an error response of the wrong shape
+    assert "result" in client.call("textDocument/inlineCompletion", completion(uri, 1, 5))
+    assert client.replies()["not-ours"] == 0
