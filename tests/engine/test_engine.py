@@ -10,6 +10,7 @@ import pytest
 
 from cove.config import CompletionConfig, ModelConfig
 from cove.errors import Cancelled
+from cove.inference.completion_backend import GenerationJob
 from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from tests.conftest import ARGPARSE, JSON_DECODER, find_line
@@ -103,3 +104,33 @@ def test_a_block_completion_stays_inside_its_block(model: LocalModel) -> None:
     assert lines[0] == ""
     assert all(not line.strip() or line.startswith("        ") for line in lines[1:])
     assert len(lines) - 1 <= CompletionConfig().max_block_lines
+
+
+def test_a_prefill_interrupted_by_a_newer_keystroke_keeps_what_it_evaluated(model: LocalModel) -> None:
+    """A cold prefill cancelled after some batches leaves them in the context: the next request for the same
+    document starts from there instead of from nothing."""
+    engine = fresh(model)
+    request = at(ARGPARSE, "seen_non_default_actions.add(action)", len("seen_non_def"))
+    batches = [0]
+
+    def stop_after_some_batches() -> bool:  # asked before the work starts and before each batch
+        batches[0] += 1
+        return batches[0] > 2
+
+    with pytest.raises(Cancelled):
+        engine.local.generate(_job(engine, request), stop_after_some_batches, None)
+    kept = len(model.tokens)
+    assert kept == model.n_batch, kept  # the one batch evaluated before the stop
+    completion = engine.complete(request)
+    assert completion.reused_tokens == kept and completion.prompt_tokens > kept
+    assert completion.text.startswith("ault_actions")
+
+
+def _job(engine: CompletionEngine, request: CompletionRequest) -> GenerationJob:
+    from cove.inference.prompt_window import build_window
+    from cove.inference.stop_rules import CompletionMode, StopRule
+
+    config = engine.config
+    window = build_window(request.text, request.offset, None, config.max_prefix_chars, config.max_suffix_chars)
+    rule = StopRule(CompletionMode.LINE, window.line_prefix, window.line_suffix, config.max_block_lines)
+    return GenerationJob(request.document, window, CompletionMode.LINE, rule, config.max_tokens, 20.0)
