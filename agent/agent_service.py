@@ -25,6 +25,7 @@ from cove.agent.service import Method
 from cove.agent.store import MemoryStore
 from cove.config import CoveConfig, ModelConfig, apply_layer, load_config
 from cove.errors import ConfigError, CoveError
+from cove.protocol.codec import unstructure
 from cove.protocol.events import (
     AgentEvent,
     AssistantReply,
@@ -234,5 +235,4 @@ def _transcript_entry(event: AgentEvent) -> tuple[str, str]:
         return "user", f'<system-reminder type="{event.reminder}" level="{event.level}">{event.text}</system-reminder>'
     if isinstance(event, PlanWritten):
         return "plan", event.text
-    fields = {key: value for key, value in event_params("", event).items() if key != "session_id"}
-    return "event", json.dumps(fields, ensure_ascii=False)[:4000]
+    return "event", json.dumps({"type": event.type, **unstructure(event)}, ensure_ascii=False)[:4000]
