@@ -114,6 +114,7 @@ def test_manifest_contributes_the_palette_commands_and_settings() -> None:
         "cove.palette.cancel": "Cancel",
         "cove.palette.undo": "Undo the last agent change",
         "cove.palette.transcript": "Show transcript",
+        "cove.palette.status": "Show status",
         "cove.palette.restart": "Restart server",
     }
     properties = manifest["contributes"]["configuration"]["properties"]

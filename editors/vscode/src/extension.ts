@@ -5,36 +5,51 @@
  * commands (`cove.apply`, `cove.show`, `cove.accepted`... become VS Code commands), `$/progress`,
  * `window/showMessageRequest`, `window/showDocument` and `workspace/applyEdit`. This file adds the palette
  * commands (under `cove.palette.*`, because the client registers the server's own `cove.*` ids), the status
- * bar item, and the settings the server gets.
+ * bar item (who serves completions, from `cove.status`), the settings the server gets, and `cove/cursor`: where
+ * the cursor settles, so the server can prefill there while the user is idle.
  */
 
 import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
+  DidOpenTextDocumentNotification,
   ExecuteCommandRequest,
   LanguageClient,
+  NotificationType,
   State,
   type LanguageClientOptions,
   type ServerOptions,
+  type TextDocumentPositionParams,
 } from "vscode-languageclient/node";
 
+import { CURSOR_DEBOUNCE_MS, CURSOR_METHOD, Debounced } from "./cursor";
 import {
   SERVER_SETTINGS,
   explicitValue,
   resultMessage,
-  statusText,
   toInitializationOptions,
   type CoveOptions,
   type FlatSettings,
   type ServerPhase,
   type SettingValue,
+  type StatusState,
 } from "./settings";
+import { parseCompletionStatus, statusDetails, statusView, type CompletionStatus } from "./status";
 
 const SECTION = "cove";
+const CURSOR = new NotificationType<TextDocumentPositionParams>(CURSOR_METHOD);
+/** After a settings change the server applies them in its model thread: ask who serves a moment later. */
+const AFTER_CONFIGURATION_MS = 1_000;
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem | undefined;
 let phase: ServerPhase = "starting";
+/** The server's last `cove.status` answer about completions (cleared when the server stops). */
+let completions: CompletionStatus | undefined;
+let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+/** Counts status requests, so that an answer overtaken by a newer request (or a restart) is dropped. */
+let statusRequests = 0;
+const cursorMoves = new Debounced<vscode.TextEditor>(CURSOR_DEBOUNCE_MS, sendCursor);
 
 /** The settings the user changed (defaults are left to Cove's own config files), mapped for the server. */
 function serverOptions(): CoveOptions {
@@ -46,20 +61,115 @@ function serverOptions(): CoveOptions {
   return toInitializationOptions(flat as FlatSettings);
 }
 
+function statusState(): StatusState {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  return {
+    phase,
+    offline: config.get<boolean>("remote.offline", true),
+    baseUrl: config.get<string>("remote.baseUrl", ""),
+  };
+}
+
 function updateStatus(next?: ServerPhase): void {
   if (next !== undefined) {
     phase = next;
+    if (next !== "ready") {
+      completions = undefined; // what a stopped server said no longer holds
+    }
   }
   if (statusItem === undefined) {
     return;
   }
-  const config = vscode.workspace.getConfiguration(SECTION);
-  statusItem.text = statusText({
-    phase,
-    offline: config.get<boolean>("remote.offline", true),
-    baseUrl: config.get<string>("remote.baseUrl", ""),
+  const view = statusView(statusState(), completions);
+  statusItem.text = view.text;
+  statusItem.tooltip = view.tooltip;
+  statusItem.backgroundColor =
+    view.severity === "ok" ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
+}
+
+/** Ask again in `delayMs` (replacing any earlier plan). */
+function scheduleStatusRefresh(delayMs: number): void {
+  if (refreshTimer !== undefined) {
+    clearTimeout(refreshTimer);
+  }
+  refreshTimer = setTimeout(() => void refreshStatus(), delayMs);
+}
+
+/**
+ * Ask the server who serves completions (`cove.status`) and show it; then again periodically while the window
+ * has focus, since a skipped server is tried again after a while (the server's circuit breaker).
+ */
+async function refreshStatus(): Promise<void> {
+  if (refreshTimer !== undefined) {
+    clearTimeout(refreshTimer);
+    refreshTimer = undefined;
+  }
+  const running = client;
+  if (running === undefined || !running.isRunning() || !vscode.window.state.focused) {
+    return; // a start, or the window's focus, asks again
+  }
+  const request = ++statusRequests;
+  let answer: CompletionStatus | undefined;
+  try {
+    answer = parseCompletionStatus(
+      await running.sendRequest(ExecuteCommandRequest.type, { command: "cove.status", arguments: [] }),
+    );
+  } catch {
+    answer = undefined; // asked again below; the status bar is no place for an error dialog
+  }
+  if (request !== statusRequests || running !== client) {
+    return; // a newer request, or another server, answers instead
+  }
+  completions = answer;
+  updateStatus();
+  scheduleStatusRefresh(statusView(statusState(), completions).refreshAfterMs);
+}
+
+/** A click on the item: who serves completions and why others are passed over, and what can be done. */
+async function showStatusDetails(): Promise<void> {
+  await refreshStatus();
+  const chosen = await vscode.window.showQuickPick(statusDetails(statusState(), completions), {
+    title: "Cove: who serves completions",
   });
-  statusItem.tooltip = "Cove: click to show the agent transcript";
+  if (chosen?.action === "log") {
+    client?.outputChannel.show(true);
+  } else if (chosen?.action === "transcript") {
+    await runAndReport("cove.transcript");
+  } else if (chosen?.action === "restart") {
+    await vscode.commands.executeCommand("cove.palette.restart");
+  }
+}
+
+/** Whether the client has sent `didOpen` for the document (and not yet `didClose`). */
+function isOpenOnServer(running: LanguageClient, document: vscode.TextDocument): boolean {
+  const uri = document.uri.toString();
+  for (const open of running.getFeature(DidOpenTextDocumentNotification.method).openDocuments) {
+    if (open.uri.toString() === uri) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** `cove/cursor` for the editor's cursor now; silently nothing when the server is not there to hear it. */
+function sendCursor(editor: vscode.TextEditor): void {
+  const running = client;
+  if (running === undefined || !running.isRunning() || !isOpenOnServer(running, editor.document)) {
+    return;
+  }
+  const convert = running.code2ProtocolConverter;
+  const params: TextDocumentPositionParams = {
+    textDocument: convert.asTextDocumentIdentifier(editor.document),
+    position: convert.asPosition(editor.selection.active),
+  };
+  // A hint for the server: if it cannot be sent, the next completion simply starts cold.
+  running.sendNotification(CURSOR, params).catch(() => undefined);
+}
+
+function cursorSettling(editor: vscode.TextEditor | undefined): void {
+  if (editor !== undefined) {
+    cursorMoves.moved(editor);
+  }
 }
 
 function createClient(): LanguageClient {
@@ -76,6 +186,8 @@ function createClient(): LanguageClient {
   created.onDidChangeState((event) => {
     if (event.newState === State.Running) {
       updateStatus("ready");
+      void refreshStatus();
+      cursorSettling(vscode.window.activeTextEditor);
     } else if (event.newState === State.Starting) {
       updateStatus("starting");
     } else {
@@ -108,6 +220,7 @@ async function startClient(): Promise<void> {
 async function stopClient(): Promise<void> {
   const running = client;
   client = undefined;
+  cursorMoves.cancel();
   if (running === undefined || !running.needsStop()) {
     return; // never started, or failed to: nothing left to stop
   }
@@ -198,7 +311,7 @@ async function rejectPlan(): Promise<void> {
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
-  statusItem.command = "cove.palette.transcript";
+  statusItem.command = "cove.palette.status";
   updateStatus("starting");
   statusItem.show();
 
@@ -212,6 +325,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("cove.palette.cancel", () => runAndReport("cove.cancel"));
   register("cove.palette.undo", () => runAndReport("cove.undo"));
   register("cove.palette.transcript", () => runAndReport("cove.transcript"));
+  register("cove.palette.status", showStatusDetails);
   register("cove.palette.restart", async () => {
     await stopClient();
     await startClient();
@@ -229,6 +343,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         await startClient();
       } else if (client?.isRunning()) {
         await client.sendNotification(DidChangeConfigurationNotification.type, { settings: serverOptions() });
+        scheduleStatusRefresh(AFTER_CONFIGURATION_MS);
+      }
+    }),
+    vscode.window.onDidChangeTextEditorSelection((event) => cursorSettling(event.textEditor)),
+    vscode.window.onDidChangeActiveTextEditor(cursorSettling),
+    vscode.window.onDidChangeWindowState((state) => {
+      if (state.focused) {
+        cursorSettling(vscode.window.activeTextEditor);
+        void refreshStatus();
       }
     }),
   );
@@ -237,5 +360,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 }
 
 export async function deactivate(): Promise<void> {
+  if (refreshTimer !== undefined) {
+    clearTimeout(refreshTimer);
+    refreshTimer = undefined;
+  }
   await stopClient();
 }

@@ -1,0 +1,38 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+
+import { CURSOR_DEBOUNCE_MS, Debounced } from "./cursor";
+
+describe("Debounced", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("reports once the moves stop, with the last one", () => {
+    const settled: string[] = [];
+    const moves = new Debounced<string>(CURSOR_DEBOUNCE_MS, (value) => settled.push(value));
+    moves.moved("a");
+    vi.advanceTimersByTime(CURSOR_DEBOUNCE_MS - 1);
+    moves.moved("b"); // still moving: the wait starts again
+    vi.advanceTimersByTime(CURSOR_DEBOUNCE_MS - 1);
+    expect(settled).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(settled).toEqual(["b"]);
+    vi.advanceTimersByTime(10 * CURSOR_DEBOUNCE_MS);
+    expect(settled).toEqual(["b"]); // once per rest
+    moves.moved("c");
+    vi.advanceTimersByTime(CURSOR_DEBOUNCE_MS);
+    expect(settled).toEqual(["b", "c"]);
+  });
+
+  it("forgets a pending move when cancelled", () => {
+    const settled: string[] = [];
+    const moves = new Debounced<string>(CURSOR_DEBOUNCE_MS, (value) => settled.push(value));
+    moves.moved("a");
+    moves.cancel();
+    vi.advanceTimersByTime(10 * CURSOR_DEBOUNCE_MS);
+    expect(settled).toEqual([]);
+  });
+});
