@@ -5,6 +5,8 @@ server; an answer shown once, in one reused split; `:checkhealth cove`."""
 from __future__ import annotations
 
 import json
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -225,3 +227,102 @@ def test_a_new_answer_replaces_the_last_in_the_same_split_and_q_closes_it(
     assert shown == [0, 1, 2]
     assert filetype == "markdown"
     assert left == 1 and current == str(root / "calc.py")
+
+
+def cove_status(nvim: Nvim) -> Any:
+    """The server's `cove.status` result, asked through the plugin's client."""
+    return nvim.lua(
+        'vim.lsp.get_clients({name = "cove"})[1]:request_sync("workspace/executeCommand", '
+        '{command = "cove.status", arguments = {}}, 10000).result'
+    )
+
+
+def cursors_received(nvim: Nvim) -> int:
+    """How many `cove/cursor` notifications the server has received (`warm.requested` in `cove.status`)."""
+    requested: int = cove_status(nvim)["warm"]["requested"]
+    return requested
+
+
+# Records the `cove/cursor` notifications the plugin sends (in _G.cursors), and still sends them.
+RECORD_CURSORS = (
+    '(function() local c = require("cove").client(0); local notify = c.notify; _G.cursors = {}; '
+    "c.notify = function(self, method, params) "
+    'if method == "cove/cursor" then table.insert(_G.cursors, params) end; return notify(self, method, params) end; '
+    "return true end)()"
+)
+
+
+def wait_for_count(nvim: Nvim, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while cursors_received(nvim) < count:
+        assert time.monotonic() < deadline, f"the server did not receive {count} cove/cursor notifications"
+        time.sleep(0.1)
+
+
+def test_the_cursor_resting_tells_the_server_where_it_is(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    source = project / "my module.py"  # a space: the URI is percent-encoded, as in didOpen
+    line = 'name = "héllo"; add(1, 2)'  # a character of two UTF-8 bytes and one UTF-16 unit before the cursor
+    source.write_text(f"def add(a, b):\n    return a + b\n\n\n{line}\n")
+    with neovim(tmp_path, agent_env, source) as nvim:
+        wait_for_count(nvim, 1)  # once the server attached: where the file opened
+        nvim.lua(RECORD_CURSORS)
+        encoding = nvim.lua('require("cove").client(0).offset_encoding')
+        uri = nvim.lua("vim.uri_from_bufnr(0)")
+        before = cursors_received(nvim)
+
+        nvim.send("5G$")  # moves in a row: one notification once the cursor rests
+        wait_for_count(nvim, before + 1)
+        time.sleep(0.6)  # three debounce periods: a second notification would have gone out by now
+        moved = nvim.lua("_G.cursors")
+        after_move = cursors_received(nvim)
+
+        nvim.send(":enew<CR>")  # a buffer Cove is not attached to: nothing goes out
+        time.sleep(0.6)
+        after_scratch = nvim.lua("#_G.cursors")
+        nvim.send(":buffer 1<CR>")  # back in the file: BufEnter tells the server again
+        wait_for_count(nvim, before + 2)
+        nvim.lua('(function() vim.api.nvim_exec_autocmds("FocusGained", {}); return true end)()')
+        wait_for_count(nvim, before + 3)
+        sent = nvim.lua("_G.cursors")
+    character = len(line) - 1 if encoding != "utf-8" else len(line.encode()) - 1
+    assert "my%20module.py" in uri
+    assert moved == [{"textDocument": {"uri": uri}, "position": {"line": 4, "character": character}}]
+    assert after_move == before + 1
+    assert after_scratch == 1
+    assert sent[1:] == moved * 2
+
+
+def test_checkhealth_says_completions_fell_back_when_a_server_is_skipped(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: the server's connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(
+        agent_env,
+        COVE_ROUTING_COMPLETE='["remote", "local"]',
+        COVE_REMOTE_BASE_URL=f"http://127.0.0.1:{port}/v1",
+        COVE_REMOTE_MODEL="nobody",
+    )
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "x.py").write_text("def add(a, b):\n    return a\n")
+    with neovim(tmp_path, env, project / "x.py") as nvim:
+        nvim.lua("vim.api.nvim_win_set_cursor(0, {2, 12})")
+        nvim.lua('(function() require("cove.ghost").trigger(); return true end)()')  # remote fails, local answers
+        deadline = time.monotonic() + 90
+        while not any(t["state"] == "skipped" for t in cove_status(nvim)["completions"]["targets"]):
+            assert time.monotonic() < deadline, cove_status(nvim)
+            time.sleep(0.2)
+        nvim.send(":checkhealth cove<CR>")
+        report: str = nvim.wait(
+            '(function() local t = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\\n"); '
+            'return t:find("cursor places") and t or nil end)()'
+        )
+    assert "ERROR" not in report, report
+    assert "OK completions: the local model" in report, report
+    assert re.search(rf"WARNING completions: fell back: \S+ is skipped: .*127\.0\.0\.1:{port}", report), report
+    assert "`cove doctor` checks the servers of [routing] complete" in report
+    assert re.search(r"cursor places \(cove/cursor\): \d+ received", report), report

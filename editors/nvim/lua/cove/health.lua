@@ -41,16 +41,27 @@ function M.check()
     health.ok("the cove language server is running (" .. tostring(clients[1].root_dir) .. ")")
     -- Who serves completions ([routing] complete), and why any server in the chain is passed over.
     local reply = clients[1]:request_sync("workspace/executeCommand", { command = "cove.status", arguments = {} }, 5000)
-    local completions = reply and reply.result and reply.result.completions
+    local result = reply and reply.result or {}
+    local completions = result.completions
     if completions then
       health.ok("completions: " .. completions.serving)
       for _, target in ipairs(completions.targets or {}) do
         if target.state ~= "ready" then
-          health.warn(("completions: %s is passed over: %s"):format(target.name, target.reason))
+          -- skipped: it failed lately and the server tries it again after a while; unavailable: not set up.
+          health.warn(
+            ("completions: fell back: %s is %s: %s"):format(target.name, target.state, target.reason),
+            { "`cove doctor` checks the servers of [routing] complete" }
+          )
         end
       end
     else
       health.warn("the server did not say who serves completions: " .. vim.inspect(reply and reply.err))
+    end
+    if result.warm then
+      health.info(("cursor places (cove/cursor): %d received, %d prefilled while idle"):format(
+        result.warm.requested or 0,
+        result.warm.prefilled or 0
+      ))
     end
   else
     health.info("no cove language server is running yet; it starts when you open a file")
