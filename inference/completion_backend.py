@@ -46,6 +46,15 @@ class Generated:
     backend: str = ""
 
 
+@dataclass(frozen=True)
+class Warmed:
+    """What warming a place did: tokens evaluated, and whether the whole window is now ready (False: stopped early,
+    what was evaluated is kept)."""
+
+    tokens: int
+    done: bool
+
+
 class CompletionBackend(Protocol):
     """A model that completes text: the local llama.cpp model or a server."""
 
@@ -60,6 +69,11 @@ class CompletionBackend(Protocol):
         self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
     ) -> Generated:
         """Generate for `job`; raises Cancelled once `stop_requested()` is true, ModelError when it cannot."""
+        ...
+
+    def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
+        """Evaluate `job`'s prompt ahead of the keystroke that will need it, in small chunks, stopping (and keeping
+        what it evaluated) once `stop_requested()` is true; a backend without a cache of ours does nothing."""
         ...
 
     def forget(self, document: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cove.config import CoveConfig
 from cove.errors import ModelError
-from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob
+from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, Warmed
 from cove.inference.openai_completions import OpenAICompletions
 from cove.inference.routing import Slot, chain
 
@@ -101,6 +101,10 @@ class RoutedCompletions:
                 self._recovered(target)
             return dataclasses.replace(generated, backend=target.name)
         raise AssertionError("the chain always ends at its last target")  # pragma: no cover
+
+    def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
+        """Warm the target the next request goes to."""
+        return self.serving().warm(job, stop_requested)
 
     def forget(self, document: str) -> None:
         for target in self.targets:

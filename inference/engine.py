@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cove.config import CompletionConfig, CoveConfig
-from cove.inference.completion_backend import CompletionBackend, GenerationJob, StopReason
+from cove.inference.completion_backend import CompletionBackend, GenerationJob, StopReason, Warmed
 from cove.inference.completion_routing import RoutedCompletions, completion_backend
 from cove.inference.local_backend import LocalBackend
 from cove.inference.local_model import LocalModel
@@ -131,29 +131,13 @@ class CompletionEngine:
         started = time.perf_counter()
         memo = self._memo(request.document)
         config = self.config
-        window = build_window(
-            request.text,
-            request.offset,
-            memo.anchor if config.reuse_kv_cache else None,
-            config.max_prefix_chars,
-            config.max_suffix_chars,
-        )
+        window = self._window(request, memo)
         mode = choose_mode(window.line_prefix, window.line_suffix, config.multiline)
         before = request.text[: request.offset]
         rest = self._rest_of_suggestion(memo, before, window) if config.reuse_suggestions else None
         if rest is not None:
             return Completion(rest, mode, "suggestion", seconds=time.perf_counter() - started)
-        block = mode is CompletionMode.BLOCK
-        budget_ms = config.block_time_budget_ms if block else config.time_budget_ms
-        job = GenerationJob(
-            document=request.document,
-            window=window,
-            mode=mode,
-            rule=StopRule(mode, window.line_prefix, window.line_suffix, config.max_block_lines),
-            max_new=config.max_block_tokens if block else config.max_tokens,
-            budget_s=budget_ms / 1000,
-            context=request.context(window.anchor_line) if request.context is not None else "",
-        )
+        job = self._job(request, window, mode)
         stop_requested = cancel.is_set if cancel is not None else _never
         generated = self.backend.generate(job, stop_requested, on_text)
         text = trim_suffix_overlap(generated.text, window.line_suffix, window.suffix)
@@ -169,6 +153,43 @@ class CompletionEngine:
             drafted_tokens=generated.drafted_tokens,
             seconds=time.perf_counter() - started,
             backend=generated.backend or self.backend.name,
+        )
+
+    def warm(self, request: CompletionRequest, cancel: threading.Event | None = None) -> Warmed:
+        """Evaluate the prompt the next completion at `request`'s cursor will use (the same anchored window, the
+        same workspace context) while the user is idle; stops, keeping what it evaluated, once `cancel` is set."""
+        if not self.config.reuse_kv_cache:
+            return Warmed(0, True)
+        memo = self._memo(request.document)
+        window = self._window(request, memo)
+        memo.anchor = window.anchor_line  # the next completion here keeps this window's start
+        job = self._job(request, window, choose_mode(window.line_prefix, window.line_suffix, self.config.multiline))
+        return self.backend.warm(job, cancel.is_set if cancel is not None else _never)
+
+    def _window(self, request: CompletionRequest, memo: _DocumentMemo) -> PromptWindow:
+        """The prompt window at the request's cursor, anchored where the document's last window started."""
+        config = self.config
+        return build_window(
+            request.text,
+            request.offset,
+            memo.anchor if config.reuse_kv_cache else None,
+            config.max_prefix_chars,
+            config.max_suffix_chars,
+        )
+
+    def _job(self, request: CompletionRequest, window: PromptWindow, mode: CompletionMode) -> GenerationJob:
+        """What the backend is asked to generate for `window`: limits by mode, the workspace context by anchor."""
+        config = self.config
+        block = mode is CompletionMode.BLOCK
+        budget_ms = config.block_time_budget_ms if block else config.time_budget_ms
+        return GenerationJob(
+            document=request.document,
+            window=window,
+            mode=mode,
+            rule=StopRule(mode, window.line_prefix, window.line_suffix, config.max_block_lines),
+            max_new=config.max_block_tokens if block else config.max_tokens,
+            budget_s=budget_ms / 1000,
+            context=request.context(window.anchor_line) if request.context is not None else "",
         )
 
     def _memo(self, document: str) -> _DocumentMemo:

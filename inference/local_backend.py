@@ -12,12 +12,15 @@ import numpy.typing as npt
 
 from cove.config import CompletionConfig
 from cove.errors import Cancelled
-from cove.inference.completion_backend import Generated, GenerationJob, StopReason
+from cove.inference.completion_backend import Generated, GenerationJob, StopReason, Warmed
 from cove.inference.document_states import KvStateCache, SavedSequence
 from cove.inference.local_model import LocalModel
 from cove.inference.prompt_lookup import draft_tokens
 from cove.inference.prompt_window import PromptWindow
 from cove.inference.stop_rules import StopRule
+
+#: Tokens a warm evaluates between checks of its stop flag: a completion that arrives waits at most this long.
+WARM_CHUNK_TOKENS = 32
 
 
 class LocalBackend:
@@ -65,6 +68,16 @@ class LocalBackend:
                 prompt, heal, healing, job.rule, job.max_new, deadline, stop_requested, on_text
             )
         return Generated(text, stop, len(prompt), reused, generated, drafted)
+
+    def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
+        """Make the model's context hold `job`'s prompt (but the token healing holds back), a chunk at a time."""
+        with self._lock:
+            if stop_requested() or not self.config.reuse_kv_cache:
+                return Warmed(0, not stop_requested())
+            self._switch_to(job.document)
+            prompt, _ = self._prompt(job.window, job.max_new, job.context)
+            evaluated = self.model.warm(prompt, stop_requested, WARM_CHUNK_TOKENS)
+            return Warmed(evaluated, self.model.tokens[: len(prompt)] == prompt)
 
     def _switch_to(self, document: str) -> None:
         """Make the model's context hold the document's tokens, saving those of the document it leaves."""

@@ -197,6 +197,21 @@ class LocalModel:
             self.decode(rest[start : start + self.n_batch])
         return reused
 
+    def warm(self, tokens: Sequence[int], should_stop: Callable[[], bool], chunk: int) -> int:
+        """Evaluate `tokens` ahead of the request that will need them, `chunk` tokens at a time, until all are held
+        or `should_stop()` (checked before each chunk); returns how many were evaluated. No logits are computed:
+        `prefill` evaluates a prompt's last token again anyway."""
+        held = common_prefix_length(self.tokens, tokens)
+        if held == len(tokens):
+            return 0
+        self.truncate(held)
+        start = len(self.tokens)
+        for at in range(start, len(tokens), chunk):
+            if should_stop():
+                break
+            self.decode(tokens[at : at + chunk], logits=False)
+        return len(self.tokens) - start
+
     def truncate(self, length: int) -> None:
         """Drop every token from position `length` on.
 
@@ -213,8 +228,9 @@ class LocalModel:
         llama_cpp.llama_memory_seq_rm(self._memory, SEQ, length, -1)
         del self.tokens[length:]
 
-    def decode(self, tokens: Sequence[int], all_logits: bool = False) -> None:
-        """Append `tokens` (at most n_batch) to the context; logits for the last one, or for each with `all_logits`."""
+    def decode(self, tokens: Sequence[int], all_logits: bool = False, logits: bool = True) -> None:
+        """Append `tokens` (at most n_batch) to the context; logits for the last one, for each with `all_logits`, or
+        for none without `logits`."""
         n = len(tokens)
         if len(self.tokens) + n > self.n_ctx:
             self._evict(len(self.tokens) + n - self.n_ctx)
@@ -226,7 +242,7 @@ class LocalModel:
             batch.pos[i] = base + i
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = SEQ
-            batch.logits[i] = all_logits or i == n - 1
+            batch.logits[i] = all_logits or (logits and i == n - 1)
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
             raise ModelError(f"llama_decode failed with status {status}")

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from cove.errors import Cancelled, ModelError
-from cove.inference.completion_backend import Generated, GenerationJob
+from cove.inference.completion_backend import Generated, GenerationJob, Warmed
 from cove.inference.remote import endpoint_client
 
 #: Seconds to connect; a server that takes longer is treated as down.
@@ -57,6 +57,9 @@ class OpenAICompletions:
             names = []
         served = ", ".join(names[:3]) or "no model listed"
         return f"{self.base_url} answers in {seconds * 1000:.0f} ms; serves {served}"
+
+    def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
+        return Warmed(0, True)  # an OpenAI-compatible server offers no way to prefill a prompt without generating
 
     def forget(self, document: str) -> None:
         pass  # the server keeps no state of ours

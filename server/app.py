@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from cove.server.agent_bridge import AgentBridge
 from cove.server.code_context import ParsedDocuments
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
+from cove.server.cove_methods import CURSOR, CursorParams
 from cove.server.edge import CoveProtocol
 from cove.server.positions import Cursor, document_key, locate, open_document
 from cove.server.stats import SuggestionStats
@@ -112,16 +114,23 @@ class CoveServer(LanguageServer):
 
     async def complete(self, cursor: Cursor) -> Completion:
         """Run a completion with the workspace's context; every suggestion is counted for `cove stats`."""
-        service = self.service()
-        budget = service.loaded.config.completion.context_chars
+        completion = await self.service().complete(cursor.uri, cursor.text, cursor.offset, self.context_at(cursor))
+        self.stats.shown(cursor.uri, completion.text, typed_through=completion.stop == "suggestion")
+        return completion
+
+    def warm(self, cursor: Cursor) -> None:
+        """Have the model evaluate the window of a completion at `cursor` while the user is idle."""
+        self.service().warm(cursor.uri, cursor.text, cursor.offset, self.context_at(cursor))
+
+    def context_at(self, cursor: Cursor) -> Callable[[int], str]:
+        """The workspace context of a window at `cursor`, given the window's anchor line."""
+        budget = self.service().loaded.config.completion.context_chars
         uri, text = cursor.uri, cursor.text
 
         def context(anchor_line: int) -> str:
             return self.context.gather(uri, text, anchor_line, budget)
 
-        completion = await service.complete(uri, text, cursor.offset, context)
-        self.stats.shown(uri, completion.text, typed_through=completion.stop == "suggestion")
-        return completion
+        return context
 
     def service(self) -> CompletionService:
         """The completion service, created with default settings if the client skipped `initialize`'s options."""
@@ -176,7 +185,13 @@ def build_server() -> CoveServer:
 
     @server.command("cove.status")
     def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
-        return {"completions": ls.service().status()}
+        return {"completions": ls.service().status(), "warm": ls.service().warm_status()}
+
+    @server.feature(CURSOR)
+    def on_cursor(ls: CoveServer, params: CursorParams) -> None:
+        cursor = ls.cursor(params.text_document.uri, params.position)
+        if cursor is not None:
+            ls.warm(cursor)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:

@@ -12,11 +12,13 @@ from typing import Any
 
 from cove.config import LoadedConfig
 from cove.errors import Cancelled
+from cove.inference.completion_backend import Warmed
 from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.engine import Completion, CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.server.latest_only import LatestOnly
+from cove.server.warming import IdleWarming
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class CompletionService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-model")
         self._latest = LatestOnly(self._executor)
         self._engine: Future[CompletionEngine] | None = None
+        #: The backend that generated the last suggestion ("local", "llama-server", ...; "" before the first).
+        self.answered_last = ""
+        self.warming = IdleWarming(self._executor)
 
     def start(self) -> Future[CompletionEngine]:
         """Begin loading the model (once); requests that come meanwhile wait for it."""
@@ -67,16 +72,40 @@ class CompletionService:
     ) -> Completion:
         """A completion for the cursor at `offset`; raises CancelledError when a newer request supersedes it.
         `context` gives the workspace context for the window's anchor line (called in the model's thread)."""
-        engine = await asyncio.wrap_future(self.start())
-        request = CompletionRequest(uri, text, offset, context)
-
-        def work(stop: threading.Event) -> Completion:
-            return engine.complete(request, stop)
-
+        mark = self.warming.completion_started()
+        asked_model = False
         try:
-            return await self._latest.run(uri, work)
+            engine = await asyncio.wrap_future(self.start())
+            request = CompletionRequest(uri, text, offset, context)
+
+            def work(stop: threading.Event) -> Completion:
+                return engine.complete(request, stop)
+
+            completion = await self._latest.run(uri, work)
+            asked_model = completion.stop != "suggestion"
+            if asked_model:
+                self.answered_last = completion.backend
+            return completion
         except Cancelled as err:
             raise asyncio.CancelledError(str(err)) from err
+        finally:
+            self.warming.completion_finished(mark, asked_model)
+
+    def warm(self, uri: str, text: str, offset: int, context: Callable[[int], str] | None = None) -> None:
+        """Prefill the window of a completion at `offset` while the model is idle (the lowest priority: any
+        completion stops it); returns at once."""
+        loading = self.start()
+        if loading.done() and loading.exception() is not None:
+            return  # the model did not load; the user was told
+        request = CompletionRequest(uri, text, offset, context)
+
+        def work(stop: threading.Event) -> Warmed:
+            engine = self._engine  # the one loaded when this runs (a new model may have replaced the old)
+            if engine is None or not engine.done():
+                return Warmed(0, False)  # goes on after the loading, which runs first in this thread
+            return engine.result().warm(request, stop)
+
+        self.warming.request(work)
 
     def status(self) -> dict[str, Any]:
         """Who serves completions and why the other targets of `[routing] complete` do not, for the editor."""
@@ -88,7 +117,11 @@ class CompletionService:
         loaded = engine.result()
         backend = loaded.backend
         targets = backend.status() if isinstance(backend, RoutedCompletions) else []
-        return {"serving": loaded.describe(), "targets": [dataclasses.asdict(t) for t in targets]}
+        return {
+            "serving": loaded.describe(),
+            "targets": [dataclasses.asdict(t) for t in targets],
+            "answered_last": self.answered_last,
+        }
 
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document."""
@@ -97,8 +130,13 @@ class CompletionService:
             engine = self._engine
             self._executor.submit(lambda: engine.result().forget(uri))
 
+    def warm_status(self) -> dict[str, int]:
+        """What warming did, for the editor: places requested, prefilled, abandoned, tokens evaluated."""
+        return self.warming.counts.as_dict()
+
     def close(self) -> None:
         """Stop the worker and free the model."""
+        self.warming.close()
         if self._engine is not None:
             self._executor.submit(_close_engine, self._engine)
         self._executor.shutdown(wait=True, cancel_futures=True)

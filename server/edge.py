@@ -22,6 +22,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 
 from cove.errors import CoveError
+from cove.server.cove_methods import NOTIFICATION_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +49,14 @@ def request_id(data: Any) -> int | str | None:
 
 def _describe(err: BaseException) -> str:
     """What was wrong, field by field, with the fields named as on the wire (`$.params.textDocument.uri`)."""
-    cause = err.__cause__
-    if cause is not None:
-        try:
-            return "; ".join(_wire_path(problem) for problem in transform_error(cause))
-        except Exception:  # not a cattrs error: its own words
-            return str(cause) or cause.__class__.__name__
-    return str(err)
+    return _describe_cause(err.__cause__) if err.__cause__ is not None else str(err)
+
+
+def _describe_cause(cause: BaseException) -> str:
+    try:
+        return "; ".join(_wire_path(problem) for problem in transform_error(cause))
+    except Exception:  # not a cattrs error: its own words
+        return str(cause) or cause.__class__.__name__
 
 
 def _wire_path(problem: str) -> str:
@@ -70,6 +72,9 @@ class CoveProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
         if "jsonrpc" not in data:
             return data  # a nested object, or a message without "jsonrpc" (refused in handle_message)
+        method = data.get("method")
+        if isinstance(method, str) and method in NOTIFICATION_TYPES:
+            return self._structure_cove_notification(method, data)
         try:
             return super().structure_message(data)
         except JsonRpcException as err:
@@ -78,6 +83,15 @@ class CoveProtocol(LanguageServerProtocol):
                 return Malformed(None, "?", INVALID_PARAMS, f"a response that cannot be read: {_describe(err)}")
             name = method if isinstance(method, str) else "?"
             return Malformed(request_id(data), name, INVALID_PARAMS, f"invalid params for {name}: {_describe(err)}")
+
+    def _structure_cove_notification(self, method: str, data: dict[str, Any]) -> Any:
+        """One of Cove's own notifications (cove_methods.py), typed; malformed, it is only logged."""
+        if "id" in data:  # dispatched as a notification it would never be answered
+            return Malformed(request_id(data), method, INVALID_REQUEST, f"{method} is a notification: send no id")
+        try:
+            return self._converter.structure(data, NOTIFICATION_TYPES[method])
+        except Exception as err:
+            return Malformed(None, method, INVALID_PARAMS, f"invalid params for {method}: {_describe_cause(err)}")
 
     def handle_message(self, message: Any) -> None:
         if not isinstance(message, Malformed) and getattr(message, "jsonrpc", None) != "2.0":

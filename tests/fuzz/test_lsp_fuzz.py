@@ -109,6 +109,14 @@ def request_params(server: Server, method: str) -> st.SearchStrategy[Any]:
     return json_values
 
 
+def notification_params(server: Server, method: str) -> st.SearchStrategy[Any]:
+    if method == "cove/cursor":
+        document = st.fixed_dictionaries({"uri": uris(server)}) | json_values
+        position = st.fixed_dictionaries({"line": numbers, "character": numbers}) | json_values
+        return maybe_drop(st.fixed_dictionaries({"textDocument": document, "position": position}))
+    return maybe_drop(st.fixed_dictionaries({"textDocument": json_values}))
+
+
 def command_arguments(command: str) -> st.SearchStrategy[Any]:
     arguments = st.lists(json_values, max_size=3)
     if command in AGENT_COMMANDS:
@@ -124,7 +132,13 @@ METHODS = [
     "workspace/executeCommand",
     "textDocument/hover",
 ]
-NOTIFICATIONS = ["textDocument/didChange", "textDocument/didClose", "textDocument/didSave", "$/cancelRequest"]
+NOTIFICATIONS = [
+    "textDocument/didChange",
+    "textDocument/didClose",
+    "textDocument/didSave",
+    "$/cancelRequest",
+    "cove/cursor",
+]
 
 
 @st.composite
@@ -136,7 +150,7 @@ def messages(draw: st.DrawFn, server: Server) -> tuple[str, Any]:
         return kind, (method, draw(request_params(server, method)))
     if kind == "notify":
         method = draw(st.sampled_from(NOTIFICATIONS))
-        return kind, (method, draw(maybe_drop(st.fixed_dictionaries({"textDocument": json_values}))))
+        return kind, (method, draw(notification_params(server, method)))
     if kind == "no-jsonrpc":
         return kind, draw(st.sampled_from(["textDocument/completion", "shutdown"]))
     garbage = st.sampled_from([b"{", b"not json", b"\xff\xfe", b"[]", b"42", b'"x"', b"null", b"[1, 2]", b"{}"])

@@ -1,0 +1,33 @@
+"""Cove's own LSP messages (beyond the spec), typed once: the edge (edge.py) structures their params with these
+types, so that a handler receives them parsed and a malformed one is refused before dispatch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from lsprotocol import types
+
+#: Notification: where the cursor is now (sent by the editors, debounced, on cursor moves and focus).
+CURSOR = "cove/cursor"
+
+
+@attrs.define
+class CursorParams:
+    """`cove/cursor`'s params: the document and the cursor, in the negotiated position encoding."""
+
+    text_document: types.TextDocumentIdentifier = attrs.field()
+    position: types.Position = attrs.field()
+
+
+@attrs.define
+class CursorNotification:
+    """A `cove/cursor` message as it comes off the wire."""
+
+    params: CursorParams = attrs.field()
+    method: str = attrs.field(default=CURSOR)
+    jsonrpc: str = attrs.field(default="2.0")
+
+
+#: Message type of each of Cove's notifications, by method.
+NOTIFICATION_TYPES: dict[str, type[Any]] = {CURSOR: CursorNotification}
