@@ -109,6 +109,12 @@ class RemoteConfig:
     #: Completions routed to the server send the text after the cursor as `suffix` (fill-in-the-middle); turn it off
     #: for a server or model without fill-in-the-middle, which would otherwise mistake the suffix for prompt text.
     completion_suffix: bool = True
+    #: How completions talk to the server: "openai" (`/completions` of any OpenAI-compatible server: vLLM, Ollama,
+    #: LM Studio, hosted APIs) or "llama-server" (llama.cpp's `/infill` and `/completion`, a slot per document).
+    completion_api: Literal["openai", "llama-server"] = "openai"
+    #: Seconds a completion server that failed (unreachable, an error, slower than the time budget) is passed over,
+    #: the local model answering meanwhile, before it is tried again.
+    retry_after_s: int = 30
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,11 @@ class CompletionBackend(Protocol):
     def close(self) -> None:
         """Free the model or the connection."""
         ...
+
+
+class ServerBackend(CompletionBackend, Protocol):
+    """A completion backend on a server, which `cove doctor` can probe."""
+
+    def probe(self) -> str:
+        """Whether the server answers, what it serves, and how fast; ModelError if it does not."""
+        ...

@@ -1,9 +1,9 @@
 """Completions routed along `[routing] complete`: the first target that is up and fast enough answers.
 
-A target that fails (unreachable, an error, slower than the time budget) is skipped for `SKIP_S` seconds and the same
-request goes on to the next target, so a dead server costs at most one keystroke's budget; after the pause the
-target is tried again (a circuit breaker that re-probes). The chain always ends at the local model, which is never
-skipped. `status()` says who serves and why the others do not.
+A target that fails (unreachable, an error, slower than the time budget) is skipped for `[remote] retry_after_s`
+seconds and the same request goes on to the next target, so a dead server costs at most one keystroke's budget; after
+the pause the target is tried again (a circuit breaker that re-probes). The chain always ends at the local model,
+which is never skipped. `status()` says who serves and why the others do not.
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cove.config import CoveConfig
+from cove.config import CoveConfig, RemoteConfig
 from cove.errors import ModelError
-from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, Warmed
+from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, ServerBackend, Warmed
+from cove.inference.llama_server_completions import LlamaServerCompletions
 from cove.inference.openai_completions import OpenAICompletions
 from cove.inference.routing import Slot, chain
 
 logger = logging.getLogger(__name__)
-
-#: Seconds a failing target is passed over before it is tried again.
-SKIP_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,11 +46,14 @@ class RoutedCompletions:
         targets: Sequence[CompletionBackend],
         unavailable: Sequence[tuple[str, str]] = (),
         clock: Callable[[], float] = time.monotonic,
+        retry_after_s: float = 30.0,
     ) -> None:
         assert targets, "the chain ends at the local model"
         self.targets = list(targets)
         self.unavailable = list(unavailable)
         self._clock = clock
+        #: Seconds a failing target is passed over before it is tried again.
+        self.retry_after_s = retry_after_s
         self._skipped: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
@@ -115,9 +116,11 @@ class RoutedCompletions:
             target.close()
 
     def _skip(self, target: CompletionBackend, reason: str) -> None:
-        logger.warning("completions: %s failed (%s); passing over it for %.0f s", target.name, reason, SKIP_S)
+        logger.warning(
+            "completions: %s failed (%s); passing over it for %.0f s", target.name, reason, self.retry_after_s
+        )
         with self._lock:
-            self._skipped[target.name] = (self._clock() + SKIP_S, reason)
+            self._skipped[target.name] = (self._clock() + self.retry_after_s, reason)
 
     def _recovered(self, target: CompletionBackend) -> None:
         with self._lock:
@@ -125,9 +128,9 @@ class RoutedCompletions:
                 logger.info("completions: %s answers again", target.name)
 
 
-def server_targets(config: CoveConfig) -> tuple[list[OpenAICompletions], list[tuple[str, str]]]:
+def server_targets(config: CoveConfig) -> tuple[list[ServerBackend], list[tuple[str, str]]]:
     """The servers `[routing] complete` names before the local model, built; those that cannot be, with why."""
-    built: list[OpenAICompletions] = []
+    built: list[ServerBackend] = []
     unavailable: list[tuple[str, str]] = []
     remote = config.remote
     for name in chain(config.routing, Slot.COMPLETE)[:-1]:
@@ -137,14 +140,19 @@ def server_targets(config: CoveConfig) -> tuple[list[OpenAICompletions], list[tu
             unavailable.append((name, "no remote.base_url set"))
             continue
         try:
-            backend = OpenAICompletions(
-                remote.base_url, remote.model, remote.api_key_env, remote.offline, remote.completion_suffix
-            )
+            built.append(server_backend(remote))
         except ModelError as err:
             unavailable.append((name, str(err)))
-            continue
-        built.append(backend)
     return built, unavailable
+
+
+def server_backend(remote: RemoteConfig) -> ServerBackend:
+    """The backend `[remote] completion_api` names for the server at `[remote] base_url`."""
+    if remote.completion_api == "llama-server":
+        return LlamaServerCompletions(remote.base_url, remote.api_key_env, remote.offline, remote.completion_suffix)
+    return OpenAICompletions(
+        remote.base_url, remote.model, remote.api_key_env, remote.offline, remote.completion_suffix
+    )
 
 
 def completion_backend(config: CoveConfig, local: CompletionBackend) -> CompletionBackend:
@@ -154,4 +162,4 @@ def completion_backend(config: CoveConfig, local: CompletionBackend) -> Completi
     if targets[0] == "local":
         return local
     servers, unavailable = server_targets(config)
-    return RoutedCompletions([*servers, local], unavailable)
+    return RoutedCompletions([*servers, local], unavailable, retry_after_s=config.remote.retry_after_s)

@@ -1,20 +1,17 @@
-"""Completions from a real OpenAI-compatible server on loopback (llama-cpp-python's own server, with the same default
+"""Completions from a real OpenAI-compatible server on loopback (llama.cpp's server's /v1, with the same default
 model), routed by `[routing] complete`: the server answers what the local model would, a dead server costs one
 request before the local model answers, a superseded request's stream is closed, offline mode refuses other hosts."""
 
 from __future__ import annotations
 
 import dataclasses
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from cove.config import CompletionConfig, CoveConfig, ModelConfig, RemoteConfig, RoutingConfig
@@ -27,47 +24,18 @@ from cove.inference.openai_completions import OpenAICompletions
 from cove.inference.prompt_window import build_window
 from cove.inference.stop_rules import CompletionMode, StopRule
 from tests.conftest import ARGPARSE
+from tests.llama_server import free_port, llama_server
 
 pytestmark = pytest.mark.model
 
 NEEDLE = "seen_non_default_actions.add(action)"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def llama_cpp_server(model_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """llama-cpp-python's OpenAI-compatible server with `model_path` on a free loopback port: its /v1 URL."""
-    port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, "the server did not start"
-        try:
-            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the server did not answer"
-        time.sleep(0.2)
-    try:
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(model_path: Path) -> Iterator[str]:
-    with llama_cpp_server(model_path) as (url, _):
-        yield url
+    """llama.cpp's server: its OpenAI-compatible endpoints."""
+    with llama_server(model_path) as running:
+        yield f"{running.root}/v1"
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,11 @@
-"""`cove lsp` with completions routed to a real OpenAI-compatible server (llama-cpp-python's, same default model):
-the editor is told who serves; with the server gone, the local model answers the next keystroke."""
+"""`cove lsp` with completions routed to a real llama.cpp server (`llama-server`, same default model): the editor is
+told who serves; with the server killed, the local model answers the next keystroke; with the server back, after
+`[remote] retry_after_s`, the server answers again."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,13 @@ import pytest
 from lsprotocol import types
 
 from tests.conftest import ARGPARSE, find_line
-from tests.engine.test_server_completions import free_port, llama_cpp_server
+from tests.llama_server import free_port, llama_server
 from tests.lsp.harness import cove_server, inline_params, open_file
 
 pytestmark = pytest.mark.model
+
+#: `[remote] retry_after_s` in the test.
+RETRY_S = 2
 
 
 async def ready_message(lsp: object) -> str:
@@ -27,39 +32,61 @@ async def ready_message(lsp: object) -> str:
     raise AssertionError("the model never reported ready")
 
 
-async def test_completions_from_the_server_then_from_the_local_model_when_it_dies(
+def type_at(lsp: Any, uri: str, version: int, line: int, character: int, text: str) -> None:
+    lsp.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(types.Position(line, character), types.Position(line, character)), text=text
+                )
+            ],
+        )
+    )
+
+
+async def status_of(lsp: Any) -> dict[str, Any]:
+    status: dict[str, Any] = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
+    return dict(status["completions"])
+
+
+async def test_completions_from_llama_server_then_the_local_model_then_the_server_again(
     clean_env: dict[str, str], model_path: Path
 ) -> None:
-    with llama_cpp_server(model_path) as (url, process):
+    with llama_server(model_path) as server:
         options = {
             "routing": {"complete": ["remote", "local"]},
-            "remote": {"base_url": url, "completion_suffix": False},
+            "remote": {"base_url": server.root, "completion_api": "llama-server", "retry_after_s": RETRY_S},
+            "completion": {"reuse_suggestions": False},
         }
         async with cove_server(clean_env, options=options) as (lsp, _):
             message = await ready_message(lsp)
-            assert message == f"ready: completions from the model at {url} (OpenAI-compatible /completions)", message
+            assert message == f"ready: completions from the model at {server.root} (llama-server /infill)", message
             uri, text = open_file(lsp, ARGPARSE)
             line, column = find_line(text, "seen_non_default_actions.add(action)")
             cursor = column + len("seen_non_default_actions.")
             first = await lsp.text_document_inline_completion_async(inline_params(uri, line, cursor))
             assert isinstance(first, types.InlineCompletionList) and first.items
             assert first.items[0].insert_text == "add(action)"
-            process.kill()
-            process.wait()
-            # The next keystroke: the server is gone, the local model answers the same request.
-            lsp.text_document_did_change(
-                types.DidChangeTextDocumentParams(
-                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                    content_changes=[
-                        types.TextDocumentContentChangePartial(
-                            range=types.Range(types.Position(line, cursor), types.Position(line, cursor)), text="a"
-                        )
-                    ],
-                )
-            )
+            status = await status_of(lsp)
+            assert "llama-server /completion" in status["serving"]  # no FIM tokens: 501, then this
+            assert status["answered_last"] == "llama-server"
+            server.kill()
+            killed = time.monotonic()
+            # The next keystroke: the server is gone, the local model answers at once.
+            type_at(lsp, uri, 2, line, cursor, "a")
             second = await lsp.text_document_inline_completion_async(inline_params(uri, line, cursor + 1))
             assert isinstance(second, types.InlineCompletionList) and second.items
             assert str(second.items[0].insert_text).startswith("dd(action)")
+            assert (await status_of(lsp))["answered_last"] == "local"
+            server.restart()
+            # After retry_after_s the server is tried again, and answers.
+            await asyncio.sleep(max(0.0, killed + RETRY_S + 0.5 - time.monotonic()))
+            type_at(lsp, uri, 3, line, cursor + 1, "d")
+            third = await lsp.text_document_inline_completion_async(inline_params(uri, line, cursor + 2))
+            assert isinstance(third, types.InlineCompletionList) and third.items
+            assert (await status_of(lsp))["answered_last"] == "llama-server"
+            assert any("id_task" in slot for slot in server.slots())  # the restarted server answered it
 
 
 async def test_status_says_who_serves_and_why_a_server_is_passed_over(clean_env: dict[str, str]) -> None:
@@ -71,8 +98,7 @@ async def test_status_says_who_serves_and_why_a_server_is_passed_over(clean_env:
         line, column = find_line(text, "seen_non_default_actions.add(action)")
         result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 25))
         assert isinstance(result, types.InlineCompletionList) and result.items  # the local model answered
-        status: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
-    completions = status["completions"]
+        completions = await status_of(lsp)
     assert completions["serving"].startswith("the local model (gemma3"), completions
     assert "passed over openai: cannot reach" in completions["serving"]
     [remote, local] = completions["targets"]
