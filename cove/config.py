@@ -78,6 +78,9 @@ class CompletionConfig:
     #: Characters of workspace context (imported definitions, enclosing scopes, recently edited files) put
     #: before the document's window; 0 turns it off.
     context_chars: int = 1200
+    #: Order of a fill-in-the-middle prompt: "auto" (suffix first for the families trained with it, which keeps the
+    #: cache while typing; prefix first otherwise), "psm" (prefix-suffix-middle) or "spm" (suffix-prefix-middle).
+    fim_order: Literal["auto", "psm", "spm"] = "auto"
 
 
 @dataclass(frozen=True)

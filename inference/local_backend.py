@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +16,7 @@ from cove.config import CompletionConfig
 from cove.errors import Cancelled
 from cove.inference.completion_backend import Generated, GenerationJob, StopReason, Warmed
 from cove.inference.document_states import KvStateCache, SavedSequence
+from cove.inference.fim import choose_order, fim_prompt, repository_part
 from cove.inference.local_model import LocalModel
 from cove.inference.prompt_lookup import draft_tokens
 from cove.inference.prompt_window import PromptWindow
@@ -60,7 +63,7 @@ class LocalBackend:
             if stop_requested():
                 raise Cancelled("completion superseded before it started")
             self._switch_to(job.document)
-            prompt, heal = self._prompt(job.window, job.max_new, job.context)
+            prompt, heal = self._prompt(job.window, job.max_new, job.context, job.document)
             reused = self.model.prefill(prompt, stop_requested)
             healing = self.model.tokens_starting_with(heal) if heal else None
             deadline = time.perf_counter() + job.budget_s
@@ -75,7 +78,7 @@ class LocalBackend:
             if stop_requested() or not self.config.reuse_kv_cache:
                 return Warmed(0, not stop_requested())
             self._switch_to(job.document)
-            prompt, _ = self._prompt(job.window, job.max_new, job.context)
+            prompt, _ = self._prompt(job.window, job.max_new, job.context, job.document)
             evaluated = self.model.warm(prompt, stop_requested, WARM_CHUNK_TOKENS)
             return Warmed(evaluated, self.model.tokens[: len(prompt)] == prompt)
 
@@ -95,30 +98,34 @@ class LocalBackend:
             self.model.restore_state(saved.tokens, saved.state)
         self._current = document
 
-    def _prompt(self, window: PromptWindow, max_new: int, context: str = "") -> tuple[list[int], bytes]:
+    def _prompt(
+        self, window: PromptWindow, max_new: int, context: str = "", document: str = ""
+    ) -> tuple[list[int], bytes]:
         """Prompt tokens, and the bytes of the prompt's last token when it is held back for token healing.
 
         A prefix that ends mid-word ends on a token the model rarely sees there ("option_s"); holding that token
-        back and making the first generated token start with its bytes lets the model pick the natural one.
+        back and making the first generated token start with its bytes lets the model pick the natural one. A model
+        with FIM tokens gets a fill-in-the-middle prompt (inference/fim.py) instead.
         """
         model = self.model
         fim = model.fim
         tokens = model.tokenize(window.prefix)
-        heal = b""
         if fim is None:
-            head = [model.bos]
-            tail: list[int] = []
-            if tokens:
-                heal = model.piece(tokens.pop())
-        else:
-            head = [model.bos, fim.prefix]
-            tail = [fim.suffix, *model.tokenize(window.suffix), fim.middle]
-        room = model.n_ctx - max_new - len(head) - len(tail) - 1
-        if room < len(tokens):
-            tokens = tokens[len(tokens) - room :]
-        extra = model.tokenize(context) if context else []
-        extra = extra[: max(0, room - len(tokens))]  # the context gives way first
-        return head + extra + tokens + tail, heal
+            heal = model.piece(tokens.pop()) if tokens else b""
+            room = model.n_ctx - max_new - 2
+            tokens = tokens[max(0, len(tokens) - room) :]
+            extra = model.tokenize(context)[: max(0, room - len(tokens))] if context else []  # context gives way
+            return [model.bos, *extra, *tokens], heal
+        suffix = model.tokenize(window.suffix)
+        path = PurePosixPath(unquote(urlsplit(document).path))
+        head = [model.bos] if model.add_bos else []
+        repository = repository_part(fim, model.tokenize, path.parent.name, path.name, context)
+        room = model.n_ctx - max_new - len(head) - len(suffix) - 4
+        tokens = tokens[max(0, len(tokens) - room) :]
+        if len(repository) > room - len(tokens):  # the context gives way first, from its start
+            repository = repository[len(repository) - max(0, room - len(tokens)) :]
+        order = choose_order(self.config.fim_order, fim, model.architecture)
+        return fim_prompt(fim, order, [*head, *repository], tokens, suffix), b""
 
     def _generate(
         self,

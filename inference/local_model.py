@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
@@ -25,6 +24,7 @@ from llama_cpp import llama_grammar
 
 from cove.config import ModelConfig
 from cove.errors import Cancelled, ModelError
+from cove.inference.fim import FimTokens
 from cove.inference.kv_memory import shape_from_metadata
 
 #: ggml element types of the KV cache by config name.
@@ -43,15 +43,6 @@ def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> Non
 
 
 llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p())
-
-
-@dataclass(frozen=True)
-class FimTokens:
-    """Special tokens of a model trained for fill-in-the-middle."""
-
-    prefix: int
-    suffix: int
-    middle: int
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -126,7 +117,22 @@ class LocalModel:
             llama_cpp.llama_vocab_fim_suf(self._vocab),
             llama_cpp.llama_vocab_fim_mid(self._vocab),
         )
-        return FimTokens(*ids) if min(ids) >= 0 else None
+        if min(ids) < 0:
+            return None
+        repo, file_sep = llama_cpp.llama_vocab_fim_rep(self._vocab), llama_cpp.llama_vocab_fim_sep(self._vocab)
+        text = llama_cpp.llama_vocab_get_text(self._vocab, ids[0]) or b""
+        optional = (repo if repo >= 0 else None, file_sep if file_sep >= 0 else None)
+        return FimTokens(*ids, *optional, text.decode("utf-8", errors="replace"))
+
+    @property
+    def architecture(self) -> str:
+        """The GGUF's `general.architecture` ("gemma3", "qwen2", ...)."""
+        return str(self._llm.metadata.get("general.architecture", ""))
+
+    @property
+    def add_bos(self) -> bool:
+        """Whether the vocabulary asks for a BOS token before a prompt."""
+        return bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
 
     @property
     def description(self) -> str:
