@@ -136,13 +136,14 @@ def server_targets(config: CoveConfig) -> tuple[list[ServerBackend], list[tuple[
     for name in chain(config.routing, Slot.COMPLETE)[:-1]:
         if name != "remote":
             continue
+        backend = remote.completion_api  # named as a built one would be: "openai", "llama-server"
         if not remote.base_url:
-            unavailable.append((name, "no remote.base_url set"))
+            unavailable.append((backend, "no remote.base_url set"))
             continue
         try:
             built.append(server_backend(remote))
         except ModelError as err:
-            unavailable.append((name, str(err)))
+            unavailable.append((backend, str(err)))
     return built, unavailable
 
 

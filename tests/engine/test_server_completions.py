@@ -122,6 +122,7 @@ def test_offline_mode_refuses_other_hosts_before_connecting(model: LocalModel) -
     assert isinstance(engine.backend, RoutedCompletions)
     [remote, _] = engine.backend.status()
     assert remote.state == "unavailable" and "offline mode refuses 192.0.2.1" in remote.reason
+    assert remote.name == "openai"  # as the backend would be named, had it been built
     assert engine.complete(request()).backend == "local"
 
 
