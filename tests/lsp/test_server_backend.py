@@ -13,6 +13,7 @@ import pytest
 from lsprotocol import types
 
 from tests.conftest import ARGPARSE, find_line
+from tests.fim_model import write_fim_model
 from tests.llama_server import free_port, llama_server
 from tests.lsp.harness import cove_server, inline_params, open_file
 
@@ -103,3 +104,23 @@ async def test_status_says_who_serves_and_why_a_server_is_passed_over(clean_env:
     assert "passed over openai: cannot reach" in completions["serving"]
     [remote, local] = completions["targets"]
     assert (remote["name"], remote["state"], local["state"]) == ("openai", "skipped", "ready")
+
+
+async def test_completions_through_infill_from_a_fim_model(clean_env: dict[str, str], tmp_path: Path) -> None:
+    """The tiny FIM model behind llama-server (random weights: the text is noise, the path is what is checked)."""
+    with llama_server(write_fim_model(tmp_path / "tiny-fim.gguf")) as server:
+        options = {
+            "routing": {"complete": ["remote", "local"]},
+            "remote": {"base_url": f"{server.root}/v1", "completion_api": "llama-server"},
+        }
+        async with cove_server(clean_env, options=options) as (lsp, _):
+            await ready_message(lsp)
+            uri, text = open_file(lsp, ARGPARSE)
+            line, column = find_line(text, "seen_non_default_actions.add(action)")
+            result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column))
+            assert isinstance(result, types.InlineCompletionList)
+            status = await status_of(lsp)
+            assert status["answered_last"] == "llama-server", status
+            assert status["serving"].endswith(f"at {server.root} (llama-server /infill)"), status
+            [slot] = [slot for slot in server.slots() if "id_task" in slot]
+            assert slot["n_prompt_tokens"] > 500  # the window and its suffix went to /infill
