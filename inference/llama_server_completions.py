@@ -108,6 +108,7 @@ class LlamaServerCompletions:
             infill = self._http.post("/infill", json=body, timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S))
         except httpx.HTTPError as err:
             raise ModelError(f"{self.root}/infill: {err.__class__.__name__}: {err}") from err
+        self.infill = self.infill and infill.status_code != 501
         fim = "fills in the middle (/infill)" if infill.status_code == 200 else "no fill-in-the-middle (/completion)"
         return f"{self.root} answers in {seconds * 1000:.0f} ms; serves {model}; {props['total_slots']} slots; {fim}"
 
