@@ -248,7 +248,8 @@ def _report_completion_route(config: CoveConfig, report: Callable[[bool, str, st
         report(False, "completion", f"{name} is in [routing] complete but cannot be used: {reason}")
     for server in servers:
         try:
-            report(True, "completion", f"{server.describe()}: {server.probe()}; the local model answers if it fails")
+            probed = server.probe()  # first: it may learn what the server offers (llama-server: /infill or not)
+            report(True, "completion", f"{server.describe()}: {probed}; the local model answers if it fails")
         except CoveError as err:
             report(False, "completion", f"{err}; the local model answers meanwhile")
         finally:
