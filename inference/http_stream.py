@@ -52,9 +52,13 @@ def stream_completion(
     stop_requested: Callable[[], bool],
     on_text: Callable[[str], None] | None,
     read_piece: PieceReader,
+    healed: str = "",
 ) -> Generated:
     """POST `body` to `path` (streamed) and follow the events; raises Cancelled when superseded, ModelError (an
-    HttpStatusError for an error status) when the server fails, is unreachable, or is slower than the budget."""
+    HttpStatusError for an error status) when the server fails, is unreachable, or is slower than the budget.
+
+    `healed`: text held back from the prompt's end that the server was made to generate first (token healing); it is
+    not part of the suggestion."""
     if stop_requested():
         raise Cancelled("completion superseded before it started")
     timeout = httpx.Timeout(max(FIRST_PIECE_TIMEOUT_S, job.budget_s), connect=CONNECT_TIMEOUT_S)
@@ -66,7 +70,7 @@ def stream_completion(
                 text = response.text[:300]
                 raise HttpStatusError(f"{where} answered {response.status_code}: {text}", response.status_code, text)
             with ClosedWhen(stop_requested, response):
-                return _follow(response.iter_lines(), job, stop_requested, on_text, read_piece, where)
+                return _follow(response.iter_lines(), job, stop_requested, on_text, read_piece, where, healed)
     except (Cancelled, ModelError):
         raise
     except Exception as err:  # the watcher closed the stream under the reader, or the network failed
@@ -86,9 +90,10 @@ def _follow(
     on_text: Callable[[str], None] | None,
     read_piece: PieceReader,
     where: str,
+    healed: str,
 ) -> Generated:
     end = StreamEnd()
-    text, pieces = "", 0
+    raw, text, pieces = "", "", 0
     deadline: float | None = None
 
     def generated(kept: str, stop: Any) -> Generated:
@@ -110,7 +115,12 @@ def _follow(
         if piece:
             deadline = deadline or time.perf_counter() + job.budget_s
             pieces += 1
-            text += piece
+            raw += piece
+            if not raw.startswith(healed) and not healed.startswith(raw):
+                raise ModelError(f"{where} did not generate the held-back {healed!r} first: {raw!r}")
+            text = raw[len(healed) :]
+            if not text:
+                continue
             cut = job.rule.cut(text)
             if cut is not None:
                 return generated(cut, "rule")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -36,6 +37,17 @@ def server_root(base_url: str) -> str:
     """The server's root URL: llama-server's native endpoints sit beside its OpenAI ones, which users often give."""
     root = base_url.rstrip("/")
     return root[: -len("/v1")] if root.endswith("/v1") else root
+
+
+#: Characters of a word's end held back for token healing (a few tokens' worth).
+HEAL_CHARS = 12
+_WORD_END = re.compile(r"[A-Za-z0-9_]+$")
+
+
+def held_back(prefix: str) -> str:
+    """The end of the word the prefix stops in (at most HEAL_CHARS), to be generated again by the model."""
+    found = _WORD_END.search(prefix[-HEAL_CHARS:])
+    return found.group(0) if found else ""
 
 
 class SlotPinning:
@@ -136,7 +148,13 @@ class LlamaServerCompletions:
         self._http.close()
 
     def body(self, job: GenerationJob, slot: int) -> dict[str, Any]:
-        """The request for `job` on `slot`: greedy, streamed, the prompt cached in the document's slot."""
+        """The request for `job` on `slot`: greedy, streamed, the prompt cached in the document's slot.
+
+        Token healing: a prefix that ends mid-word ends on a token the model rarely sees there; the word's end is held
+        back (`held_back`) and a grammar makes the server generate it first, so the model picks its own tokens
+        across the cursor."""
+        held = held_back(job.window.prefix)
+        prefix = job.window.prefix[: len(job.window.prefix) - len(held)]
         body: dict[str, Any] = {
             "n_predict": job.max_new,
             "t_max_predict_ms": round(job.budget_s * 1000),
@@ -147,12 +165,14 @@ class LlamaServerCompletions:
             "id_slot": slot,
             "timings_per_token": True,  # the prompt's counts come with the first piece, not only at the end
         }
+        if held:
+            body["grammar"] = f'root ::= "{held}" .*'
         if self.infill:
-            body["input_prefix"] = job.window.prefix
+            body["input_prefix"] = prefix
             body["input_suffix"] = job.window.suffix
             body["input_extra"] = [{"filename": CONTEXT_FILENAME, "text": job.context}] if job.context else []
         else:
-            body["prompt"] = job.context + job.window.prefix
+            body["prompt"] = job.context + prefix
         return body
 
     def generate(
@@ -172,7 +192,8 @@ class LlamaServerCompletions:
         self, job: GenerationJob, slot: int, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
     ) -> Generated:
         path = "/infill" if self.infill else "/completion"
-        return stream_completion(self._http, path, self.body(job, slot), job, stop_requested, on_text, _piece)
+        body, healed = self.body(job, slot), held_back(job.window.prefix)
+        return stream_completion(self._http, path, body, job, stop_requested, on_text, _piece, healed)
 
     def _slots(self) -> SlotPinning:
         if self._pinning is None:

@@ -202,3 +202,22 @@ def test_warming_fills_the_documents_slot_before_the_keystroke(server: LlamaServ
     stop = threading.Event()
     stop.set()
     assert not engine.warm(at_end_of(TEXTWRAP, "never.py"), stop).done and abandoned.done
+
+
+def test_a_cursor_in_the_middle_of_a_word_is_healed_as_locally(server: LlamaServer, model: LocalModel) -> None:
+    text = ARGPARSE.read_text()
+    mid_word = CompletionRequest("healing.py", text, text.index(NEEDLE) + len("seen_non_def"))
+    config = settings(server.root)
+    model.clear()
+    local = CompletionEngine(model, config.completion).complete(mid_word)
+    body = LlamaServerCompletions(server.root, infill=False).body(block_job(), slot=0)
+    assert "grammar" not in body  # after "):" there is no word to heal
+    healing = LlamaServerCompletions(server.root, infill=False)
+    job_body = healing.body(
+        dataclasses.replace(block_job(), window=build_window(text, mid_word.offset, None, 3000, 0)), 0
+    )
+    assert job_body["prompt"].rstrip(" ").endswith("\n") and job_body["grammar"] == 'root ::= "seen_non_def" .*'
+    served = CompletionEngine(model, config.completion, backend=healing).complete(mid_word)
+    # Both heal the word (without healing the server continued "seen_non_def" with "_actions"); the whole word held
+    # back lets the model choose its tokens over a little more than the local model's one token.
+    assert served.text.startswith("ault_actions") and local.text.startswith("ault_actions"), (served, local)
