@@ -81,6 +81,12 @@ class CompletionConfig:
     #: Order of a fill-in-the-middle prompt: "auto" (suffix first for the families trained with it, which keeps the
     #: cache while typing; prefix first otherwise), "psm" (prefix-suffix-middle) or "spm" (suffix-prefix-middle).
     fim_order: Literal["auto", "psm", "spm"] = "auto"
+    #: While the user is idle, evaluate the window at the cursor the editor reports (`cove/cursor`), so that the first
+    #: keystroke there finds it ready.
+    warm_cursor: bool = True
+    #: Characters before the cursor in the short window that answers at once at a cold place (where much of the full
+    #: window is still to be evaluated); the full window is then evaluated in the background. 0: no short window.
+    first_window_chars: int = 600
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ class GenerationJob:
     #: prompt must not cost the suggestion), after which generation stops ("time").
     budget_s: float
     context: str = ""
+    #: A short window without context that may answer at once when `window` would need a long prefill (a backend
+    #: that keeps no cache of ours ignores it).
+    first_window: PromptWindow | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class Generated:
     drafted_tokens: int = 0
     #: Who generated it, when a backend chose among others (completion_routing.py).
     backend: str = ""
+    #: It came from the job's short first window: the full window is still to be evaluated.
+    short_window: bool = False
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,14 @@ class Completion:
     drafted_tokens: int = 0
     seconds: float = 0.0
     backend: str = ""
+    #: It came from the short first window at a cold place; the full window is yet to be evaluated (`warm`).
+    short_window: bool = False
 
 
 @dataclass
 class _DocumentMemo:
     anchor: int | None = None
+    first_anchor: int | None = None
     before: str = ""
     line_suffix: str = ""
     suggestion: str = ""
@@ -137,7 +140,7 @@ class CompletionEngine:
         rest = self._rest_of_suggestion(memo, before, window) if config.reuse_suggestions else None
         if rest is not None:
             return Completion(rest, mode, "suggestion", seconds=time.perf_counter() - started)
-        job = self._job(request, window, mode)
+        job = self._job(request, memo, window, mode)
         stop_requested = cancel.is_set if cancel is not None else _never
         generated = self.backend.generate(job, stop_requested, on_text)
         text = trim_suffix_overlap(generated.text, window.line_suffix, window.suffix)
@@ -153,6 +156,7 @@ class CompletionEngine:
             drafted_tokens=generated.drafted_tokens,
             seconds=time.perf_counter() - started,
             backend=generated.backend or self.backend.name,
+            short_window=generated.short_window,
         )
 
     def warm(self, request: CompletionRequest, cancel: threading.Event | None = None) -> Warmed:
@@ -163,7 +167,8 @@ class CompletionEngine:
         memo = self._memo(request.document)
         window = self._window(request, memo)
         memo.anchor = window.anchor_line  # the next completion here keeps this window's start
-        job = self._job(request, window, choose_mode(window.line_prefix, window.line_suffix, self.config.multiline))
+        mode = choose_mode(window.line_prefix, window.line_suffix, self.config.multiline)
+        job = self._job(request, memo, window, mode)
         return self.backend.warm(job, cancel.is_set if cancel is not None else _never)
 
     def _window(self, request: CompletionRequest, memo: _DocumentMemo) -> PromptWindow:
@@ -177,11 +182,15 @@ class CompletionEngine:
             config.max_suffix_chars,
         )
 
-    def _job(self, request: CompletionRequest, window: PromptWindow, mode: CompletionMode) -> GenerationJob:
-        """What the backend is asked to generate for `window`: limits by mode, the workspace context by anchor."""
+    def _job(
+        self, request: CompletionRequest, memo: _DocumentMemo, window: PromptWindow, mode: CompletionMode
+    ) -> GenerationJob:
+        """What the backend is asked to generate for `window`: limits by mode, the workspace context by anchor,
+        and the short first window for a cold place."""
         config = self.config
         block = mode is CompletionMode.BLOCK
         budget_ms = config.block_time_budget_ms if block else config.time_budget_ms
+        context = request.context(window.anchor_line) if request.context is not None else ""
         return GenerationJob(
             document=request.document,
             window=window,
@@ -189,8 +198,23 @@ class CompletionEngine:
             rule=StopRule(mode, window.line_prefix, window.line_suffix, config.max_block_lines),
             max_new=config.max_block_tokens if block else config.max_tokens,
             budget_s=budget_ms / 1000,
-            context=request.context(window.anchor_line) if request.context is not None else "",
+            context=context,
+            first_window=self._first_window(request, memo, window, context),
         )
+
+    def _first_window(
+        self, request: CompletionRequest, memo: _DocumentMemo, window: PromptWindow, context: str
+    ) -> PromptWindow | None:
+        """The short window (anchored on its own, without context) that answers at once where the full one is
+        cold; None when turned off or when it would be no shorter."""
+        config = self.config
+        if not config.first_window_chars or not config.reuse_kv_cache:
+            return None
+        first = build_window(
+            request.text, request.offset, memo.first_anchor, config.first_window_chars, config.max_suffix_chars
+        )
+        memo.first_anchor = first.anchor_line
+        return first if context or len(first.prefix) < len(window.prefix) else None
 
     def _memo(self, document: str) -> _DocumentMemo:
         with self._memo_lock:

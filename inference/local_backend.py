@@ -1,11 +1,17 @@
 """The local backend: the in-process llama.cpp model, its KV cache kept per document (switching files keeps it),
-the anchored prompt's prefix reused, prompt-lookup drafts verified in one batch, token healing at a mid-word cursor."""
+the anchored prompt's prefix reused, prompt-lookup drafts verified in one batch, token healing at a mid-word cursor.
+
+At a cold place (most of the full window still to evaluate) the job's short first window answers instead: its KV
+state is kept apart from the full window's (each saved while the other is in the context), so the full window,
+evaluated in the background by `warm`, loses nothing to the quick answers given meanwhile.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -17,13 +23,15 @@ from cove.errors import Cancelled
 from cove.inference.completion_backend import Generated, GenerationJob, StopReason, Warmed
 from cove.inference.document_states import KvStateCache, SavedSequence
 from cove.inference.fim import choose_order, fim_prompt, repository_part
-from cove.inference.local_model import LocalModel
+from cove.inference.local_model import LocalModel, common_prefix_length
 from cove.inference.prompt_lookup import draft_tokens
 from cove.inference.prompt_window import PromptWindow
 from cove.inference.stop_rules import StopRule
 
 #: Tokens a warm evaluates between checks of its stop flag: a completion that arrives waits at most this long.
 WARM_CHUNK_TOKENS = 32
+#: Prompt tokens left to evaluate above which the full window is cold and the short first window answers instead.
+COLD_TOKENS = 64
 
 
 class LocalBackend:
@@ -37,6 +45,10 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._current: str | None = None
         self._saved = KvStateCache(config.kv_cache_mib << 20)
+        #: The current document's short first window, kept while the full window is in the context.
+        self._short: SavedSequence | None = None
+        #: The full window as last saved for a short answer: saved again only once the context has changed.
+        self._full: SavedSequence | None = None
 
     def describe(self) -> str:
         return f"the local model ({self.model.description})"
@@ -51,6 +63,7 @@ class LocalBackend:
             self._saved.drop(document)
             if self._current == document:
                 self._current = None
+                self._short = self._full = None
                 self.model.clear()
 
     def close(self) -> None:
@@ -64,13 +77,29 @@ class LocalBackend:
                 raise Cancelled("completion superseded before it started")
             self._switch_to(job.document)
             prompt, heal = self._prompt(job.window, job.max_new, job.context, job.document)
-            reused = self.model.prefill(prompt, stop_requested)
-            healing = self.model.tokens_starting_with(heal) if heal else None
-            deadline = time.perf_counter() + job.budget_s
-            text, stop, generated, drafted = self._generate(
-                prompt, heal, healing, job.rule, job.max_new, deadline, stop_requested, on_text
-            )
-        return Generated(text, stop, len(prompt), reused, generated, drafted)
+            short = self._short_prompt(job, prompt)
+            if short is None:
+                return self._answer(prompt, heal, job, stop_requested, on_text)
+            with self._in_short_window():
+                return self._answer(*short, job, stop_requested, on_text, short_window=True)
+
+    def _answer(
+        self,
+        prompt: list[int],
+        heal: bytes,
+        job: GenerationJob,
+        stop_requested: Callable[[], bool],
+        on_text: Callable[[str], None] | None,
+        short_window: bool = False,
+    ) -> Generated:
+        """Prefill `prompt` (reusing what the context holds) and generate."""
+        reused = self.model.prefill(prompt, stop_requested)
+        healing = self.model.tokens_starting_with(heal) if heal else None
+        deadline = time.perf_counter() + job.budget_s
+        text, stop, generated, drafted = self._generate(
+            prompt, heal, healing, job.rule, job.max_new, deadline, stop_requested, on_text
+        )
+        return Generated(text, stop, len(prompt), reused, generated, drafted, short_window=short_window)
 
     def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
         """Make the model's context hold `job`'s prompt (but the token healing holds back), a chunk at a time."""
@@ -79,8 +108,49 @@ class LocalBackend:
                 return Warmed(0, not stop_requested())
             self._switch_to(job.document)
             prompt, _ = self._prompt(job.window, job.max_new, job.context, job.document)
-            evaluated = self.model.warm(prompt, stop_requested, WARM_CHUNK_TOKENS)
+            evaluated = 0
+            short = self._short_prompt(job, prompt)
+            if short is not None and _left(self._short.tokens if self._short else (), short[0]):
+                with self._in_short_window():  # a keystroke soon answers from it: ready it first
+                    evaluated += self.model.warm(short[0], stop_requested, WARM_CHUNK_TOKENS)
+            evaluated += self.model.warm(prompt, stop_requested, WARM_CHUNK_TOKENS)
             return Warmed(evaluated, self.model.tokens[: len(prompt)] == prompt)
+
+    def _short_prompt(self, job: GenerationJob, prompt: list[int]) -> tuple[list[int], bytes] | None:
+        """The short first window's prompt (and healed bytes) when it answers much sooner: the full `prompt` has
+        more than COLD_TOKENS left to evaluate, and the short one less than half as many (it sees less, so it must
+        be worth it)."""
+        if job.first_window is None:
+            return None
+        full_left = _left(self.model.tokens, prompt)
+        if full_left <= COLD_TOKENS:
+            return None
+        short, heal = self._prompt(job.first_window, job.max_new)
+        return (short, heal) if 2 * _left(self._short.tokens if self._short else (), short) < full_left else None
+
+    @contextlib.contextmanager
+    def _in_short_window(self) -> Iterator[None]:
+        """Inside, the context holds the short window's tokens; the full window's come back after, whatever
+        happened (a cancelled prefill keeps what it evaluated in either)."""
+        full = self._full
+        if full is None or full.tokens != tuple(self.model.tokens):
+            full = self._full = self._snapshot()
+        self._load(self._short)
+        try:
+            yield
+        finally:
+            self._short = self._snapshot()
+            self._load(full)
+
+    def _snapshot(self) -> SavedSequence | None:
+        model = self.model
+        return SavedSequence(tuple(model.tokens), model.save_state()) if model.tokens else None
+
+    def _load(self, saved: SavedSequence | None) -> None:
+        if saved is None:
+            self.model.clear()
+        else:
+            self.model.restore_state(saved.tokens, saved.state)
 
     def _switch_to(self, document: str) -> None:
         """Make the model's context hold the document's tokens, saving those of the document it leaves."""
@@ -91,12 +161,9 @@ class LocalBackend:
             return
         if self._current is not None and self.model.tokens:
             self._saved.put(self._current, SavedSequence(tuple(self.model.tokens), self.model.save_state()))
-        saved = self._saved.take(document)
-        if saved is None:
-            self.model.clear()
-        else:
-            self.model.restore_state(saved.tokens, saved.state)
+        self._load(self._saved.take(document))
         self._current = document
+        self._short = self._full = None  # only the full window is kept for a document left
 
     def _prompt(
         self, window: PromptWindow, max_new: int, context: str = "", document: str = ""
@@ -177,3 +244,8 @@ class LocalBackend:
             model.truncate(len(model.tokens) - (len(draft) - accepted))
             accepted_total += accepted
             pending = [*draft[:accepted], bonus]
+
+
+def _left(held: Sequence[int], prompt: Sequence[int]) -> int:
+    """Tokens of `prompt` still to evaluate when the context holds `held`."""
+    return len(prompt) - common_prefix_length(held, prompt)

@@ -18,7 +18,7 @@ from cove.inference.engine import Completion, CompletionEngine, CompletionReques
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.server.latest_only import LatestOnly
-from cove.server.warming import IdleWarming
+from cove.server.warming import IdleWarming, WarmWork
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class CompletionService:
         """A completion for the cursor at `offset`; raises CancelledError when a newer request supersedes it.
         `context` gives the workspace context for the window's anchor line (called in the model's thread)."""
         mark = self.warming.completion_started()
-        asked_model = False
+        asked_model, follow_up = False, None
         try:
             engine = await asyncio.wrap_future(self.start())
             request = CompletionRequest(uri, text, offset, context)
@@ -85,19 +85,24 @@ class CompletionService:
             asked_model = completion.stop != "suggestion"
             if asked_model:
                 self.answered_last = completion.backend
+            if completion.short_window:  # answered at once from the short window: the full one follows while idle
+                follow_up = self._warm_work(request)
             return completion
         except Cancelled as err:
             raise asyncio.CancelledError(str(err)) from err
         finally:
-            self.warming.completion_finished(mark, asked_model)
+            self.warming.completion_finished(mark, asked_model, follow_up)
 
     def warm(self, uri: str, text: str, offset: int, context: Callable[[int], str] | None = None) -> None:
         """Prefill the window of a completion at `offset` while the model is idle (the lowest priority: any
         completion stops it); returns at once."""
         loading = self.start()
-        if loading.done() and loading.exception() is not None:
-            return  # the model did not load; the user was told
-        request = CompletionRequest(uri, text, offset, context)
+        if not self.loaded.config.completion.warm_cursor or (loading.done() and loading.exception() is not None):
+            return  # turned off, or the model did not load (the user was told)
+        self.warming.request(self._warm_work(CompletionRequest(uri, text, offset, context)))
+
+    def _warm_work(self, request: CompletionRequest) -> WarmWork:
+        """Warming of the full window at `request`'s cursor, for the model's thread."""
 
         def work(stop: threading.Event) -> Warmed:
             engine = self._engine  # the one loaded when this runs (a new model may have replaced the old)
@@ -105,7 +110,7 @@ class CompletionService:
                 return Warmed(0, False)  # goes on after the loading, which runs first in this thread
             return engine.result().warm(request, stop)
 
-        self.warming.request(work)
+        return work
 
     def status(self) -> dict[str, Any]:
         """Who serves completions and why the other targets of `[routing] complete` do not, for the editor."""

@@ -42,6 +42,8 @@ class WarmCounts:
     abandoned: int = 0
     #: Prompt tokens evaluated by warming.
     tokens: int = 0
+    #: Completions answered at once from the short first window at a cold place; their full window was warmed next.
+    short_answers: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -90,6 +92,8 @@ class IdleWarming:
         """A completion is done. One that asked the model replaces the waiting place with `follow_up` (what it left
         to warm), unless a newer place came meanwhile; warming goes on once the model has been idle a moment."""
         self._pending -= 1
+        if follow_up is not None:
+            self.counts.short_answers += 1
         if asked_model and mark == self._generation:
             self._waiting = follow_up
         if self._pending == 0 and self._waiting is not None:

@@ -24,9 +24,10 @@ def model(model_path: Path) -> LocalModel:
 
 
 def fresh(model: LocalModel, **changes: object) -> CompletionEngine:
-    """An engine bounded by tokens, not time, so that a loaded machine gets the same text as an idle one."""
+    """An engine bounded by tokens, not time, so that a loaded machine gets the same text as an idle one. Every
+    prompt here is the full window: the short first window at a cold place is tested in test_short_window.py."""
     model.clear()
-    changes = {"time_budget_ms": 20_000, "block_time_budget_ms": 60_000, **changes}
+    changes = {"time_budget_ms": 20_000, "block_time_budget_ms": 60_000, "first_window_chars": 0, **changes}
     return CompletionEngine(model, dataclasses.replace(CompletionConfig(), **changes))  # type: ignore[arg-type]
 
 

@@ -44,7 +44,13 @@ async def wait_for(lsp: LanguageClient, key: str, at_least: int, timeout_s: floa
 
 async def test_the_cursor_is_warmed_and_counted(clean_env: dict[str, str]) -> None:
     async with cove_server(clean_env) as (lsp, _):
-        assert await warm_status(lsp) == {"requested": 0, "prefilled": 0, "abandoned": 0, "tokens": 0}
+        assert await warm_status(lsp) == {
+            "requested": 0,
+            "prefilled": 0,
+            "abandoned": 0,
+            "tokens": 0,
+            "short_answers": 0,
+        }
         uri, text = open_file(lsp, ARGPARSE)
         line, column = find_line(text, "seen_non_default_actions.add(action)")
         send_cursor(lsp, uri, line, column + 12)
@@ -59,6 +65,42 @@ async def test_the_cursor_is_warmed_and_counted(clean_env: dict[str, str]) -> No
         assert isinstance(reply, types.InlineCompletionList) and reply.items
         assert str(reply.items[0].insert_text).startswith("ault_actions")
         assert (await warm_status(lsp))["tokens"] == again
+
+
+async def test_a_completion_stops_a_warm_and_a_cold_place_answers_at_once_then_extends(
+    clean_env: dict[str, str],
+) -> None:
+    async with cove_server(clean_env) as (lsp, _):
+        uri, text = open_file(lsp, ARGPARSE)
+        await lsp.text_document_inline_completion_async(inline_params(uri, 0, 0))  # wait for the model to load
+        far, column = find_line(text, "def _get_values(self, action, arg_strings):")
+        send_cursor(lsp, uri, far, column)
+        line, column = find_line(text, "seen_non_default_actions.add(action)")
+        reply = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 12))
+        assert isinstance(reply, types.InlineCompletionList) and reply.items
+        warm = await warm_status(lsp)
+        assert (warm["requested"], warm["abandoned"], warm["short_answers"]) == (1, 1, 1), warm
+        warm = await wait_for(lsp, "prefilled", 1)  # the full window of the place answered, in the background
+        assert warm["prefilled"] == 1 and warm["tokens"] > 400, warm
+
+
+async def test_warming_and_the_short_window_turned_off(clean_env: dict[str, str]) -> None:
+    options = {"completion": {"warm_cursor": False, "first_window_chars": 0}}
+    async with cove_server(clean_env, options=options) as (lsp, _):
+        uri, text = open_file(lsp, ARGPARSE)
+        line, column = find_line(text, "seen_non_default_actions.add(action)")
+        send_cursor(lsp, uri, line, column + 12)
+        reply = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 12))
+        assert isinstance(reply, types.InlineCompletionList) and reply.items
+        assert str(reply.items[0].insert_text).startswith("ault_actions")
+        await asyncio.sleep(0.5)
+        assert await warm_status(lsp) == {
+            "requested": 0,
+            "prefilled": 0,
+            "abandoned": 0,
+            "tokens": 0,
+            "short_answers": 0,
+        }
 
 
 @pytest.fixture

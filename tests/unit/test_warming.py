@@ -58,7 +58,7 @@ async def test_a_place_is_warmed_while_idle(model_thread: ThreadPoolExecutor) ->
     place = Prefill(5)
     warming.request(place)
     await until(lambda: warming.counts.prefilled == 1)
-    assert warming.counts.as_dict() == {"requested": 1, "prefilled": 1, "abandoned": 0, "tokens": 5}
+    assert warming.counts.as_dict() == {"requested": 1, "prefilled": 1, "abandoned": 0, "tokens": 5, "short_answers": 0}
     assert not warming.waiting
 
 

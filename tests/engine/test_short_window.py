@@ -1,0 +1,118 @@
+"""The short first window with the real default model: at a cold place a short window answers at once, the full
+window is evaluated afterwards (`warm`, in the background in the server), and the keystroke after that answers from
+the full window, exactly as if there had been no short answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import pytest
+
+from cove.config import CompletionConfig, ModelConfig
+from cove.errors import Cancelled
+from cove.inference.engine import CompletionEngine, CompletionRequest
+from cove.inference.local_model import LocalModel
+from tests.conftest import ARGPARSE
+
+pytestmark = pytest.mark.model
+
+#: A cold place: a line of argparse.py with some 500 prompt tokens before it.
+PLACE = ("seen_non_default_actions.add(action)", len("seen_non_def"))
+
+
+@pytest.fixture(scope="module")
+def model(model_path: Path) -> LocalModel:
+    return LocalModel(model_path, ModelConfig(n_ctx=4096))
+
+
+def fresh(model: LocalModel, **changes: object) -> CompletionEngine:
+    """An engine bounded by tokens, not time, so that a loaded machine gets the same text as an idle one."""
+    model.clear()
+    changes = {"time_budget_ms": 20_000, "block_time_budget_ms": 60_000, "reuse_suggestions": False, **changes}
+    return CompletionEngine(model, dataclasses.replace(CompletionConfig(), **changes))  # type: ignore[arg-type]
+
+
+def at(needle: str, into: int) -> CompletionRequest:
+    text = ARGPARSE.read_text()
+    return CompletionRequest(str(ARGPARSE), text, text.index(needle) + into)
+
+
+def typed(request: CompletionRequest, characters: int = 1) -> CompletionRequest:
+    """The cursor moved on as if the user had typed what the file holds there."""
+    return dataclasses.replace(request, offset=request.offset + characters)
+
+
+class StopAfterChecks(threading.Event):
+    """A stop flag that turns set after it has been checked `checks` times."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.left = checks
+
+    def is_set(self) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+def test_a_cold_place_answers_from_the_short_window_then_the_full_one_takes_over(model: LocalModel) -> None:
+    request = at(*PLACE)
+    full = fresh(model, first_window_chars=0).complete(request)
+    assert not full.short_window and full.prompt_tokens > 400
+    engine = fresh(model)
+    first = engine.complete(request)
+    assert first.short_window and first.prompt_tokens < full.prompt_tokens / 2, first
+    assert first.text, "the short window still sees the line and the lines before it"
+    second = engine.complete(typed(request))  # still cold: the short window's own cache serves it
+    assert second.short_window and second.reused_tokens >= second.prompt_tokens - 3, second
+    assert engine.warm(typed(request)).done  # what the server does in the background after a short answer
+    third = engine.complete(typed(request, 2))
+    assert not third.short_window and third.reused_tokens >= third.prompt_tokens - 3, third
+    reference = fresh(model, first_window_chars=0, reuse_kv_cache=False).complete(typed(request, 2))
+    assert third.text == reference.text
+
+
+def test_a_warm_readies_the_short_window_first(model: LocalModel) -> None:
+    request = at(*PLACE)
+    engine = fresh(model)
+    warmed = engine.warm(request, StopAfterChecks(12))  # stopped some chunks into the full window
+    assert not warmed.done
+    full_kept = list(model.tokens)
+    assert full_kept, "the full window was begun"
+    answer = engine.complete(typed(request))
+    assert answer.short_window and answer.reused_tokens >= answer.prompt_tokens - 3, answer
+    assert model.tokens == full_kept, "the short answer left the full window's tokens as they were"
+    rest = engine.warm(typed(request))  # the extension after the short answer goes on from them
+    full = engine.complete(typed(request, 2))
+    assert rest.done and rest.tokens <= full.prompt_tokens - len(full_kept) + 3, (rest, full)
+    assert not full.short_window and full.reused_tokens >= full.prompt_tokens - 3, full
+
+
+def test_a_cancelled_short_answer_keeps_what_it_evaluated(model: LocalModel) -> None:
+    request = at(*PLACE)
+    engine = fresh(model)
+    with pytest.raises(Cancelled):
+        engine.complete(request, StopAfterChecks(2))  # asked before it starts, before each batch, between tokens
+    assert not model.tokens, "the full window was not touched"
+    answer = engine.complete(request)
+    assert answer.short_window and 0 < answer.reused_tokens < answer.prompt_tokens, answer
+
+
+def test_no_short_window_when_turned_off(model: LocalModel) -> None:
+    answer = fresh(model, first_window_chars=0).complete(at(*PLACE))
+    assert not answer.short_window and answer.reused_tokens == 0
+
+
+def test_a_place_near_the_top_without_context_has_no_short_window(model: LocalModel) -> None:
+    text = ARGPARSE.read_text()
+    request = CompletionRequest(str(ARGPARSE), text, 200)
+    answer = fresh(model).complete(request)
+    assert not answer.short_window
+
+
+def test_first_window_chars_sizes_the_short_window(model: LocalModel) -> None:
+    small = fresh(model, first_window_chars=300).complete(at(*PLACE))
+    large = fresh(model, first_window_chars=1200).complete(at(*PLACE))
+    assert small.short_window and large.short_window
+    assert 1.5 * small.prompt_tokens < large.prompt_tokens, (small.prompt_tokens, large.prompt_tokens)
