@@ -327,11 +327,11 @@ async function checkExtension(extension, context, project) {
 
   // Valid settings: every config layer applies, [routing] complete among them, and no remote server is set.
   await statusBarSays("$(warning) Cove: local (fell back, offline)");
-  check(statusItem.tooltip.includes("Fell back: remote unavailable: no remote.base_url set"), statusItem.tooltip);
+  check(statusItem.tooltip.includes("Fell back: openai unavailable: no remote.base_url set"), statusItem.tooltip);
   check(statusItem.backgroundColor?.id === "statusBarItem.warningBackground", "the fallback is not shown as a warning");
   await commands.get("cove.palette.status")();
   const labels = (picks.at(-1) ?? []).map((item) => item.label);
-  for (const label of ["$(circle-slash) remote", "$(check) local", "$(history) Show transcript"]) {
+  for (const label of ["$(circle-slash) openai", "$(check) local", "$(history) Show transcript"]) {
     check(labels.includes(label), `the status bar's details lack ${label}: ${JSON.stringify(labels)}`);
   }
   console.log(`status bar: ok (${statusItem.text})`);
