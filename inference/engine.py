@@ -2,13 +2,16 @@
 
 Fast paths shared by every backend, cheapest first: the rest of the document's last suggestion while the user types
 it; a window anchored on a line so that a backend's cache of the prompt's prefix is reused from keystroke to
-keystroke. The backend (local_backend.py, a server through openai_completions.py, or a chain of them through
-completion_routing.py) generates until the stop rule (line or block) cuts the text, a token or time limit, or a
-cancellation; what repeats the text after the cursor is trimmed here.
+keystroke; that window evaluated ahead of the keystroke (`warm`) while the user is idle; a short first window, which
+a backend with a cache of ours answers from at a cold place, the full window following (`extend`). The backend
+(local_backend.py, a server through openai_completions.py, or a chain of them through completion_routing.py)
+generates until the stop rule (line or block) cuts the text, a token or time limit, or a cancellation; what repeats
+the text after the cursor is trimmed here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cove.config import CompletionConfig, CoveConfig
+from cove.errors import Cancelled
 from cove.inference.completion_backend import CompletionBackend, GenerationJob, StopReason, Warmed
 from cove.inference.completion_routing import RoutedCompletions, completion_backend
 from cove.inference.local_backend import LocalBackend
@@ -62,6 +66,8 @@ class Completion:
 class _DocumentMemo:
     anchor: int | None = None
     first_anchor: int | None = None
+    #: The suggestion came from the short first window.
+    short: bool = False
     before: str = ""
     line_suffix: str = ""
     suggestion: str = ""
@@ -140,12 +146,40 @@ class CompletionEngine:
         rest = self._rest_of_suggestion(memo, before, window) if config.reuse_suggestions else None
         if rest is not None:
             return Completion(rest, mode, "suggestion", seconds=time.perf_counter() - started)
+        return self._ask_backend(request, memo, window, mode, cancel, on_text, started)
+
+    def extend(self, request: CompletionRequest, cancel: threading.Event | None = None) -> Warmed:
+        """After a short answer at `request`'s cursor: evaluate the full window (`warm`), then answer the same cursor
+        again from it, so that the keystrokes typing through the suggestion are served the full window's answer."""
+        warmed = self.warm(request, cancel)
+        memo = self._memo(request.document)
+        if not warmed.done or not memo.short or memo.before != request.text[: request.offset]:
+            return warmed
+        window = self._window(request, memo)
+        mode = choose_mode(window.line_prefix, window.line_suffix, self.config.multiline)
+        with contextlib.suppress(Cancelled):  # one try: the full window, which matters most, is ready either way
+            self._ask_backend(request, memo, window, mode, cancel, None, time.perf_counter())
+        return warmed
+
+    def _ask_backend(
+        self,
+        request: CompletionRequest,
+        memo: _DocumentMemo,
+        window: PromptWindow,
+        mode: CompletionMode,
+        cancel: threading.Event | None,
+        on_text: Callable[[str], None] | None,
+        started: float,
+    ) -> Completion:
+        """Generate at the request's cursor and remember the suggestion for the keystrokes that type it."""
         job = self._job(request, memo, window, mode)
         stop_requested = cancel.is_set if cancel is not None else _never
         generated = self.backend.generate(job, stop_requested, on_text)
         text = trim_suffix_overlap(generated.text, window.line_suffix, window.suffix)
         memo.anchor = window.anchor_line
+        before = request.text[: request.offset]
         memo.before, memo.line_suffix, memo.suggestion = before, window.line_suffix, text
+        memo.short = generated.short_window
         return Completion(
             text,
             mode,

@@ -29,7 +29,7 @@ from cove.inference.prompt_window import PromptWindow
 from cove.inference.stop_rules import StopRule
 
 #: Tokens a warm evaluates between checks of its stop flag: a completion that arrives waits at most this long.
-WARM_CHUNK_TOKENS = 32
+WARM_CHUNK_TOKENS = 16
 #: Prompt tokens left to evaluate above which the full window is cold and the short first window answers instead.
 COLD_TOKENS = 64
 
@@ -125,7 +125,7 @@ class LocalBackend:
         full_left = _left(self.model.tokens, prompt)
         if full_left <= COLD_TOKENS:
             return None
-        short, heal = self._prompt(job.first_window, job.max_new)
+        short, heal = self._prompt(job.first_window, job.max_new, "", job.document)
         return (short, heal) if 2 * _left(self._short.tokens if self._short else (), short) < full_left else None
 
     @contextlib.contextmanager

@@ -18,7 +18,7 @@ from cove.inference.engine import Completion, CompletionEngine, CompletionReques
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.server.latest_only import LatestOnly
-from cove.server.warming import IdleWarming, WarmWork
+from cove.server.warming import IdleWarming, WarmJob
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class CompletionService:
             if asked_model:
                 self.answered_last = completion.backend
             if completion.short_window:  # answered at once from the short window: the full one follows while idle
-                follow_up = self._warm_work(request)
+                follow_up = self._warm_job(request, extend=True)
             return completion
         except Cancelled as err:
             raise asyncio.CancelledError(str(err)) from err
@@ -99,18 +99,20 @@ class CompletionService:
         loading = self.start()
         if not self.loaded.config.completion.warm_cursor or (loading.done() and loading.exception() is not None):
             return  # turned off, or the model did not load (the user was told)
-        self.warming.request(self._warm_work(CompletionRequest(uri, text, offset, context)))
+        self.warming.request(self._warm_job(CompletionRequest(uri, text, offset, context)))
 
-    def _warm_work(self, request: CompletionRequest) -> WarmWork:
-        """Warming of the full window at `request`'s cursor, for the model's thread."""
+    def _warm_job(self, request: CompletionRequest, extend: bool = False) -> WarmJob:
+        """Warming of the full window at `request`'s cursor, for the model's thread; with `extend`, the short answer
+        given there is then answered again from the full window (`CompletionEngine.extend`)."""
 
         def work(stop: threading.Event) -> Warmed:
             engine = self._engine  # the one loaded when this runs (a new model may have replaced the old)
             if engine is None or not engine.done():
                 return Warmed(0, False)  # goes on after the loading, which runs first in this thread
-            return engine.result().warm(request, stop)
+            loaded = engine.result()
+            return loaded.extend(request, stop) if extend else loaded.warm(request, stop)
 
-        return work
+        return WarmJob(request.document, work)
 
     def status(self) -> dict[str, Any]:
         """Who serves completions and why the other targets of `[routing] complete` do not, for the editor."""
@@ -131,6 +133,7 @@ class CompletionService:
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document."""
         self._latest.cancel(uri)
+        self.warming.forget(uri)
         if self._engine is not None:
             engine = self._engine
             self._executor.submit(lambda: engine.result().forget(uri))

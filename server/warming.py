@@ -22,12 +22,20 @@ from cove.inference.completion_backend import Warmed
 
 logger = logging.getLogger(__name__)
 
-#: Seconds the model must have been idle after a completion before warming goes on: a user typing steadily keeps
-#: the model to their keystrokes, and one between keystrokes never waits for a chunk of warming.
-IDLE_AFTER_COMPLETION_S = 0.05
+#: Seconds the model must have been idle after a completion before warming goes on: while keystrokes come back to
+#: back (a replay, a paste) the model serves only them.
+IDLE_AFTER_COMPLETION_S = 0.02
 
 #: Background work for the model's thread: it stops at its next chunk once the event is set.
 WarmWork = Callable[[threading.Event], Warmed]
+
+
+@dataclass(frozen=True)
+class WarmJob:
+    """Warming of a place in a document: dropped when the document is closed."""
+
+    document: str
+    work: WarmWork
 
 
 @dataclass
@@ -51,7 +59,7 @@ class WarmCounts:
 
 @dataclass
 class _Running:
-    work: WarmWork
+    job: WarmJob
     stop: threading.Event
 
 
@@ -62,7 +70,7 @@ class IdleWarming:
         self.counts = WarmCounts()
         self._executor = executor
         self._idle_s = idle_s
-        self._waiting: WarmWork | None = None
+        self._waiting: WarmJob | None = None
         self._running: _Running | None = None
         self._pending = 0
         #: Bumped by every request, so that a completion that finishes does not drop a place sent after it began.
@@ -74,13 +82,20 @@ class IdleWarming:
         """Whether some warming is still to do."""
         return self._waiting is not None
 
-    def request(self, work: WarmWork) -> None:
+    def request(self, job: WarmJob) -> None:
         """Warm a new place (the editor's cursor), replacing the place waiting; starts now if the model is idle."""
         self.counts.requested += 1
         self._generation += 1
-        self._waiting = work
+        self._waiting = job
         self._stop_running()
         self._start()
+
+    def forget(self, document: str) -> None:
+        """A document was closed: drop its warming, waiting or running."""
+        if self._waiting is not None and self._waiting.document == document:
+            self._waiting = None
+        if self._running is not None and self._running.job.document == document:
+            self._running.stop.set()
 
     def completion_started(self) -> int:
         """A completion is pending: stop warming at its next chunk. Returns a mark for `completion_finished`."""
@@ -88,7 +103,7 @@ class IdleWarming:
         self._stop_running()
         return self._generation
 
-    def completion_finished(self, mark: int, asked_model: bool, follow_up: WarmWork | None = None) -> None:
+    def completion_finished(self, mark: int, asked_model: bool, follow_up: WarmJob | None = None) -> None:
         """A completion is done. One that asked the model replaces the waiting place with `follow_up` (what it left
         to warm), unless a newer place came meanwhile; warming goes on once the model has been idle a moment."""
         self._pending -= 1
@@ -119,7 +134,7 @@ class IdleWarming:
         running = self._running = _Running(self._waiting, threading.Event())
         loop = asyncio.get_running_loop()
         try:
-            future = self._executor.submit(running.work, running.stop)
+            future = self._executor.submit(running.job.work, running.stop)
         except RuntimeError:  # the executor is shut down: the server is exiting
             self._running = None
             return
@@ -136,14 +151,14 @@ class IdleWarming:
         if future.cancelled() or error is not None:
             if error is not None:
                 logger.warning("warming failed: %s", error)
-            if self._waiting is running.work:
+            if self._waiting is running.job:
                 self._waiting = None
             return
         warmed = future.result()
         self.counts.tokens += warmed.tokens
         if warmed.done:
             self.counts.prefilled += 1
-            if self._waiting is running.work:
+            if self._waiting is running.job:
                 self._waiting = None
         else:
             self.counts.abandoned += 1

@@ -73,6 +73,20 @@ def test_a_cold_place_answers_from_the_short_window_then_the_full_one_takes_over
     assert third.text == reference.text
 
 
+def test_the_extension_answers_the_short_answer_again_from_the_full_window(model: LocalModel) -> None:
+    placed = at(*PLACE)
+    line_end = placed.text.index("\n", placed.offset)
+    request = dataclasses.replace(placed, text=placed.text[: placed.offset] + placed.text[line_end:])  # being typed
+    reference = fresh(model, first_window_chars=0, reuse_kv_cache=False).complete(request)
+    engine = fresh(model, reuse_suggestions=True)
+    short = engine.complete(request)
+    assert short.short_window and short.text != reference.text, "the place must show the difference"
+    assert engine.extend(request).done  # what the server does in the background after a short answer
+    text = request.text[: request.offset] + reference.text[0] + request.text[request.offset :]
+    served = engine.complete(CompletionRequest(request.document, text, request.offset + 1))  # its first character
+    assert (served.stop, served.text) == ("suggestion", reference.text[1:]), served
+
+
 def test_a_warm_readies_the_short_window_first(model: LocalModel) -> None:
     request = at(*PLACE)
     engine = fresh(model)

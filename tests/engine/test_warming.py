@@ -73,7 +73,7 @@ def test_warming_again_evaluates_nothing(model: LocalModel) -> None:
 
 def test_a_stopped_warm_keeps_its_chunks_and_the_completion_goes_on_from_them(model: LocalModel) -> None:
     request = at(ARGPARSE, "def _get_values(self, action, arg_strings):", 0)
-    engine = fresh(model)
+    engine = fresh(model, first_window_chars=0)  # the full window alone (test_short_window.py has the short one)
     warmed = engine.warm(request, StopAfterChecks(3))  # asked before it starts and before each chunk
     assert not warmed.done and warmed.tokens == 2 * WARM_CHUNK_TOKENS, warmed
     kept = len(model.tokens)

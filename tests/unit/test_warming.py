@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cove.inference.completion_backend import Warmed
-from cove.server.warming import IdleWarming, WarmWork
+from cove.server.warming import IdleWarming, WarmJob, WarmWork
 
 
 class Prefill:
@@ -56,7 +56,7 @@ def completion_in(executor: ThreadPoolExecutor, seconds: float) -> asyncio.Futur
 async def test_a_place_is_warmed_while_idle(model_thread: ThreadPoolExecutor) -> None:
     warming = IdleWarming(model_thread, idle_s=0.01)
     place = Prefill(5)
-    warming.request(place)
+    warming.request(WarmJob("a.py", place))
     await until(lambda: warming.counts.prefilled == 1)
     assert warming.counts.as_dict() == {"requested": 1, "prefilled": 1, "abandoned": 0, "tokens": 5, "short_answers": 0}
     assert not warming.waiting
@@ -65,7 +65,7 @@ async def test_a_place_is_warmed_while_idle(model_thread: ThreadPoolExecutor) ->
 async def test_a_completion_stops_warming_which_goes_on_after_it(model_thread: ThreadPoolExecutor) -> None:
     warming = IdleWarming(model_thread, idle_s=0.01)
     place = Prefill(30)
-    warming.request(place)
+    warming.request(WarmJob("a.py", place))
     await until(lambda: place.done >= 2)
     mark = warming.completion_started()
     await completion_in(model_thread, 0.01)
@@ -80,7 +80,7 @@ async def test_nothing_starts_while_a_completion_is_pending(model_thread: Thread
     warming = IdleWarming(model_thread, idle_s=0.01)
     mark = warming.completion_started()
     place = Prefill(3)
-    warming.request(place)
+    warming.request(WarmJob("a.py", place))
     await asyncio.sleep(0.05)
     assert place.runs == 0
     warming.completion_finished(mark, asked_model=True)  # the place came after the completion began: it stays
@@ -90,11 +90,11 @@ async def test_nothing_starts_while_a_completion_is_pending(model_thread: Thread
 async def test_a_completion_that_asked_the_model_replaces_the_waiting_place(model_thread: ThreadPoolExecutor) -> None:
     warming = IdleWarming(model_thread, idle_s=0.01)
     place, follow_up = Prefill(30), Prefill(3)
-    warming.request(place)
+    warming.request(WarmJob("a.py", place))
     await until(lambda: place.done >= 1)
     mark = warming.completion_started()
     await completion_in(model_thread, 0.01)
-    warming.completion_finished(mark, asked_model=True, follow_up=follow_up)
+    warming.completion_finished(mark, asked_model=True, follow_up=WarmJob("a.py", follow_up))
     await until(lambda: warming.counts.prefilled == 1)
     assert place.runs == 1 and follow_up.done == 3
     mark = warming.completion_started()
@@ -106,9 +106,9 @@ async def test_a_completion_that_asked_the_model_replaces_the_waiting_place(mode
 async def test_a_newer_place_replaces_the_one_being_warmed(model_thread: ThreadPoolExecutor) -> None:
     warming = IdleWarming(model_thread, idle_s=0.01)
     old, new = Prefill(100), Prefill(3)
-    warming.request(old)
+    warming.request(WarmJob("a.py", old))
     await until(lambda: old.done >= 1)
-    warming.request(new)
+    warming.request(WarmJob("a.py", new))
     await until(lambda: warming.counts.prefilled == 1)
     assert old.done < 100 and new.done == 3
     assert warming.counts.as_dict()["abandoned"] == 1 and warming.counts.requested == 2
@@ -121,8 +121,28 @@ async def test_failing_work_is_dropped(model_thread: ThreadPoolExecutor) -> None
         raise RuntimeError("the model is gone")
 
     work: WarmWork = broken
-    warming.request(work)
+    warming.request(WarmJob("a.py", work))
     await until(lambda: not warming.waiting)
     place = Prefill(2)
-    warming.request(place)
+    warming.request(WarmJob("a.py", place))
     await until(lambda: warming.counts.prefilled == 1)
+
+
+async def test_closing_a_document_drops_its_warming(model_thread: ThreadPoolExecutor) -> None:
+    warming = IdleWarming(model_thread, idle_s=0.01)
+    running, waiting = Prefill(100), Prefill(3)
+    warming.request(WarmJob("a.py", running))
+    await until(lambda: running.done >= 1)
+    mark = warming.completion_started()
+    warming.completion_finished(mark, asked_model=False)
+    warming.forget("b.py")  # another document: nothing changes
+    warming.forget("a.py")
+    await until(lambda: warming.counts.abandoned == 1)
+    await asyncio.sleep(0.05)
+    assert running.runs == 1 and running.done < 100 and not warming.waiting
+    warming.request(WarmJob("b.py", waiting))
+    mark = warming.completion_started()
+    warming.forget("b.py")
+    warming.completion_finished(mark, asked_model=False)
+    await asyncio.sleep(0.05)
+    assert waiting.done == 0 and not warming.waiting
