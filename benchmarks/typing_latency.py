@@ -14,7 +14,13 @@ keystroke a single-line completion is requested. Three runs in one process, on t
 Printed: p50/p95 latency of each, the ratios against the baseline, and how often the suggestion was right
 (the exact rest of the line, or a correct prefix of it) so that speed is never bought with quality.
 
+The `cold` scenario times the first keystroke at a new place instead: a stdlib file is opened, the cursor jumps to
+a random line, and the line is typed, a keystroke every --keystroke-ms, through the real server. Four runs on the
+same places: today's behaviour (no warming, no short first window) and Cove's, each without a pause and with a 1 s
+pause before typing (Cove's paused run sends `cove/cursor` first, as the editor plugins do).
+
     .venv/bin/python benchmarks/typing_latency.py [--lines 4] [--baseline-every 3] [--server]
+    .venv/bin/python benchmarks/typing_latency.py --scenario cold [--places 10] [--keystroke-ms 150] [--pause-s 1]
 """
 
 from __future__ import annotations
@@ -22,18 +28,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import inspect
 import json
 import os
+import random
 import statistics
+import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from lsp_client import EditorSession  # benchmarks/lsp_client.py, beside this script
 from lsprotocol import types
-from pygls.lsp.client import LanguageClient
 from tqdm import tqdm
 
 from cove.config import CompletionConfig, ModelConfig
@@ -45,6 +55,8 @@ from cove.inference.prompt_window import choose_anchor, line_starts
 from cove.server.workspace_context import WorkspaceContext
 
 FILES = [Path(argparse.__file__), Path(json.decoder.__file__), Path(textwrap.__file__)]
+#: Files of the cold scenario: one random place in each in turn.
+COLD_FILES = [*FILES, Path(inspect.__file__), Path(subprocess.__file__), Path(dataclasses.__file__)]
 
 
 @dataclass(frozen=True)
@@ -101,14 +113,18 @@ class Run:
         )
 
 
-def pick_lines(text: str, count: int) -> list[int]:
-    """Lines of real code (not comments or blank), spread evenly through the file."""
-    lines = text.split("\n")
-    candidates = [
+def code_lines(text: str) -> list[int]:
+    """Lines of real code (not comments or blank) of a typical length, after the file's header."""
+    return [
         i
-        for i, line in enumerate(lines)
+        for i, line in enumerate(text.split("\n"))
         if 24 <= len(line.strip()) <= 72 and not line.strip().startswith(("#", '"', "'")) and i > 40
     ]
+
+
+def pick_lines(text: str, count: int) -> list[int]:
+    """Lines of real code, spread evenly through the file."""
+    candidates = code_lines(text)
     step = max(1, len(candidates) // (count + 1))
     return [candidates[step * (k + 1)] for k in range(count)]
 
@@ -144,53 +160,23 @@ def run_engine(name: str, engine: CompletionEngine, strokes: list[Keystroke], ev
 
 async def run_lsp(strokes: list[Keystroke], settings: dict[str, object]) -> Run:
     """Type through the real server: an incremental didChange per keystroke, then an inline completion request."""
-    client = LanguageClient("typing-latency", "1")
-    await client.start_io(sys.executable, "-m", "cove.cli", "lsp")
-    capabilities = types.ClientCapabilities(
-        text_document=types.TextDocumentClientCapabilities(
-            inline_completion=types.InlineCompletionClientCapabilities()
-        ),
-        general=types.GeneralClientCapabilities(position_encodings=[types.PositionEncodingKind.Utf16]),
-    )
-    await client.initialize_async(types.InitializeParams(capabilities=capabilities, initialization_options=settings))
-    client.initialized(types.InitializedParams())
-    versions: dict[Path, int] = {}
+    session = await EditorSession.start(settings)
+    opened: dict[Path, str] = {}
     run = Run("cove-lsp")
-
-    async def request(stroke: Keystroke) -> str:
-        params = types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(stroke.path.as_uri()),
-            position=types.Position(stroke.line, stroke.column),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
-        )
-        result = await client.text_document_inline_completion_async(params)
-        items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
-        return str(items[0].insert_text) if items else ""
-
     for stroke in tqdm(strokes, desc="cove-lsp", file=sys.stderr, leave=False):
-        uri = stroke.path.as_uri()
-        if stroke.path not in versions:
-            versions[stroke.path] = 1
-            document = types.TextDocumentItem(uri=uri, language_id="python", version=1, text=stroke.text)
-            client.text_document_did_open(types.DidOpenTextDocumentParams(document))
-            await request(stroke)  # the first request of a file waits for the model to load: not timed
+        if stroke.path not in opened:
+            uri = opened[stroke.path] = session.open(stroke.path, stroke.text)
+            await session.inline(uri, stroke.line, stroke.column)  # waits for the model to load: not timed
             continue
-        versions[stroke.path] += 1
-        identifier = types.VersionedTextDocumentIdentifier(uri=uri, version=versions[stroke.path])
-        if stroke.first_of_line:
-            change: types.TextDocumentContentChangeEvent = types.TextDocumentContentChangeWholeDocument(stroke.text)
-        else:
-            at = types.Position(stroke.line, stroke.column - 1)
-            change = types.TextDocumentContentChangePartial(
-                range=types.Range(at, at), text=stroke.text[stroke.offset - 1]
-            )
+        uri = opened[stroke.path]
         started = time.perf_counter()
-        client.text_document_did_change(types.DidChangeTextDocumentParams(identifier, [change]))
-        suggestion = await request(stroke)
+        if stroke.first_of_line:
+            session.change(uri, types.TextDocumentContentChangeWholeDocument(stroke.text))
+        else:
+            session.type(uri, stroke.line, stroke.column - 1, stroke.text[stroke.offset - 1])
+        suggestion = await session.inline(uri, stroke.line, stroke.column)
         run.record(time.perf_counter() - started, suggestion, stroke.rest_of_line)
-    await client.shutdown_async(None)
-    client.exit(None)
-    await client.stop()  # type: ignore[no-untyped-call]
+    await session.stop()
     return run
 
 
@@ -225,12 +211,164 @@ def run_server(strokes: list[Keystroke], config: CompletionConfig, model: LocalM
     return runs
 
 
+@dataclass(frozen=True)
+class Place:
+    """A line typed at a random place of a file: the file as opened (the line cut to its indent) and the line."""
+
+    path: Path
+    text: str
+    line: int
+    indent: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ColdVariant:
+    """One way of arriving at a place: the server's settings, a pause before typing, and whether `cove/cursor` is
+    sent on arrival."""
+
+    name: str
+    settings: dict[str, Any]
+    pause_s: float = 0.0
+    cursor: bool = False
+
+
+@dataclass
+class ColdRun:
+    """The first keystroke at each place, the keystrokes after it, all of them, and the server's warm counts."""
+
+    first: Run
+    later: Run
+    every: Run
+    warm: dict[str, int] = field(default_factory=dict)
+
+
+def cold_places(count: int, seed: int) -> list[Place]:
+    """`count` random lines of code, one file of COLD_FILES after another."""
+    rng = random.Random(seed)
+    places = []
+    for index in range(count):
+        path = COLD_FILES[index % len(COLD_FILES)]
+        text = path.read_text()
+        lines = text.split("\n")
+        number = rng.choice(code_lines(text))
+        target = lines[number]
+        indent = target[: len(target) - len(target.lstrip())]
+        opened = "\n".join([*lines[:number], indent, *lines[number + 1 :]])
+        places.append(Place(path, opened, number, indent, target.lstrip()))
+    return places
+
+
+async def arrive(variant: ColdVariant) -> tuple[EditorSession, ColdRun]:
+    """A server started with the variant's settings, its model loaded."""
+    session = await EditorSession.start(variant.settings)
+    warmup = session.open(Path("/nonexistent/cove-benchmark-warmup.py"), "import os\n")
+    await session.inline(warmup, 1, 0)  # waits for the model to load: not timed
+    session.close(warmup)
+    return session, ColdRun(Run(variant.name), Run(variant.name), Run(variant.name))
+
+
+async def type_at(session: EditorSession, variant: ColdVariant, place: Place, run: ColdRun, keystroke_s: float) -> None:
+    """Open the place's file, arrive at the line (pausing and sending `cove/cursor` as the variant says), type the
+    line a keystroke every `keystroke_s` (or as soon as the suggestion came, if later), and close the file."""
+    uri = session.open(place.path, place.text)
+    column = len(place.indent)
+    if variant.cursor:
+        session.cursor(uri, place.line, column)
+    await asyncio.sleep(variant.pause_s)
+    for typed in range(1, len(place.content)):
+        started = time.perf_counter()
+        session.type(uri, place.line, column + typed - 1, place.content[typed - 1])
+        suggestion = await session.inline(uri, place.line, column + typed)
+        seconds = time.perf_counter() - started
+        rest = place.content[typed:]
+        (run.first if typed == 1 else run.later).record(seconds, suggestion, rest)
+        run.every.record(seconds, suggestion, rest)
+        await asyncio.sleep(max(0.0, keystroke_s - seconds))
+    session.close(uri)
+
+
+async def cold_runs(variants: list[ColdVariant], places: list[Place], keystroke_s: float) -> dict[str, ColdRun]:
+    """Every variant at every place, one server per variant; at each place the variants take turns, so that a
+    change in the machine's load falls on all of them alike."""
+    started = [await arrive(variant) for variant in variants]
+    for place in tqdm(places, desc="places", file=sys.stderr, leave=False):
+        for variant, (session, run) in zip(variants, started, strict=True):
+            await type_at(session, variant, place, run, keystroke_s)
+    for _, (session, run) in zip(variants, started, strict=True):
+        run.warm = (await session.status()).get("warm", {})
+        await session.stop()
+    return {variant.name: run for variant, (_, run) in zip(variants, started, strict=True)}
+
+
+def cold_scenario(args: argparse.Namespace) -> None:
+    """Time to the first suggestion at a new place: today's behaviour and Cove's, without and with a pause."""
+    places = cold_places(args.places, args.seed)
+    single_line: dict[str, Any] = {"multiline": "never"}
+    today = {"completion": {**single_line, "warm_cursor": False, "first_window_chars": 0}}
+    cove = {"completion": single_line}
+    variants = [
+        ColdVariant("today", today),
+        ColdVariant("cove", cove),
+        ColdVariant("today+pause", today, args.pause_s, cursor=True),  # today's server has no cove/cursor
+        ColdVariant("cove+pause", cove, args.pause_s, cursor=True),
+    ]
+    keystrokes_per_run = sum(len(place.content) - 1 for place in places)
+    print(
+        f"cold starts: {len(places)} random lines in {', '.join(sorted({p.path.name for p in places}))}, a keystroke "
+        f"every {args.keystroke_ms} ms ({keystrokes_per_run} keystrokes per run); +pause: {args.pause_s} s before "
+        "typing, Cove's after cove/cursor"
+    )
+    runs = asyncio.run(cold_runs(variants, places, args.keystroke_ms / 1000))
+
+    def ms(run: Run, share: float) -> str:
+        return f"{run.percentile(share) * 1000:>7.0f}"
+
+    print(
+        f"\n{'run':<12} {'first p50':>9} {'first p95':>9} {'first max':>9} {'later p95':>9} {'all p95':>9}"
+        f" {'exact 1st':>9} {'exact all':>9} {'useful all':>10}"
+    )
+    for name, run in runs.items():
+        first, later, every = run.first, run.later, run.every
+        print(
+            f"{name:<12} {ms(first, 0.5):>9} {ms(first, 0.95):>9} {ms(first, 1.0):>9} {ms(later, 0.95):>9}"
+            f" {ms(every, 0.95):>9} {100 * first.exact / len(first.seconds):>8.1f}%"
+            f" {100 * every.exact / len(every.seconds):>8.1f}% {100 * every.useful / len(every.seconds):>9.1f}%"
+        )
+    for name in ("cove", "cove+pause"):
+        print(f"{name} warm counts: {runs[name].warm}")
+    today_run, cove_run, paused = runs["today"], runs["cove"], runs["cove+pause"]
+    speedup = today_run.first.percentile(0.5) / cove_run.first.percentile(0.5)
+    paused_speedup = runs["today+pause"].first.percentile(0.5) / paused.first.percentile(0.5)
+    print(
+        f"\nfirst suggestion p50, today's over Cove's: {speedup:.1f}x without a pause, {paused_speedup:.1f}x after one"
+        f"\ntargets: no pause first p50 <= 500 ms -> {ms(cove_run.first, 0.5).strip()}, max <= 1000 ms -> "
+        f"{ms(cove_run.first, 1.0).strip()}; later keystrokes p95 <= 250 ms -> {ms(cove_run.later, 0.95).strip()}; "
+        f"after a pause first p95 <= 300 ms -> {ms(paused.first, 0.95).strip()}; exact (all) == today's -> "
+        f"{cove_run.every.exact} vs {today_run.every.exact}, paused {paused.every.exact} vs "
+        f"{runs['today+pause'].every.exact}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lines", type=int, default=4, help="lines retyped in each file")
-    parser.add_argument("--baseline-every", type=int, default=3, help="time the baseline on every Nth keystroke")
-    parser.add_argument("--server", action="store_true", help="also replay through llama-server with the same model")
+    parser.add_argument("--scenario", choices=["typing", "cold"], default="typing", help="what to replay")
+    parser.add_argument("--lines", type=int, default=4, help="typing: lines retyped in each file")
+    parser.add_argument("--baseline-every", type=int, default=3, help="typing: time the baseline every Nth keystroke")
+    parser.add_argument("--server", action="store_true", help="typing: also replay through llama-server")
+    parser.add_argument("--places", type=int, default=10, help="cold: random places typed at")
+    parser.add_argument("--seed", type=int, default=1, help="cold: which random places")
+    parser.add_argument("--keystroke-ms", type=int, default=150, help="cold: time between keystrokes")
+    parser.add_argument("--pause-s", type=float, default=1.0, help="cold: the pause before typing in +pause runs")
     args = parser.parse_args(argv)
+    if args.scenario == "cold":
+        cold_scenario(args)
+    else:
+        typing_scenario(args)
+
+
+def typing_scenario(args: argparse.Namespace) -> None:
+    """The replay of retyped lines: the real server, the engine, the model on every keystroke, the baseline."""
     strokes = list(keystrokes(args.lines))
     single_line = dataclasses.replace(CompletionConfig(), multiline="never")
     print(f"{len(strokes)} keystrokes over {args.lines} lines in each of {', '.join(p.name for p in FILES)}")
