@@ -25,6 +25,7 @@ from cove.agent.service import Method
 from cove.agent.store import MemoryStore
 from cove.config import CoveConfig, ModelConfig, apply_layer, load_config
 from cove.errors import ConfigError, CoveError
+from cove.inference.chat import ChatModel
 from cove.protocol.codec import unstructure
 from cove.protocol.events import (
     AgentEvent,
@@ -77,10 +78,15 @@ class AgentService:
     """The daemon's agent methods. `deliver(client, params)` sends an `agent/event` to the run's client and to
     every subscriber, from any thread."""
 
-    def __init__(self, store: MemoryStore, deliver: Deliver) -> None:
+    def __init__(
+        self, store: MemoryStore, deliver: Deliver, resident: tuple[ModelConfig, Callable[[], ChatModel]] | None = None
+    ) -> None:
         self.store = store
         self.deliver = deliver
-        self._locals: dict[ModelConfig, SharedLocalModel] = {}
+        #: The daemon's model (its settings, and the model, loaded on first use), which completions use too: a run
+        #: whose `[model]` is the daemon's shares it.
+        self.resident = resident
+        self._locals: dict[ModelConfig, ChatModel] = {}
         self.sessions: dict[str, AgentSession] = {}
         self.runs: dict[str, Run] = {}
         self._ids = itertools.count(1)
@@ -170,7 +176,7 @@ class AgentService:
             inbox=run.drain,
         )
         try:
-            local = self._locals.setdefault(config.model, SharedLocalModel.for_model(config.model))
+            local = self._local_model(config.model)
             result = run_task(config, session, params.task, io, Models(config, local), mode, params.read_only)
             changes = session.changes() if params.propose else None
             emit(Finished(result.stopped, result.answer, result.steps, changes=changes))
@@ -181,6 +187,11 @@ class AgentService:
             emit(Finished("error", error=f"internal error: {err}"))
         finally:
             run.done = True
+
+    def _local_model(self, config: ModelConfig) -> ChatModel:
+        if self.resident is not None and config == self.resident[0]:
+            return self.resident[1]()
+        return self._locals.setdefault(config, SharedLocalModel.for_model(config))
 
     async def _decide(self, client: Any, params: AgentDecide) -> dict[str, Any]:
         run = self.runs.get(params.session_id)

@@ -15,12 +15,14 @@ import hmac
 import logging
 import os
 import signal
+import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cove import __version__
 from cove.agent.agent_service import AgentService
 from cove.agent.clients import Client, Clients
+from cove.agent.completion_service import CompletionService
 from cove.agent.event_service import EventService
 from cove.agent.memory_service import MemoryService
 from cove.agent.mqtt_bridge import MqttBridge
@@ -47,6 +49,9 @@ from cove.protocol.framing import (
 from cove.protocol.params import InitializeParams, ShutdownParams, StatusParams
 from cove.runtime import DaemonPaths, take_lock
 
+if TYPE_CHECKING:
+    from cove.inference.resident import ResidentModel
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,6 +70,8 @@ class Daemon:
         if self.listen.tcp_listen and not self.listen.token:
             raise ConfigError("daemon.tcp_listen is set but daemon.token is empty; remote clients need a token")
         self.paths, self.store, self.idle_timeout = paths, store, idle_timeout
+        self.config = config
+        self._resident_lock = threading.Lock()
         self.started = time.time()
         self.clients = Clients()
         hub = SessionHub(store, config.reminders)
@@ -72,7 +79,9 @@ class Daemon:
         self.bridge = (
             MqttBridge(config.events, self.events.outside, self._status_payload) if config.events.mqtt_host else None
         )
-        self.agents = AgentService(store, self._deliver_agent_event)
+        self._resident: ResidentModel | None = None
+        self.completions = CompletionService(self._resident_model)
+        self.agents = AgentService(store, self._deliver_agent_event, (config.model, self._resident_model))
         self.sessions = SessionService(store, hub, self.agents.inbox, self._announce)
         self._stop = asyncio.Event()
         self._last_seen = time.monotonic()
@@ -83,7 +92,7 @@ class Daemon:
             Method(StatusParams, self._status),
             Method(ShutdownParams, self._shutdown),
         ]
-        services = (self.sessions, MemoryService(store), self.events, self.agents)
+        services = (self.sessions, MemoryService(store), self.events, self.agents, self.completions)
         self.methods: dict[str, Method] = {m.name: m for m in core + [m for s in services for m in s.methods()]}
 
     async def serve(self) -> None:
@@ -126,9 +135,20 @@ class Daemon:
             self.paths.socket.unlink(missing_ok=True)
             logger.info("stopped")
 
+    def _resident_model(self) -> ResidentModel:
+        """The one local model of completions and the agent (imported, built and loaded on first use)."""
+        with self._resident_lock:
+            if self._resident is None:
+                from cove.inference.resident import ResidentModel
+
+                self._resident = ResidentModel(self.config)
+            return self._resident
+
     async def _watch_idle(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout))
+            if self._resident is not None and self._resident.loaded:
+                await asyncio.to_thread(self._resident.unload_if_idle)
             if self.agents.active():
                 self._last_seen = time.monotonic()  # a run working for no client still keeps the daemon up
             elif not self.clients.connected and time.monotonic() - self._last_seen > self.idle_timeout:
@@ -158,7 +178,11 @@ class Daemon:
                     if err.fatal:
                         break
                     continue
-                await self._answer(client, request)
+                method = self.methods.get(request.method)
+                if method is not None and method.concurrent and client.initialized:
+                    self.clients.spawn(self._answer(client, request))
+                else:
+                    await self._answer(client, request)
                 if client.remote and not client.initialized:
                     break  # a remote client gets one chance to present the token
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -180,7 +204,10 @@ class Daemon:
             if not client.initialized and method.params is not InitializeParams:
                 raise ProtocolError("send initialize first", NOT_INITIALIZED)
             params = structure(method.params, request.params, request.method)
-            reply = response(request.id, await method.handler(client, params))
+            handled = (
+                method.handler(client, params, request.id) if method.concurrent else method.handler(client, params)
+            )
+            reply = response(request.id, await handled)
         except CoveError as err:
             reply = error_response(request.id, err.rpc_code, str(err))
         except Exception as err:  # a bug must cost one request, never the daemon
@@ -214,6 +241,7 @@ class Daemon:
             "socket": str(self.paths.socket),
             "database": str(self.store.path),
             "schema_version": self.store.schema_version,
+            "completions": self.completions.status(self._resident is not None),
         }
 
     async def _shutdown(self, client: Client, params: ShutdownParams) -> None:

@@ -117,7 +117,7 @@ class Models:
     """The chat model of each slot: the remote server when configured and routed there, else the local model,
     which is loaded once, on first use."""
 
-    def __init__(self, config: CoveConfig, local: SharedLocalModel | None = None) -> None:
+    def __init__(self, config: CoveConfig, local: ChatModel | None = None) -> None:
         self.config = config
         self._local = local or SharedLocalModel.for_model(config.model)
         self._remote: ChatModel | None = None
@@ -137,7 +137,7 @@ class Models:
             return self._remote, decision
         return self.local(), decision
 
-    def local(self) -> SharedLocalModel:
+    def local(self) -> ChatModel:
         return self._local
 
 

@@ -12,10 +12,12 @@ from cove.protocol.params import Params
 @dataclass(frozen=True)
 class Method:
     """A method of the protocol: its params' type (which names it) and the handler that receives them parsed.
-    The handler is called as `handler(client, params)`."""
+    The handler is called as `handler(client, params)`; a `concurrent` one as `handler(client, params, request_id)`,
+    without waiting for it before the client's next request is read (its reply may come after later ones')."""
 
     params: type[Params]
-    handler: Callable[[Any, Any], Awaitable[Any]]
+    handler: Callable[..., Awaitable[Any]]
+    concurrent: bool = False
 
     @property
     def name(self) -> str:

@@ -20,7 +20,9 @@ class EditorSession:
 
     @classmethod
     async def start(cls, settings: dict[str, Any]) -> EditorSession:
-        """A server initialised as an editor with inline completions would, with `settings` as its options."""
+        """A server initialised as an editor with inline completions would, with `settings` as its options
+        (completions from its own model unless they route them elsewhere)."""
+        settings = {"routing": {"complete": ["local"]}, **settings}
         client = LanguageClient("cove-benchmark", "1")
         await client.start_io(sys.executable, "-m", "cove.cli", "lsp")
         capabilities = types.ClientCapabilities(

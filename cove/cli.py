@@ -153,8 +153,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
     config = loaded.config
     if args.multiline:
         config = _with_multiline(loaded, args.multiline)
-    model = LocalModel(locate_model(config.model, progress=_progress_bar("assembling model")), config.model)
-    engine = CompletionEngine(model, config.completion)
+    path = locate_model(config.model, progress=_progress_bar("assembling model"))
+    # Loaded here only when it serves (by default the daemon's model does, loaded once for every client).
+    engine = CompletionEngine(lambda: LocalModel(path, config.model), config.completion)
     engine.reroute(config)
     line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
     tty = sys.stdout.isatty()
@@ -240,8 +241,10 @@ def _report_completion_route(config: CoveConfig, report: Callable[[bool, str, st
     from cove.inference.completion_routing import server_targets
     from cove.inference.routing import Slot, chain
 
-    if chain(config.routing, Slot.COMPLETE)[0] == "local":
+    targets = chain(config.routing, Slot.COMPLETE)
+    if "remote" not in targets[: targets.index("local")]:
         report(True, "offline", "completions run on this machine with the local model; nothing is sent anywhere")
+    if targets[0] == "local":
         return
     servers, unavailable = server_targets(config)
     for name, reason in unavailable:

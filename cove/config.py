@@ -45,6 +45,9 @@ class ModelConfig:
     #: (StreamingLLM: older tokens are dropped and the rest shifted), "error" refuses.
     overflow: Literal["streaming", "error"] = "streaming"
     sink_tokens: int = 4
+    #: Seconds without use after which the daemon frees its model (loaded again, in a second or so, on the next
+    #: request); 0 keeps it loaded.
+    idle_unload_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,9 @@ class RemoteConfig:
 class RoutingConfig:
     """Which model serves each workload; each chain is tried in order and always ends at the local model."""
 
-    complete: tuple[str, ...] = ("local",)
+    #: "daemon": the model the per-user daemon holds for every editor window and the agent (started when absent);
+    #: "local": a model loaded in the language server's own process.
+    complete: tuple[str, ...] = ("daemon", "local")
     execute: tuple[str, ...] = ("remote", "local")
     plan: tuple[str, ...] = ("remote", "local")
     compact: tuple[str, ...] = ("local",)

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from cove.config import CoveConfig, RemoteConfig
 from cove.errors import ModelError
 from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, ServerBackend, Warmed
+from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.llama_server_completions import LlamaServerCompletions
 from cove.inference.openai_completions import OpenAICompletions
 from cove.inference.routing import Slot, chain
+from cove.runtime import daemon_paths
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +136,9 @@ def server_targets(config: CoveConfig) -> tuple[list[ServerBackend], list[tuple[
     unavailable: list[tuple[str, str]] = []
     remote = config.remote
     for name in chain(config.routing, Slot.COMPLETE)[:-1]:
+        if name == "daemon":
+            built.append(daemon_backend())
+            continue
         if name != "remote":
             continue
         backend = remote.completion_api  # named as a built one would be: "openai", "llama-server"
@@ -145,6 +150,13 @@ def server_targets(config: CoveConfig) -> tuple[list[ServerBackend], list[tuple[
         except ModelError as err:
             unavailable.append((backend, str(err)))
     return built, unavailable
+
+
+def daemon_backend() -> DaemonCompletions:
+    """The daemon of this user (`$XDG_RUNTIME_DIR/cove`), connected to (and started) in the background now."""
+    backend = DaemonCompletions(daemon_paths())
+    backend.start()
+    return backend
 
 
 def server_backend(remote: RemoteConfig) -> ServerBackend:

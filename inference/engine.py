@@ -76,8 +76,13 @@ class _DocumentMemo:
 class CompletionEngine:
     """Completions from a backend (by default the local model); `complete` blocks and is thread-safe."""
 
-    def __init__(self, model: LocalModel, config: CompletionConfig, backend: CompletionBackend | None = None) -> None:
-        self.model = model
+    def __init__(
+        self,
+        model: LocalModel | Callable[[], LocalModel],
+        config: CompletionConfig,
+        backend: CompletionBackend | None = None,
+    ) -> None:
+        """`model`: the local model, or a function that loads it on first use (when another target serves)."""
         self.local = LocalBackend(model, config)
         self.backend: CompletionBackend = backend or self.local
         self._config = config

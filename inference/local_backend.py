@@ -35,23 +35,76 @@ COLD_TOKENS = 64
 
 
 class LocalBackend:
-    """Completions from one local model; `generate` blocks and is safe to call from several threads."""
+    """Completions from one local model; `generate` blocks and is safe to call from several threads.
+
+    `model` is the loaded model, or a function that loads it: then it is loaded on first use (a language server whose
+    completions come from the daemon loads its own copy only when the daemon fails), and `unload` frees it until the
+    next use.
+    """
 
     name = "local"
 
-    def __init__(self, model: LocalModel, config: CompletionConfig) -> None:
-        self.model = model
+    def __init__(self, model: LocalModel | Callable[[], LocalModel], config: CompletionConfig) -> None:
+        self._model: LocalModel | None = model if isinstance(model, LocalModel) else None
+        self._loader: Callable[[], LocalModel] | None = None if isinstance(model, LocalModel) else model
         self.config = config
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        #: `time.monotonic()` of the last generation or warm (for unloading after a while without use).
+        self.last_used = time.monotonic()
         self._current: str | None = None
         self._saved = KvStateCache(config.kv_cache_mib << 20)
         #: The current document's short first window, kept while the full window is in the context.
         self._short: SavedSequence | None = None
         #: The full window as last saved for a short answer: saved again only once the context has changed.
         self._full: SavedSequence | None = None
+        #: The full prompt at the place last answered from the short window: a place gets one short answer, and the
+        #: keystrokes after it there wait for the full window, so that quality is traded for no more than that.
+        self._short_place: list[int] | None = None
+
+    @property
+    def model(self) -> LocalModel:
+        """The model, loaded now if it was not."""
+        if self._model is None:
+            assert self._loader is not None
+            with self._lock:
+                if self._model is None:
+                    self._model = self._loader()
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     def describe(self) -> str:
-        return f"the local model ({self.model.description})"
+        if self._model is None:
+            return "the local model (loaded on first use)"
+        return f"the local model ({self._model.description})"
+
+    def unload(self) -> bool:
+        """Free the model and every KV state kept (a function to load it again must have been given); whether a
+        model was loaded."""
+        assert self._loader is not None, "a model given loaded cannot be loaded again"
+        with self._lock:
+            if self._model is None:
+                return False
+            self._model.close()
+            self._model = None
+            self._saved = KvStateCache(self.config.kv_cache_mib << 20)
+            self._current = None
+            self._short = self._full = self._short_place = None
+            return True
+
+    def park(self) -> None:
+        """Save the current document's KV state with the others and empty the context, for another user of the
+        same model (the agent) to have it; the document's next completion restores it."""
+        with self._lock:
+            if self._model is None:
+                return
+            if self._current is not None and self._model.tokens and self.config.reuse_kv_cache:
+                self._saved.put(self._current, SavedSequence(tuple(self._model.tokens), self._model.save_state()))
+            self._current = None
+            self._short = self._full = self._short_place = None
+            self._model.clear()
 
     @property
     def saved_state_bytes(self) -> int:
@@ -63,16 +116,18 @@ class LocalBackend:
             self._saved.drop(document)
             if self._current == document:
                 self._current = None
-                self._short = self._full = None
+                self._short = self._full = self._short_place = None
                 self.model.clear()
 
     def close(self) -> None:
-        self.model.close()
+        if self._model is not None:
+            self._model.close()
 
     def generate(
         self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
     ) -> Generated:
         with self._lock:
+            self.last_used = time.monotonic()
             if stop_requested():
                 raise Cancelled("completion superseded before it started")
             self._switch_to(job.document)
@@ -81,7 +136,9 @@ class LocalBackend:
             if short is None:
                 return self._answer(prompt, heal, job, stop_requested, on_text)
             with self._in_short_window():
-                return self._answer(*short, job, stop_requested, on_text, short_window=True)
+                generated = self._answer(*short, job, stop_requested, on_text, short_window=True)
+            self._short_place = prompt  # given (a cancelled one was not): the next keystroke here takes the full
+            return generated
 
     def _answer(
         self,
@@ -104,6 +161,7 @@ class LocalBackend:
     def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
         """Make the model's context hold `job`'s prompt (but the token healing holds back), a chunk at a time."""
         with self._lock:
+            self.last_used = time.monotonic()
             if stop_requested() or not self.config.reuse_kv_cache:
                 return Warmed(0, not stop_requested())
             self._switch_to(job.document)
@@ -119,12 +177,14 @@ class LocalBackend:
     def _short_prompt(self, job: GenerationJob, prompt: list[int]) -> tuple[list[int], bytes] | None:
         """The short first window's prompt (and healed bytes) when it answers much sooner: the full `prompt` has
         more than COLD_TOKENS left to evaluate, and the short one less than half as many (it sees less, so it must
-        be worth it)."""
+        be worth it), at a place that has not had its short answer yet."""
         if job.first_window is None:
             return None
         full_left = _left(self.model.tokens, prompt)
         if full_left <= COLD_TOKENS:
             return None
+        if self._short_place is not None and _left(self._short_place, prompt) <= COLD_TOKENS:
+            return None  # the same place, typed on: its one short answer was given
         short, heal = self._prompt(job.first_window, job.max_new, "", job.document)
         return (short, heal) if 2 * _left(self._short.tokens if self._short else (), short) < full_left else None
 
@@ -163,7 +223,7 @@ class LocalBackend:
             self._saved.put(self._current, SavedSequence(tuple(self.model.tokens), self.model.save_state()))
         self._load(self._saved.take(document))
         self._current = document
-        self._short = self._full = None  # only the full window is kept for a document left
+        self._short = self._full = self._short_place = None  # only the full window is kept for a document left
 
     def _prompt(
         self, window: PromptWindow, max_new: int, context: str = "", document: str = ""

@@ -21,9 +21,13 @@ MAX_PROMPT_CHARS = 6_000
 class LocalChat:
     """`chat(messages, tools)` over the local model, with grammar-constrained replies."""
 
-    def __init__(self, model: LocalModel, max_tokens: int = 512) -> None:
+    def __init__(
+        self, model: LocalModel, max_tokens: int = 512, between_tokens: Callable[[], None] | None = None
+    ) -> None:
         self.model = model
         self.max_tokens = max_tokens
+        #: Called between two tokens of a reply (the daemon lends the model to completions there).
+        self.between_tokens = between_tokens
         self.calls = 0
 
     def chat(
@@ -50,7 +54,7 @@ class LocalChat:
             }
         )
         self.calls += 1
-        text = self.model.constrained(prompt, schema, self.max_tokens)
+        text = self.model.constrained(prompt, schema, self.max_tokens, self.between_tokens)
         try:
             data = json.loads(text)
         except json.JSONDecodeError:

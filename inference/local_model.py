@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import llama_cpp
@@ -282,21 +282,56 @@ class LocalModel:
         llama_cpp.llama_memory_seq_rm(self._memory, SEQ, -1, -1)
         self.tokens = []
 
-    def constrained(self, prompt: str, json_schema: dict[str, object], max_tokens: int = 256) -> str:
+    def constrained(
+        self,
+        prompt: str,
+        json_schema: dict[str, object],
+        max_tokens: int = 256,
+        between_tokens: Callable[[], None] | None = None,
+    ) -> str:
         """Greedy text for `prompt` that is guaranteed to match `json_schema` (llama.cpp grammar sampling).
 
         This goes through the high-level `Llama`, which keeps its own idea of the context, so the sequence this
-        class manages is cleared before and after: the next completion starts cold.
+        class manages is cleared before and after: the next completion starts cold. `between_tokens` is called
+        after each token is chosen and before it is evaluated: it may lend the context to someone else meanwhile
+        (`lend_context`), the logits it would change are not read again.
         """
         grammar = llama_grammar.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
         self.clear()
         self._llm.reset()  # type: ignore[no-untyped-call]
+        stopping = None
+        if between_tokens is not None:
+            hook = between_tokens
+
+            def never_stop(_ids: object, _logits: object) -> bool:
+                hook()
+                return False
+
+            stopping = llama_cpp.StoppingCriteriaList([never_stop])
         try:
-            result = self._llm.create_completion(prompt, grammar=grammar, max_tokens=max_tokens, temperature=0.0)
+            result = self._llm.create_completion(
+                prompt, grammar=grammar, max_tokens=max_tokens, temperature=0.0, stopping_criteria=stopping
+            )
         finally:
             self._llm.reset()  # type: ignore[no-untyped-call]
             self.clear()
         return str(result["choices"][0]["text"])  # type: ignore[index]
+
+    @contextlib.contextmanager
+    def lend_context(self) -> Iterator[None]:
+        """Inside, the context is empty for someone else; the sequence it held (this class's or the high-level
+        `Llama`'s, mid-generation) is saved and put back after, token for token."""
+        saved = self.save_state()
+        tokens = list(self.tokens)
+        self.clear()
+        try:
+            yield
+        finally:
+            self.clear()
+            buffer = (ctypes.c_uint8 * len(saved)).from_buffer_copy(saved)
+            if llama_cpp.llama_state_seq_set_data(self._ctx, buffer, len(saved), SEQ) == 0:
+                raise ModelError("the KV state lent to another request could not be put back")
+            self.tokens = tokens
 
     def save_state(self) -> bytes:
         """The KV state of the sequence, serialised."""

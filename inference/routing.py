@@ -14,6 +14,8 @@ from cove.config import RoutingConfig
 from cove.errors import ConfigError
 
 TARGETS = ("local", "remote")
+#: Completions may also come from the daemon's resident model (the language server is a client of it).
+COMPLETE_TARGETS = (*TARGETS, "daemon")
 
 
 class Slot(enum.StrEnum):
@@ -43,9 +45,10 @@ class Route:
 def chain(config: RoutingConfig, slot: Slot) -> tuple[str, ...]:
     """The slot's chain, checked, with the local model appended when the config left it out."""
     targets: tuple[str, ...] = getattr(config, slot.value)
-    unknown = [t for t in targets if t not in TARGETS]
+    known = COMPLETE_TARGETS if slot is Slot.COMPLETE else TARGETS
+    unknown = [t for t in targets if t not in known]
     if unknown:
-        raise ConfigError(f"routing.{slot.value}: unknown target(s) {unknown}; use {list(TARGETS)}")
+        raise ConfigError(f"routing.{slot.value}: unknown target(s) {unknown}; use {list(known)}")
     return targets if targets and targets[-1] == "local" else (*targets, "local")
 
 

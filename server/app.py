@@ -17,7 +17,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from cove import __version__
-from cove.config import CoveConfig, LoadedConfig, find_project_root, load_config
+from cove.config import CoveConfig, LoadedConfig, apply_layer, env_settings, find_project_root, load_config
 from cove.errors import ConfigError, CoveError
 from cove.inference.engine import Completion, CompletionEngine
 from cove.runtime import state_directory
@@ -67,8 +67,21 @@ class CoveServer(LanguageServer):
         except ConfigError as err:
             self._config_error = f"Cove: {err}"
             logger.error("%s", err)
-            loaded = self.completions.loaded if self.completions else LoadedConfig(CoveConfig(), (), None)
+            loaded = self.completions.loaded if self.completions else self._without_editor_settings()
         return loaded
+
+    def _without_editor_settings(self) -> LoadedConfig:
+        """Every layer but the editor's (the config files, `COVE_*`); if a file is what failed, the defaults with
+        each `COVE_*` variable that is valid (the environment still decides, e.g., where completions come from)."""
+        try:
+            return load_config(self.project_root, os.environ, None)
+        except ConfigError:
+            config, sources = CoveConfig(), []
+            for source, layer in env_settings(os.environ).items():
+                with contextlib.suppress(ConfigError):
+                    config = apply_layer(config, layer, source)
+                    sources.append(source)
+            return LoadedConfig(config, tuple(sources), None)
 
     def report_config_error(self) -> None:
         """Show the last config error in the editor, once."""

@@ -17,6 +17,7 @@ from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.engine import Completion, CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
+from cove.inference.routing import Slot, chain
 from cove.server.latest_only import LatestOnly
 from cove.server.warming import IdleWarming, WarmJob
 
@@ -26,11 +27,17 @@ logger = logging.getLogger(__name__)
 def load_engine(loaded: LoadedConfig) -> CompletionEngine:
     """Locate (assembling if needed) and load the model, and build the engine around it."""
     config = loaded.config
-    path = locate_model(config.model)
-    model = LocalModel(path, config.model)
-    model.tokens_starting_with(b"")  # index the vocabulary now, not on the first keystroke
-    logger.info("loaded %s (%s)", path, model.description)
-    engine = CompletionEngine(model, config.completion)
+
+    def load() -> LocalModel:
+        path = locate_model(config.model)
+        model = LocalModel(path, config.model)
+        model.tokens_starting_with(b"")  # index the vocabulary now, not on the first keystroke
+        logger.info("loaded %s (%s)", path, model.description)
+        return model
+
+    # Loaded now when it serves first; else only once the targets before it fail (the daemon holds the model).
+    serves_first = chain(config.routing, Slot.COMPLETE)[0] == "local"
+    engine = CompletionEngine(load() if serves_first else load, config.completion)
     engine.reroute(config)
     logger.info("completions from %s", engine.describe())
     return engine

@@ -50,6 +50,9 @@ def clean_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     # Bounded by tokens rather than time: a loaded CI machine must get the same suggestions as an idle one.
     env["COVE_COMPLETION_TIME_BUDGET_MS"] = "20000"
     env["COVE_COMPLETION_BLOCK_TIME_BUDGET_MS"] = "60000"
+    # Completions from the language server's own model: a test's servers must not share the user's daemon (those
+    # about the daemon's model route to it themselves, with a runtime folder of their own: `agent_env`).
+    env["COVE_ROUTING_COMPLETE"] = '["local"]'
     yield env
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from cove.inference.completion_backend import GenerationJob
 from cove.protocol.codec import unstructure
 
 
@@ -171,3 +172,35 @@ class AgentCancel(Params):
 class AgentUndo(Params):
     method = "agent/undo"
     session_id: str
+
+
+@dataclass(frozen=True)
+class CompleteGenerate(Params):
+    """A completion from the daemon's model (`[routing] complete = ["daemon", ...]`); the reply is a `Generated`."""
+
+    method = "complete/generate"
+    job: GenerationJob
+
+
+@dataclass(frozen=True)
+class CompleteWarm(Params):
+    """Evaluate a place's prompt while nothing else waits for the model; the reply is a `Warmed`."""
+
+    method = "complete/warm"
+    job: GenerationJob
+
+
+@dataclass(frozen=True)
+class CompleteCancel(Params):
+    """Stop this client's `complete/generate` or `complete/warm` request `request_id` (between two tokens)."""
+
+    method = "complete/cancel"
+    request_id: int
+
+
+@dataclass(frozen=True)
+class CompleteForget(Params):
+    """A document was closed: drop the KV state kept for it."""
+
+    method = "complete/forget"
+    document: str

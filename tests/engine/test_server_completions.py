@@ -18,6 +18,7 @@ from cove.config import CompletionConfig, CoveConfig, ModelConfig, RemoteConfig,
 from cove.errors import Cancelled
 from cove.inference.completion_backend import GenerationJob
 from cove.inference.completion_routing import RoutedCompletions
+from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.openai_completions import OpenAICompletions
@@ -137,10 +138,22 @@ def test_the_suffix_is_sent_only_when_completion_suffix_is_on() -> None:
     assert with_suffix["prompt"] == "# context\n" + window.prefix and with_suffix["stream"] is True
 
 
-def test_the_default_is_the_local_model_alone(model: LocalModel) -> None:
+def test_the_default_is_the_daemons_model_then_the_local_one(
+    model: LocalModel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr(
+        DaemonCompletions, "start", lambda self: None
+    )  # tests/lsp/test_daemon_completions.py starts one
     engine = CompletionEngine(model, CompletionConfig())
     engine.reroute(CoveConfig())
-    assert engine.backend is engine.local
+    assert isinstance(engine.backend, RoutedCompletions)
+    daemon, local = engine.backend.targets
+    assert isinstance(daemon, DaemonCompletions) and daemon.paths.socket == tmp_path / "cove" / "daemon.sock"
+    assert local is engine.local
+    engine.reroute(CoveConfig(routing=RoutingConfig(complete=("local",))))
+    backend: object = engine.backend
+    assert backend is engine.local
 
 
 def test_doctor_probes_the_completion_server(server: str, clean_env: dict[str, str]) -> None:

@@ -59,6 +59,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         if process.poll() is None:
             process.kill()
+        # Completions came from the daemon (the default route), started in the test's runtime folder: stop it.
+        subprocess.run([sys.executable, "-m", "cove.cli", "daemon", "stop"], env=env, capture_output=True, check=False)
 
 
 json_values = st.recursive(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -154,6 +155,9 @@ async def test_bad_initialization_options_are_reported_and_defaults_serve(clean_
         line, column = find_line(text, NEEDLE)
         result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 12))
         assert isinstance(result, types.InlineCompletionList) and result.items
+        status: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
+        # The other layers still apply: COVE_ROUTING_COMPLETE (tests/conftest.py) keeps completions in-process.
+        assert status["completions"]["serving"].startswith("the local model"), status
 
 
 async def test_broken_user_config_file_is_named(clean_env: dict[str, str]) -> None:
@@ -164,6 +168,8 @@ async def test_broken_user_config_file_is_named(clean_env: dict[str, str]) -> No
         await lsp.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
         assert str(config) in lsp.messages[0].message
         assert "unknown key 'completion.max_tokenz'" in lsp.messages[0].message
+        status: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
+        assert status["completions"]["serving"].startswith("the local model"), "COVE_* still applies"
 
 
 async def test_did_change_configuration_applies_valid_and_rejects_bad_settings(clean_env: dict[str, str]) -> None:

@@ -310,9 +310,10 @@ async function checkExtension(extension, context, project) {
   await waitFor("the server's report of the bad initializationOptions", () =>
     shownSince(0, "error").some((m) => m.includes("completion.multiline") && m.includes("sometimes")),
   );
-  // The server kept its defaults (the local model alone); the status bar asks it once started, and again
+  // The server left out the editor's settings, not its other layers: the environment's [routing] complete
+  // applies (no remote server is set, so the local model serves); the status bar asks once started, and again
   // while the model loads.
-  await statusBarSays("$(sparkle) Cove: local (offline)");
+  await statusBarSays("$(warning) Cove: local (fell back, offline)");
   console.log(`activate: ok (${commands.size} commands; ${statusItem.text})`);
 
   // A settings change goes out as didChangeConfiguration with the mapped settings.
@@ -351,8 +352,9 @@ async function checkExtension(extension, context, project) {
   check(statusItem.backgroundColor === undefined, "a server that serves is shown as a warning");
   console.log(`status bar after a settings change: ok (${statusItem.text})`);
 
-  // Without [routing] complete the local model serves alone.
-  delete process.env.COVE_ROUTING_COMPLETE;
+  // With [routing] complete = ["local"] the language server's own model serves alone (the default, the daemon's
+  // model, is tested in tests/lsp/test_daemon_completions.py: this test has no runtime folder of its own).
+  process.env.COVE_ROUTING_COMPLETE = '["local"]';
   await commands.get("cove.palette.restart")();
   await statusBarSays("$(sparkle) Cove: local");
   console.log("restart: ok");

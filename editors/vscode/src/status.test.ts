@@ -21,6 +21,14 @@ const remoteSkipped = {
   state: "skipped",
   reason: "cannot reach http://127.0.0.1:8080/v1: ConnectError; tried again in 24 s",
 };
+const DAEMON = "the Cove daemon's model (/run/user/1000/cove/daemon.sock)";
+const daemonReady = { name: "daemon", description: DAEMON, state: "ready", reason: "" };
+const daemonSkipped = {
+  name: "daemon",
+  description: DAEMON,
+  state: "skipped",
+  reason: "the Cove daemon went away (the daemon closed the connection); restarting it; tried again in 28 s",
+};
 const remoteUnset = { name: "remote", description: "", state: "unavailable", reason: "no remote.base_url set" };
 
 function parsed(completions: unknown): CompletionStatus {
@@ -60,6 +68,8 @@ describe("servingBackend", () => {
     expect(servingBackend(parsed({ serving: REMOTE, targets: [remoteReady, local] }))).toBe("remote");
     expect(servingBackend(parsed({ serving: LOCAL, targets: [remoteSkipped, local] }))).toBe("local");
     expect(servingBackend(parsed({ serving: LOCAL, targets: [remoteUnset, local] }))).toBe("local");
+    expect(servingBackend(parsed({ serving: DAEMON, targets: [daemonReady, local] }))).toBe("daemon");
+    expect(servingBackend(parsed({ serving: LOCAL, targets: [daemonSkipped, local] }))).toBe("local");
   });
 
   it("says loading while the model loads, and none when it failed", () => {
@@ -98,6 +108,12 @@ describe("statusView", () => {
     expect(remote.severity).toBe("ok");
     expect(remote.tooltip).not.toContain("Fell back");
     expect(remote.tooltip).not.toContain("Offline");
+    const daemon = statusView(offline, parsed({ serving: DAEMON, targets: [daemonReady, local] }));
+    expect(daemon.text).toBe("$(sparkle) Cove: daemon (offline)");
+    expect(daemon.severity).toBe("ok");
+    const lost = statusView(offline, parsed({ serving: LOCAL, targets: [daemonSkipped, local] }));
+    expect(lost.text).toBe("$(warning) Cove: local (fell back, offline)");
+    expect(lost.tooltip).toContain("Fell back: daemon skipped: the Cove daemon went away");
   });
 
   it("warns when a target of [routing] complete is passed over, with why in the tooltip", () => {

@@ -67,16 +67,17 @@ function parseTarget(value: unknown): CompletionTarget[] {
 }
 
 /** Which kind of backend answers the next completion. */
-export type Backend = "local" | "remote" | "loading" | "none";
+export type Backend = "local" | "daemon" | "remote" | "loading" | "none";
 
-/** The backend of a status: the first ready target (the chain ends at the local model), else the local model. */
+/** The backend of a status: the first ready target (the chain ends at the local model), else the local model.
+ * "daemon" is the model the Cove daemon holds for every window (on this machine, like "local"). */
 export function servingBackend(status: CompletionStatus): Backend {
   if (status.error !== undefined) {
     return "none";
   }
   const first = status.targets.find((target) => target.state === "ready");
   if (first !== undefined) {
-    return first.name === "local" ? "local" : "remote";
+    return first.name === "local" || first.name === "daemon" ? first.name : "remote";
   }
   // The server says "the local model (loading)" until the model is in memory; the targets come with it.
   return status.targets.length === 0 && status.serving.includes("(loading)") ? "loading" : "local";
@@ -105,6 +106,7 @@ export const LOADING_REFRESH_MS = 2_000;
 
 const ICONS: Record<Backend, string> = {
   local: "$(sparkle)",
+  daemon: "$(sparkle)",
   remote: "$(sparkle)",
   loading: "$(loading~spin)",
   none: "$(error)",

@@ -1,0 +1,85 @@
+"""The daemon's completion methods: every editor window's completions from the one resident model.
+
+`complete/generate` and `complete/warm` run on worker threads and take the model in turns (inference/resident.py);
+they are answered out of order, so that a `complete/cancel` for a running request is read and acted on while it runs
+(generation stops between two tokens). A client that goes away has its requests stopped the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cove.agent.clients import Client
+from cove.agent.service import Method
+from cove.protocol.codec import unstructure
+from cove.protocol.params import CompleteCancel, CompleteForget, CompleteGenerate, CompleteWarm
+
+if TYPE_CHECKING:
+    from cove.inference.resident import ResidentModel
+
+
+class CompletionService:
+    """`resident()` gives the daemon's model (built on first use; loading it is the model's own business)."""
+
+    def __init__(self, resident: Callable[[], ResidentModel]) -> None:
+        self._resident = resident
+        self._running: dict[tuple[int, int], threading.Event] = {}
+        self.served = 0
+
+    def methods(self) -> list[Method]:
+        return [
+            Method(CompleteGenerate, self._generate, concurrent=True),
+            Method(CompleteWarm, self._warm, concurrent=True),
+            Method(CompleteCancel, self._cancel),
+            Method(CompleteForget, self._forget),
+        ]
+
+    def status(self, loaded: bool) -> dict[str, Any]:
+        """What `status` says of completions: whether the model is loaded, how often it was, requests served."""
+        if not loaded:
+            return {"loaded": False, "loads": 0, "served": self.served}
+        resident = self._resident()
+        return {
+            "loaded": resident.loaded,
+            "model": resident.describe(),
+            "loads": resident.loads,
+            "served": self.served,
+            "preemptions": resident.preemptions,
+        }
+
+    async def _generate(self, client: Client, params: CompleteGenerate, request_id: int | None = None) -> Any:
+        generated = await self._run(client, request_id, lambda r, stop: r.generate(params.job, stop))
+        self.served += 1
+        return unstructure(generated)
+
+    async def _warm(self, client: Client, params: CompleteWarm, request_id: int | None = None) -> Any:
+        return unstructure(await self._run(client, request_id, lambda r, stop: r.warm(params.job, stop)))
+
+    async def _run(
+        self, client: Client, request_id: int | None, work: Callable[[ResidentModel, Callable[[], bool]], Any]
+    ) -> Any:
+        cancel = threading.Event()
+        key = (id(client), request_id if request_id is not None else -1)
+        if request_id is not None:
+            self._running[key] = cancel
+
+        def stop_requested() -> bool:
+            return cancel.is_set() or client.writer.is_closing()
+
+        try:  # a stopped one raises Cancelled, answered as RequestCancelled
+            return await asyncio.to_thread(lambda: work(self._resident(), stop_requested))
+        finally:
+            if self._running.get(key) is cancel:
+                del self._running[key]
+
+    async def _cancel(self, client: Client, params: CompleteCancel) -> dict[str, bool]:
+        cancel = self._running.get((id(client), params.request_id))
+        if cancel is not None:
+            cancel.set()
+        return {"cancelled": cancel is not None}
+
+    async def _forget(self, client: Client, params: CompleteForget) -> None:
+        await asyncio.to_thread(self._resident().forget, params.document)

@@ -1,0 +1,173 @@
+"""Completions from the per-user daemon's resident model: every editor window's language server is a client of it,
+so the weights are loaded once per user, not once per window (`[routing] complete = ["daemon", "local"]`).
+
+The language server keeps what is cheap and per-editor (document sync, serving the rest of a suggestion while it is
+typed, the newest request per document); the daemon keeps the model and every document's KV state. A request whose
+`stop_requested()` turns true is cancelled across the socket (`complete/cancel`; the daemon stops between two
+tokens). The daemon is started when absent; when it cannot be reached the request fails with ModelError, so the
+routing passes over it to the next target, and it is started again in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from cove.daemon_client import DaemonClient, ensure_daemon
+from cove.errors import Cancelled, CoveError, DaemonError, DaemonUnavailable, ModelError
+from cove.inference.completion_backend import Generated, GenerationJob, Warmed
+from cove.protocol.codec import converter
+from cove.protocol.framing import result_of
+from cove.protocol.params import (
+    CompleteCancel,
+    CompleteForget,
+    CompleteGenerate,
+    CompleteWarm,
+    Params,
+    StatusParams,
+)
+from cove.runtime import DaemonPaths
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two checks of `stop_requested` while a reply is awaited (a cancel is sent at most this late).
+POLL_S = 0.005
+#: JSON-RPC RequestCancelled.
+REQUEST_CANCELLED = -32800
+
+
+class DaemonCompletions:
+    """A completion backend over the daemon's socket; blocking, one request at a time (the engine's model thread)."""
+
+    name = "daemon"
+
+    def __init__(
+        self,
+        paths: DaemonPaths,
+        connect: Callable[[DaemonPaths], DaemonClient] = lambda paths: ensure_daemon(paths, timeout=30.0),
+        first_connect_s: float = 30.0,
+    ) -> None:
+        self.paths = paths
+        self._connect_to = connect
+        #: How long the first request waits for the daemon to start (later, a lost daemon is passed over at once).
+        self.first_connect_s = first_connect_s
+        self._client: DaemonClient | None = None
+        self._connecting: Future[DaemonClient] | None = None
+        self._ever_connected = False
+        self._lock = threading.Lock()
+        self.connects = 0
+
+    def describe(self) -> str:
+        return f"the Cove daemon's model ({self.paths.socket})"
+
+    def probe(self) -> str:
+        """Whether the daemon answers (starting it when absent), whether its model is loaded, and the round trip."""
+        started = time.perf_counter()
+        status = self._request(StatusParams(), lambda: False)
+        seconds = time.perf_counter() - started
+        completions = status.get("completions") or {}
+        model = f"model loaded: {completions.get('model')}" if completions.get("loaded") else "model not loaded yet"
+        return f"daemon pid {status.get('pid')}, {model}, round trip {seconds * 1000:.1f} ms"
+
+    def start(self) -> None:
+        """Connect in the background (starting the daemon when absent), ahead of the first request."""
+        with self._lock:
+            self._start_connecting()
+
+    def generate(
+        self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
+    ) -> Generated:
+        generated = converter.structure(self._request(CompleteGenerate(job), stop_requested), Generated)
+        if on_text is not None and generated.text:
+            on_text(generated.text)  # the daemon answers whole: no partial text comes across
+        return generated
+
+    def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
+        try:
+            return converter.structure(self._request(CompleteWarm(job), stop_requested), Warmed)
+        except ModelError:
+            return Warmed(0, False)
+
+    def forget(self, document: str) -> None:
+        try:
+            self._request(CompleteForget(document), lambda: False)
+        except CoveError as err:
+            logger.debug("complete/forget: %s", err)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _request(self, params: Params, stop_requested: Callable[[], bool]) -> Any:
+        with self._lock:
+            client = self._ready()
+            try:
+                return _exchange(client, params, stop_requested)
+            except DaemonError as err:
+                if err.rpc_code == REQUEST_CANCELLED:
+                    raise Cancelled(str(err)) from None
+                raise ModelError(f"the Cove daemon refused {params.method}: {err}") from err
+            except (DaemonUnavailable, OSError) as err:
+                client.close()
+                self._client = None
+                self._start_connecting()  # started again in the background; meanwhile the next target serves
+                raise ModelError(f"the Cove daemon went away ({err}); restarting it") from err
+
+    def _ready(self) -> DaemonClient:
+        """The connection; the first time, wait for the daemon to start; later, do not wait for a restart."""
+        if self._client is not None:
+            return self._client
+        connecting = self._start_connecting()
+        try:
+            client = connecting.result(timeout=0 if self._ever_connected else self.first_connect_s)
+        except FutureTimeout:
+            raise ModelError("the Cove daemon is still starting") from None
+        except CoveError as err:
+            self._connecting = None
+            raise ModelError(f"the Cove daemon cannot be started: {err}") from err
+        finally:
+            if connecting.done():
+                self._connecting = None
+        self._client = client
+        self._ever_connected = True
+        return client
+
+    def _start_connecting(self) -> Future[DaemonClient]:
+        if self._connecting is None:
+            future: Future[DaemonClient] = Future()
+
+            def connect() -> None:
+                try:
+                    client = self._connect_to(self.paths)
+                    client.set_timeout(POLL_S)
+                    self.connects += 1
+                    future.set_result(client)
+                except CoveError as err:
+                    future.set_exception(err)
+
+            self._connecting = future
+            threading.Thread(target=connect, name="cove-daemon-connect", daemon=True).start()
+        return self._connecting
+
+
+def _exchange(client: DaemonClient, params: Params, stop_requested: Callable[[], bool]) -> Any:
+    """Send `params` and wait for its reply, cancelling it once `stop_requested()`; other messages are dropped."""
+    ident = client.send_request(params)
+    cancelled = False
+    while True:
+        if not cancelled and stop_requested():
+            client.send_request(CompleteCancel(ident))
+            cancelled = True
+        try:
+            message = client.receive()
+        except TimeoutError:
+            continue
+        if message.get("id") == ident:
+            return result_of(message)

@@ -1,0 +1,189 @@
+"""One local model for every client of the daemon: the completions of every editor window and the agent's steps.
+
+The model is loaded once, on first use, and unloaded after `[model] idle_unload_s` without use. Its one context is
+taken in turns (`Turns`): completions first, then the agent, then warm-ups. An agent step that is generating when a
+completion arrives pauses between two tokens: its KV state is saved, the completion runs (its document's KV state
+restored as usual), and the step resumes from the state put back. A warm-up gives way to anyone who waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from cove.config import CoveConfig
+from cove.inference.chat import ChatReply
+from cove.inference.completion_backend import Generated, GenerationJob, Warmed
+from cove.inference.local_backend import LocalBackend
+from cove.inference.local_chat import LocalChat
+from cove.inference.local_model import LocalModel
+
+logger = logging.getLogger(__name__)
+
+
+class Turn(enum.IntEnum):
+    """Who may use the model, most urgent first."""
+
+    COMPLETION = 0
+    AGENT = 1
+    WARM = 2
+
+
+class Turns:
+    """The model's context, taken one user at a time, the most urgent waiting first; the holder may `pause` to
+    let more urgent ones go first, and is resumed once none waits."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._waiting = [0] * len(Turn)
+
+    def _free_for(self, turn: Turn) -> bool:
+        return not self._busy and not any(self._waiting[: turn.value])
+
+    @contextlib.contextmanager
+    def take(self, turn: Turn) -> Iterator[None]:
+        with self._cond:
+            self._waiting[turn] += 1
+            try:
+                self._cond.wait_for(lambda: self._free_for(turn))
+            finally:
+                self._waiting[turn] -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def waiting(self, before: Turn) -> bool:
+        """Whether someone more urgent than `before` waits."""
+        with self._cond:
+            return any(self._waiting[: before.value])
+
+    def pause(self, turn: Turn) -> None:
+        """The holder (of `turn`) lets everyone more urgent go first, and has the context again after them."""
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+            self._waiting[turn] += 1
+            try:
+                self._cond.wait_for(lambda: self._free_for(turn))
+            finally:
+                self._waiting[turn] -= 1
+            self._busy = True
+
+
+class ResidentModel:
+    """The daemon's one local model: completions (`generate`, `warm`, `forget`) and the agent's chat (`chat`)."""
+
+    name = "resident"
+
+    def __init__(
+        self, config: CoveConfig, load: Callable[[], LocalModel] | None = None, chat_tokens: int = 512
+    ) -> None:
+        self.model_config = config.model
+        self.turns = Turns()
+        self.loads = 0
+        self._load_model = load or (lambda: _load(config))
+        self.backend = LocalBackend(self._load, config.completion)
+        self.idle_unload_s = config.model.idle_unload_s
+        #: Tokens of one agent reply at most.
+        self.chat_tokens = chat_tokens
+        #: Completions served while an agent step was paused, over the daemon's life.
+        self.preemptions = 0
+        #: Tokens the agent's replies chose, over the daemon's life.
+        self.agent_tokens = 0
+
+    def _load(self) -> LocalModel:
+        started = time.perf_counter()
+        model = self._load_model()
+        model.tokens_starting_with(b"")  # index the vocabulary now, not on the first keystroke
+        self.loads += 1
+        logger.info(
+            "loaded the local model %s in %.1f s (load %d)", model.path, time.perf_counter() - started, self.loads
+        )
+        return model
+
+    @property
+    def loaded(self) -> bool:
+        return self.backend.loaded
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    def generate(
+        self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None = None
+    ) -> Generated:
+        with self.turns.take(Turn.COMPLETION), self._in_use():
+            return self.backend.generate(job, stop_requested, on_text)
+
+    def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
+        """Warm only while nobody waits for the model; stopped (keeping what it evaluated) once someone does."""
+        with self.turns.take(Turn.WARM), self._in_use():
+            return self.backend.warm(job, lambda: stop_requested() or self.turns.waiting(Turn.WARM))
+
+    def forget(self, document: str) -> None:
+        self.backend.forget(document)
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> ChatReply:
+        """One agent step on the shared model; it pauses between tokens while completions wait."""
+        with self.turns.take(Turn.AGENT):
+            self.backend.park()
+            with self._in_use():
+                return LocalChat(self.backend.model, self.chat_tokens, self._between_tokens).chat(
+                    messages, tools, on_text
+                )
+
+    @contextlib.contextmanager
+    def _in_use(self) -> Iterator[None]:
+        """Idle time counts from the end of a use (a first one that loads the model takes a while)."""
+        try:
+            yield
+        finally:
+            self.backend.last_used = time.monotonic()
+
+    def _between_tokens(self) -> None:
+        self.agent_tokens += 1
+        if not self.turns.waiting(Turn.AGENT):
+            return
+        model = self.backend.model
+        with model.lend_context():
+            self.turns.pause(Turn.AGENT)  # completions run now
+            self.backend.park()
+        self.preemptions += 1
+
+    def unload_if_idle(self) -> bool:
+        """Free the model when it has not been used for `idle_unload_s` (0: never); whether it was freed."""
+        if not self.idle_unload_s or not self.loaded:
+            return False
+        if time.monotonic() - self.backend.last_used < self.idle_unload_s:
+            return False
+        with self.turns.take(Turn.WARM):
+            if time.monotonic() - self.backend.last_used < self.idle_unload_s:
+                return False
+            freed = self.backend.unload()
+        if freed:
+            logger.info("unloaded the local model after %d s without use", self.idle_unload_s)
+        return freed
+
+    def close(self) -> None:
+        with self.turns.take(Turn.COMPLETION):
+            self.backend.close()
+
+
+def _load(config: CoveConfig) -> LocalModel:
+    from cove.inference.model_files import locate_model
+
+    return LocalModel(locate_model(config.model), config.model)

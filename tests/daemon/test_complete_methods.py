@@ -1,0 +1,120 @@
+"""The daemon's `complete/*` methods as a client Cove did not write would use them: bad params get a clear error and
+lose nothing, a running generation is cancelled by `complete/cancel` (one reply each), a client that goes away has
+its generation stopped, and the daemon's `status` says what its model did."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cove.daemon_client import DaemonClient
+from cove.errors import DaemonError
+from cove.inference.completion_backend import GenerationJob
+from cove.inference.prompt_window import build_window
+from cove.inference.stop_rules import CompletionMode, StopRule
+from cove.protocol.params import CompleteCancel, CompleteGenerate, StatusParams
+from cove.runtime import DaemonPaths, daemon_paths
+from tests.conftest import ARGPARSE, find_line
+from tests.daemon.test_daemon import start_daemon, wait_for_socket
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[DaemonPaths]:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime), XDG_DATA_HOME=str(tmp_path / "data"))
+    paths = daemon_paths(env)
+    process = start_daemon(env)
+    wait_for_socket(paths, process)
+    yield paths
+    process.terminate()
+    assert process.wait(timeout=10) == 0
+
+
+def job(max_new: int = 24, budget_s: float = 20.0, mode: CompletionMode = CompletionMode.LINE) -> GenerationJob:
+    text = ARGPARSE.read_text()
+    line, column = find_line(text, "seen_non_default_actions.add(action)")
+    offset = sum(len(x) for x in text.splitlines(keepends=True)[:line]) + column + len("seen_non_default_actions.")
+    window = build_window(text, offset, None, 3000, 600)
+    rule = StopRule(mode, window.line_prefix, window.line_suffix, 1000)
+    return GenerationJob(ARGPARSE.as_uri(), window, mode, rule, max_new, budget_s)
+
+
+def replies(client: DaemonClient, count: int) -> dict[int, dict[str, Any]]:
+    got: dict[int, dict[str, Any]] = {}
+    while len(got) < count:
+        message = client.receive()
+        assert message["id"] not in got, f"two replies to request {message['id']}"
+        got[message["id"]] = message
+    return got
+
+
+def test_a_completion_from_the_daemon_and_its_status(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as client:
+        assert client.call(StatusParams())["completions"] == {"loaded": False, "loads": 0, "served": 0}
+        generated = client.call(CompleteGenerate(job()))
+        assert generated["text"] == "add(action)" and generated["stop"] == "rule", generated
+        again = client.call(CompleteGenerate(job()))
+        assert again["reused_tokens"] >= again["prompt_tokens"] - 3, "the document's KV state was kept"
+        completions = client.call(StatusParams())["completions"]
+    assert completions["loaded"] and completions["loads"] == 1 and completions["served"] == 2, completions
+    assert completions["model"].startswith("the local model (gemma3")
+
+
+def test_bad_params_get_a_clear_error_and_the_daemon_goes_on(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as client:
+        wire = CompleteGenerate(job()).to_wire()
+        wire["job"]["max_new"] = "24"
+        with pytest.raises(DaemonError, match=r"complete/generate: .*expected int @ \$\.job\.max_new"):
+            client.request("complete/generate", wire)
+        wire["job"] = {**CompleteGenerate(job()).to_wire()["job"], "mode": "paragraph"}
+        with pytest.raises(DaemonError, match=r"\$\.job\.mode"):
+            client.request("complete/generate", wire)
+        with pytest.raises(DaemonError, match=r"complete/cancel: .*\$\.request_id"):
+            client.request("complete/cancel", {"request_id": "7"})
+        assert client.call(CompleteCancel(12345)) == {"cancelled": False}, "nothing of that id runs: no harm"
+        assert client.call(CompleteGenerate(job()))["text"] == "add(action)"
+
+
+def test_complete_cancel_stops_a_running_generation(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as client:
+        client.call(CompleteGenerate(job()))  # loaded
+        # Another document: a cold prefill of the whole window, stopped between two batches.
+        cold = dataclasses.replace(job(max_new=400, budget_s=60.0), document="file:///elsewhere/other.py")
+        asked = client.send_request(CompleteGenerate(cold))
+        time.sleep(0.1)
+        started = time.monotonic()
+        cancel = client.send_request(CompleteCancel(asked))
+        got = replies(client, 2)
+        seconds = time.monotonic() - started
+        assert got[asked]["error"]["code"] == -32800, got[asked]
+        assert got[cancel]["result"] == {"cancelled": True}
+        assert seconds < 1.0, f"stopped between two tokens, not at the end ({seconds:.2f} s)"
+
+
+def test_a_client_that_goes_away_stops_its_generation(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as client:
+        client.call(CompleteGenerate(job()))
+    gone = DaemonClient(daemon.socket)
+    cold = dataclasses.replace(job(max_new=400, budget_s=60.0), document="file:///elsewhere/other.py")
+    gone.send_request(CompleteGenerate(cold))
+    time.sleep(0.1)
+    gone.close()
+    started = time.monotonic()
+    with DaemonClient(daemon.socket) as client:
+        assert client.call(CompleteGenerate(job()))["text"] == "add(action)"
+    assert time.monotonic() - started < 1.5, "the abandoned prefill did not hold the model"
+
+
+def test_wire_form_is_plain_json() -> None:
+    wire = CompleteGenerate(job()).to_wire()
+    assert json.loads(json.dumps(wire)) == wire
+    assert wire["job"]["mode"] == "line" and wire["job"]["rule"]["mode"] == "line"

@@ -1,0 +1,109 @@
+"""Completions from the daemon's one resident model (`[routing] complete = ["daemon", "local"]`), with real processes:
+two `cove lsp` (two editor windows) against one daemon load the model once; the daemon killed with SIGKILL in the
+middle of a completion costs nothing but that the local model answers; the daemon is started again and serves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+
+from cove.daemon_client import DaemonClient
+from cove.errors import DaemonUnavailable
+from cove.protocol.params import StatusParams
+from cove.runtime import daemon_paths
+from tests.conftest import ARGPARSE, JSON_DECODER, find_line
+from tests.lsp.harness import cove_server, inline_params, open_file
+from tests.lsp.test_server_backend import ready_message, status_of, type_at
+
+pytestmark = pytest.mark.model
+
+RETRY_S = 2
+
+
+def daemon_status(env: dict[str, str]) -> dict[str, Any]:
+    with DaemonClient(daemon_paths(env).socket) as client:
+        status: dict[str, Any] = client.call(StatusParams())
+    return status
+
+
+def resident_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_two_windows_share_the_daemons_one_model(agent_env: dict[str, str]) -> None:
+    env = dict(agent_env, COVE_ROUTING_COMPLETE='["daemon", "local"]')
+    async with cove_server(env) as (first, _), cove_server(env) as (second, _):
+        assert "the Cove daemon's model" in await ready_message(first)
+        uri, text = open_file(first, ARGPARSE)
+        line, column = find_line(text, "seen_non_default_actions.add(action)")
+        one = await first.text_document_inline_completion_async(inline_params(uri, line, column + 25))
+        assert isinstance(one, types.InlineCompletionList) and one.items
+        assert one.items[0].insert_text == "add(action)"
+        uri2, text2 = open_file(second, JSON_DECODER)
+        line2, column2 = find_line(text2, "self.parse_float = parse_float or float")
+        two = await second.text_document_inline_completion_async(inline_params(uri2, line2, column2 + 18))
+        assert isinstance(two, types.InlineCompletionList) and two.items
+        for lsp in (first, second):
+            assert (await status_of(lsp))["answered_last"] == "daemon"
+        completions = daemon_status(env)["completions"]
+        assert completions["loaded"] and completions["loads"] == 1 and completions["served"] >= 2, completions
+        servers = [lsp._server.pid for lsp in (first, second)]  # type: ignore[union-attr]
+        daemon = daemon_status(env)["pid"]
+        # Neither window holds weights: each is a fraction of the daemon that does.
+        assert all(resident_kib(pid) < resident_kib(daemon) / 2 for pid in servers), [
+            resident_kib(pid) for pid in [*servers, daemon]
+        ]
+
+
+async def test_the_daemon_killed_mid_completion_costs_one_keystroke_and_comes_back(agent_env: dict[str, str]) -> None:
+    env = dict(
+        agent_env,
+        COVE_ROUTING_COMPLETE='["daemon", "local"]',
+        COVE_REMOTE_RETRY_AFTER_S=str(RETRY_S),
+        COVE_COMPLETION_REUSE_SUGGESTIONS="false",  # every keystroke asks a model
+    )
+    async with cove_server(env) as (lsp, _):
+        await ready_message(lsp)
+        uri, text = open_file(lsp, ARGPARSE)
+        line, column = find_line(text, "seen_non_default_actions.add(action)")
+        cursor = column + len("seen_non_default_actions.")
+        first = await lsp.text_document_inline_completion_async(inline_params(uri, line, cursor))
+        assert isinstance(first, types.InlineCompletionList) and first.items
+        assert (await status_of(lsp))["answered_last"] == "daemon"
+        pid = daemon_status(env)["pid"]
+        # Another document: the daemon has a cold prefill to do, and is killed in the middle of it.
+        uri2, text2 = open_file(lsp, JSON_DECODER)
+        line2, column2 = find_line(text2, "self.parse_float = parse_float or float")
+        asked = asyncio.ensure_future(
+            lsp.text_document_inline_completion_async(inline_params(uri2, line2, column2 + 18))
+        )
+        await asyncio.sleep(0.15)
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        second = await asked
+        assert isinstance(second, types.InlineCompletionList) and second.items, "the local model answered it"
+        assert (await status_of(lsp))["answered_last"] == "local"
+        # Started again in the background; after retry_after_s the daemon serves again.
+        for _ in range(200):
+            try:
+                if daemon_status(env)["pid"] != pid:
+                    break
+            except DaemonUnavailable:
+                pass
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(max(0.0, killed + RETRY_S + 0.5 - time.monotonic()))
+        type_at(lsp, uri, 2, line, cursor, "a")
+        third = await lsp.text_document_inline_completion_async(inline_params(uri, line, cursor + 1))
+        assert isinstance(third, types.InlineCompletionList) and third.items
+        assert (await status_of(lsp))["answered_last"] == "daemon"
+        assert daemon_status(env)["pid"] != pid
