@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cove.agent.clients import Client
 from cove.agent.service import Method
 from cove.protocol.codec import unstructure
-from cove.protocol.params import CompleteCancel, CompleteForget, CompleteGenerate, CompleteWarm
+from cove.protocol.params import CompleteCancel, CompleteForget, CompleteGenerate, CompleteLoad, CompleteWarm
 
 if TYPE_CHECKING:
     from cove.inference.resident import ResidentModel
@@ -35,6 +35,7 @@ class CompletionService:
             Method(CompleteWarm, self._warm, concurrent=True),
             Method(CompleteCancel, self._cancel),
             Method(CompleteForget, self._forget),
+            Method(CompleteLoad, self._load, concurrent=True),
         ]
 
     def status(self, loaded: bool) -> dict[str, Any]:
@@ -80,6 +81,11 @@ class CompletionService:
         if cancel is not None:
             cancel.set()
         return {"cancelled": cancel is not None}
+
+    async def _load(self, client: Client, params: CompleteLoad, request_id: int | None = None) -> dict[str, Any]:
+        resident = self._resident()
+        loaded_now = await asyncio.to_thread(resident.load)
+        return {"model": resident.describe(), "loaded_now": loaded_now}
 
     async def _forget(self, client: Client, params: CompleteForget) -> None:
         await asyncio.to_thread(self._resident().forget, params.document)

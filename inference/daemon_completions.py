@@ -27,6 +27,7 @@ from cove.protocol.params import (
     CompleteCancel,
     CompleteForget,
     CompleteGenerate,
+    CompleteLoad,
     CompleteWarm,
     Params,
     StatusParams,
@@ -61,9 +62,17 @@ class DaemonCompletions:
         self._ever_connected = False
         self._lock = threading.Lock()
         self.connects = 0
+        #: The daemon's model as it described it (after `load`).
+        self.model = ""
 
     def describe(self) -> str:
-        return f"the Cove daemon's model ({self.paths.socket})"
+        model = f"{self.model}; " if self.model else ""
+        return f"the Cove daemon's model ({model}{self.paths.socket})"
+
+    def load(self) -> None:
+        """Have the daemon load its model now (starting the daemon first when absent); ModelError if it cannot."""
+        loaded = self._request(CompleteLoad(), lambda: False)
+        self.model = str(loaded.get("model", "")).removeprefix("the local model (").removesuffix(")")
 
     def probe(self) -> str:
         """Whether the daemon answers (starting it when absent), whether its model is loaded, and the round trip."""

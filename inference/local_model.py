@@ -30,6 +30,9 @@ from cove.inference.kv_memory import shape_from_metadata
 #: ggml element types of the KV cache by config name.
 KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
 
+#: Prompt tokens evaluated at a time by `constrained` when someone else may need the context between two chunks.
+PREEMPTIBLE_CHUNK_TOKENS = 16
+
 #: Sequence id of the one sequence the context holds.
 SEQ = 0
 
@@ -87,6 +90,7 @@ class LocalModel:
             raise ModelError(f"cannot load model {path}: {err}") from err
         finally:
             logger.debug("llama-cpp-python: %s", printed.getvalue())
+        self._llm.verbose = False  # loaded: its later prints (prefix matches, timings) would go to stderr unasked
         self.path = path
         self.kv_shape = shape_from_metadata(self._llm.metadata)
         #: Tokens the sliding layers keep when the cache is SWA-aware (0: every layer keeps every token).
@@ -293,24 +297,32 @@ class LocalModel:
 
         This goes through the high-level `Llama`, which keeps its own idea of the context, so the sequence this
         class manages is cleared before and after: the next completion starts cold. `between_tokens` is called
-        after each token is chosen and before it is evaluated: it may lend the context to someone else meanwhile
-        (`lend_context`), the logits it would change are not read again.
+        between two chunks of PREEMPTIBLE_CHUNK_TOKENS of the prompt and after each token is chosen (before it is
+        evaluated): it may lend the context to someone else meanwhile (`lend_context`); no logits it would change
+        are read again.
         """
         grammar = llama_grammar.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
         self.clear()
         self._llm.reset()  # type: ignore[no-untyped-call]
+        # The tokens `create_completion` would make of the text (a list is taken as it is).
+        tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=self.add_bos, special=True)
         stopping = None
-        if between_tokens is not None:
-            hook = between_tokens
-
-            def never_stop(_ids: object, _logits: object) -> bool:
-                hook()
-                return False
-
-            stopping = llama_cpp.StoppingCriteriaList([never_stop])
         try:
+            if between_tokens is not None:
+                hook = between_tokens
+                # The prompt but its last token, a chunk at a time, with the hook between chunks: `create_completion`
+                # finds them in the cache and evaluates only the last one.
+                for start in range(0, len(tokens) - 1, PREEMPTIBLE_CHUNK_TOKENS):
+                    hook()
+                    self._llm.eval(tokens[start : min(start + PREEMPTIBLE_CHUNK_TOKENS, len(tokens) - 1)])
+
+                def never_stop(_ids: object, _logits: object) -> bool:
+                    hook()
+                    return False
+
+                stopping = llama_cpp.StoppingCriteriaList([never_stop])
             result = self._llm.create_completion(
-                prompt, grammar=grammar, max_tokens=max_tokens, temperature=0.0, stopping_criteria=stopping
+                tokens, grammar=grammar, max_tokens=max_tokens, temperature=0.0, stopping_criteria=stopping
             )
         finally:
             self._llm.reset()  # type: ignore[no-untyped-call]

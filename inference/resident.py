@@ -8,6 +8,7 @@ restored as usual), and the step resumes from the state put back. A warm-up give
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import logging
@@ -35,26 +36,34 @@ class Turn(enum.IntEnum):
 
 
 class Turns:
-    """The model's context, taken one user at a time, the most urgent waiting first; the holder may `pause` to
-    let more urgent ones go first, and is resumed once none waits."""
+    """The model's context, taken one user at a time: the most urgent kind of use first, and in the order of arrival
+    within a kind (so one editor's burst cannot starve another's: each window waits with one request at most, and
+    they are served in turn). The holder may `pause` to let more urgent ones go first; it then goes first among its
+    kind."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._busy = False
-        self._waiting = [0] * len(Turn)
+        self._queues: list[collections.deque[object]] = [collections.deque() for _ in Turn]
 
-    def _free_for(self, turn: Turn) -> bool:
-        return not self._busy and not any(self._waiting[: turn.value])
+    def _free_for(self, turn: Turn, ticket: object) -> bool:
+        return not self._busy and not any(self._queues[: turn.value]) and self._queues[turn][0] is ticket
+
+    def _wait(self, turn: Turn, first: bool = False) -> None:
+        ticket = object()
+        queue = self._queues[turn]
+        queue.appendleft(ticket) if first else queue.append(ticket)
+        try:
+            self._cond.wait_for(lambda: self._free_for(turn, ticket))
+        finally:
+            queue.remove(ticket)
+            self._cond.notify_all()  # the next in line may be free now
+        self._busy = True
 
     @contextlib.contextmanager
     def take(self, turn: Turn) -> Iterator[None]:
         with self._cond:
-            self._waiting[turn] += 1
-            try:
-                self._cond.wait_for(lambda: self._free_for(turn))
-            finally:
-                self._waiting[turn] -= 1
-            self._busy = True
+            self._wait(turn)
         try:
             yield
         finally:
@@ -62,22 +71,22 @@ class Turns:
                 self._busy = False
                 self._cond.notify_all()
 
+    def queued(self, turn: Turn) -> int:
+        """How many wait for a turn of this kind."""
+        with self._cond:
+            return len(self._queues[turn])
+
     def waiting(self, before: Turn) -> bool:
         """Whether someone more urgent than `before` waits."""
         with self._cond:
-            return any(self._waiting[: before.value])
+            return any(self._queues[: before.value])
 
     def pause(self, turn: Turn) -> None:
         """The holder (of `turn`) lets everyone more urgent go first, and has the context again after them."""
         with self._cond:
             self._busy = False
             self._cond.notify_all()
-            self._waiting[turn] += 1
-            try:
-                self._cond.wait_for(lambda: self._free_for(turn))
-            finally:
-                self._waiting[turn] -= 1
-            self._busy = True
+            self._wait(turn, first=True)
 
 
 class ResidentModel:
@@ -98,8 +107,8 @@ class ResidentModel:
         self.chat_tokens = chat_tokens
         #: Completions served while an agent step was paused, over the daemon's life.
         self.preemptions = 0
-        #: Tokens the agent's replies chose, over the daemon's life.
-        self.agent_tokens = 0
+        #: Places where an agent step could pause (its prompt's chunks, its reply's tokens), over the daemon's life.
+        self.pause_points = 0
 
     def _load(self) -> LocalModel:
         started = time.perf_counter()
@@ -117,6 +126,13 @@ class ResidentModel:
 
     def describe(self) -> str:
         return self.backend.describe()
+
+    def load(self) -> bool:
+        """Load the model now, if it is not; whether it was loaded now."""
+        with self.turns.take(Turn.COMPLETION), self._in_use():
+            loaded_now = not self.backend.loaded
+            self.backend.model  # noqa: B018 (loads it)
+            return loaded_now
 
     def generate(
         self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None = None
@@ -155,7 +171,7 @@ class ResidentModel:
             self.backend.last_used = time.monotonic()
 
     def _between_tokens(self) -> None:
-        self.agent_tokens += 1
+        self.pause_points += 1
         if not self.turns.waiting(Turn.AGENT):
             return
         model = self.backend.model

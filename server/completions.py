@@ -11,9 +11,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from cove.config import LoadedConfig
-from cove.errors import Cancelled
+from cove.errors import Cancelled, ModelError
 from cove.inference.completion_backend import Warmed
 from cove.inference.completion_routing import RoutedCompletions
+from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.engine import Completion, CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
@@ -39,6 +40,12 @@ def load_engine(loaded: LoadedConfig) -> CompletionEngine:
     serves_first = chain(config.routing, Slot.COMPLETE)[0] == "local"
     engine = CompletionEngine(load() if serves_first else load, config.completion)
     engine.reroute(config)
+    first = engine.backend.targets[0] if isinstance(engine.backend, RoutedCompletions) else None
+    if isinstance(first, DaemonCompletions):
+        try:  # while the editor shows the loading progress, not on the first keystroke
+            first.load()
+        except ModelError as err:
+            logger.warning("the daemon's model: %s; the next target serves meanwhile", err)
     logger.info("completions from %s", engine.describe())
     return engine
 

@@ -204,3 +204,11 @@ class CompleteForget(Params):
 
     method = "complete/forget"
     document: str
+
+
+@dataclass(frozen=True)
+class CompleteLoad(Params):
+    """Load the daemon's model now (a language server asks while it shows its loading progress); the reply is
+    `model` (its description) and `loaded_now` (false: it was loaded already)."""
+
+    method = "complete/load"

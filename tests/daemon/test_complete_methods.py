@@ -18,7 +18,7 @@ from cove.errors import DaemonError
 from cove.inference.completion_backend import GenerationJob
 from cove.inference.prompt_window import build_window
 from cove.inference.stop_rules import CompletionMode, StopRule
-from cove.protocol.params import CompleteCancel, CompleteGenerate, StatusParams
+from cove.protocol.params import CompleteCancel, CompleteGenerate, CompleteLoad, StatusParams
 from cove.runtime import DaemonPaths, daemon_paths
 from tests.conftest import ARGPARSE, find_line
 from tests.daemon.test_daemon import start_daemon, wait_for_socket
@@ -67,6 +67,14 @@ def test_a_completion_from_the_daemon_and_its_status(daemon: DaemonPaths) -> Non
         completions = client.call(StatusParams())["completions"]
     assert completions["loaded"] and completions["loads"] == 1 and completions["served"] == 2, completions
     assert completions["model"].startswith("the local model (gemma3")
+
+
+def test_complete_load_loads_the_model_once(daemon: DaemonPaths) -> None:
+    with DaemonClient(daemon.socket) as client:
+        first = client.call(CompleteLoad())
+        assert first["loaded_now"] and first["model"].startswith("the local model (gemma3"), first
+        assert client.call(CompleteLoad())["loaded_now"] is False
+        assert client.call(StatusParams())["completions"]["loads"] == 1
 
 
 def test_bad_params_get_a_clear_error_and_the_daemon_goes_on(daemon: DaemonPaths) -> None:

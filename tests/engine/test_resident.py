@@ -48,18 +48,22 @@ def request(path: Path = ARGPARSE, needle: str = "        self.prog = prog") -> 
     return CompletionRequest(path.as_uri(), text, offset)
 
 
-def test_a_completion_during_an_agent_step_comes_first_and_the_step_resumes_intact(model_path: Path) -> None:
+@pytest.mark.parametrize("when", ["prompt", "reply"])
+def test_a_completion_during_an_agent_step_comes_first_and_the_step_resumes_intact(model_path: Path, when: str) -> None:
+    """Interrupted while its prompt is evaluated (between two chunks) or while its reply is generated (between two
+    tokens), the step gives the reply it gives alone, and the completion the one the model gives alone."""
     shared = resident(model_path)
     alone = shared.chat(MESSAGES).content
+    pauses = shared.pause_points  # where one step may pause: its prompt's chunks, then each token of its reply
+    assert pauses >= 10, "the prompt and the reply are long enough to be interrupted"
     expected = engine_over(resident(model_path)).complete(request()).text
-    assert shared.agent_tokens >= 6, "the reply is long enough to be interrupted"
 
     replies: list[str] = []
     step = threading.Thread(target=lambda: replies.append(shared.chat(MESSAGES).content))
-    before = shared.agent_tokens
+    at = 2 if when == "prompt" else pauses - 3
     step.start()
-    while shared.agent_tokens < before + 3:  # the step is generating
-        time.sleep(0.005)
+    while shared.pause_points < pauses + at:
+        time.sleep(0.002)
     completion = engine_over(shared).complete(request())
     assert step.is_alive(), "the keystroke was answered before the step finished"
     step.join()
@@ -85,23 +89,29 @@ def test_a_warm_up_gives_way_to_a_completion(model_path: Path) -> None:
     assert completion.stop != "suggestion", "the model was asked, after the warm-up stopped"
 
 
-def test_turns_go_to_the_most_urgent_waiting() -> None:
+def test_turns_go_to_the_most_urgent_first_then_in_order_of_arrival() -> None:
     turns, order = Turns(), []
 
-    def use(turn: Turn) -> None:
+    def use(turn: Turn, who: str) -> None:
         with turns.take(turn):
-            order.append(turn)
+            order.append(who)
 
+    arrivals = [
+        (Turn.WARM, "warm"),
+        (Turn.COMPLETION, "window 1"),
+        (Turn.AGENT, "agent"),
+        (Turn.COMPLETION, "window 2"),
+    ]
+    arrivals += [(Turn.COMPLETION, "window 1 again")]
     with turns.take(Turn.WARM):
-        threads = [threading.Thread(target=use, args=(t,)) for t in (Turn.WARM, Turn.AGENT, Turn.COMPLETION)]
-        for thread in threads:
-            thread.start()
-        while not (turns.waiting(Turn.AGENT) and turns.waiting(Turn.WARM)):
-            time.sleep(0.001)
-        time.sleep(0.05)  # the warm-up waits too
-    for thread in threads:
-        thread.join()
-    assert order == [Turn.COMPLETION, Turn.AGENT, Turn.WARM]
+        for turn, who in arrivals:
+            before = turns.queued(turn)
+            threading.Thread(target=use, args=(turn, who)).start()
+            while turns.queued(turn) == before:
+                time.sleep(0.001)
+    while len(order) < len(arrivals):
+        time.sleep(0.001)
+    assert order == ["window 1", "window 2", "window 1 again", "agent", "warm"]
 
 
 def test_the_model_is_freed_when_idle_and_loaded_again_on_use(model_path: Path) -> None:

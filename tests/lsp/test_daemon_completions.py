@@ -43,7 +43,10 @@ def resident_kib(pid: int) -> int:
 async def test_two_windows_share_the_daemons_one_model(agent_env: dict[str, str]) -> None:
     env = dict(agent_env, COVE_ROUTING_COMPLETE='["daemon", "local"]')
     async with cove_server(env) as (first, _), cove_server(env) as (second, _):
-        assert "the Cove daemon's model" in await ready_message(first)
+        ready = await ready_message(first)
+        # The daemon loaded its model while the editor showed the loading progress.
+        assert ready.startswith("ready: completions from the Cove daemon's model (gemma3"), ready
+        assert daemon_status(env)["completions"]["loaded"]
         uri, text = open_file(first, ARGPARSE)
         line, column = find_line(text, "seen_non_default_actions.add(action)")
         one = await first.text_document_inline_completion_async(inline_params(uri, line, column + 25))
