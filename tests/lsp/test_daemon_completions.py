@@ -5,6 +5,7 @@ middle of a completion costs nothing but that the local model answers; the daemo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -33,6 +34,23 @@ def daemon_status(env: dict[str, str]) -> dict[str, Any]:
     return status
 
 
+def finished_events(client: DaemonClient, wait_s: float) -> list[dict[str, Any]]:
+    """The run's `finished` events among what arrived so far, waiting up to `wait_s` for one."""
+    return wait_for_event(client, "finished", wait_s)
+
+
+def wait_for_event(client: DaemonClient, kind: str, wait_s: float = 60) -> list[dict[str, Any]]:
+    """The agent events of type `kind` among what arrived so far, waiting up to `wait_s` for one."""
+    deadline = time.monotonic() + wait_s
+    client.set_timeout(0.05)
+    while True:
+        done = [m for m in client.notifications if m.get("params", {}).get("type") == kind]
+        if done or time.monotonic() > deadline:
+            return done
+        with contextlib.suppress(TimeoutError):
+            client.notifications.append(client.receive())
+
+
 def resident_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -58,8 +76,24 @@ async def test_two_windows_share_the_daemons_one_model(agent_env: dict[str, str]
         assert isinstance(two, types.InlineCompletionList) and two.items
         for lsp in (first, second):
             assert (await status_of(lsp))["answered_last"] == "daemon"
+        # An agent run in the daemon, on the same model: a keystroke during its step is answered first.
+        project = Path(env["XDG_DATA_HOME"]).parent / "project"
+        project.mkdir()
+        (project / "notes.py").write_text("def total(items):\n    return sum(items)\n")
+        with DaemonClient(daemon_paths(env).socket, name="test-agent") as agent:
+            session = agent.request("session/create", {"project": str(project), "title": "t"})["id"]
+            task = "Explain what notes.py does."
+            agent.request("agent/run", {"session_id": session, "task": task, "read_only": True, "max_steps": 2})
+            assert wait_for_event(agent, "route"), "the run's first step chose its model"  # and now evaluates
+            type_at(first, uri, 2, line, column + 25, "x")  # not what was suggested: the model is asked
+            during = await first.text_document_inline_completion_async(inline_params(uri, line, column + 26))
+            assert isinstance(during, types.InlineCompletionList)
+            assert (await status_of(first))["answered_last"] == "daemon"
+            assert not finished_events(agent, wait_s=0.05), "the keystroke was answered before the run finished"
+            assert daemon_status(env)["completions"]["preemptions"] >= 1, "answered while the step was paused"
+            assert finished_events(agent, wait_s=300), "the run went on and finished"
         completions = daemon_status(env)["completions"]
-        assert completions["loaded"] and completions["loads"] == 1 and completions["served"] >= 2, completions
+        assert completions["loaded"] and completions["loads"] == 1 and completions["served"] >= 3, completions
         servers = [lsp._server.pid for lsp in (first, second)]  # type: ignore[union-attr]
         daemon = daemon_status(env)["pid"]
         # Neither window holds weights: each is a fraction of the daemon that does.
