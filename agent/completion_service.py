@@ -15,10 +15,14 @@ from typing import TYPE_CHECKING, Any
 from cove.agent.clients import Client
 from cove.agent.service import Method
 from cove.protocol.codec import unstructure
+from cove.protocol.framing import notification
 from cove.protocol.params import CompleteCancel, CompleteForget, CompleteGenerate, CompleteLoad, CompleteWarm
 
 if TYPE_CHECKING:
     from cove.inference.resident import ResidentModel
+
+#: The notification a client gets when its request has the model loaded first.
+LOADING = "complete/loading"
 
 
 class CompletionService:
@@ -70,8 +74,12 @@ class CompletionService:
         def stop_requested() -> bool:
             return cancel.is_set() or client.writer.is_closing()
 
+        resident = self._resident()
+        if not resident.loaded:  # a second or so: the client may show it (after `[model] idle_unload_s`, say)
+            await client.send(notification(LOADING, {"model": resident.model_config.path or "the default model"}))
+
         try:  # a stopped one raises Cancelled, answered as RequestCancelled
-            return await asyncio.to_thread(lambda: work(self._resident(), stop_requested))
+            return await asyncio.to_thread(lambda: work(resident, stop_requested))
         finally:
             if self._running.get(key) is cancel:
                 del self._running[key]

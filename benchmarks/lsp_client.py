@@ -36,6 +36,14 @@ class EditorSession:
         client.initialized(types.InitializedParams())
         return cls(client)
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (pygls keeps the process it started as `_server`)."""
+        server = self.client._server
+        if server is None:
+            raise RuntimeError("the server process has not started")
+        return server.pid
+
     def open(self, path: Path, text: str) -> str:
         """didOpen; returns the document's URI."""
         uri = path.as_uri()

@@ -130,14 +130,16 @@ class RoutedCompletions:
                 logger.info("completions: %s answers again", target.name)
 
 
-def server_targets(config: CoveConfig) -> tuple[list[ServerBackend], list[tuple[str, str]]]:
+def server_targets(
+    config: CoveConfig, on_loading: Callable[[], Callable[[], None]] | None = None
+) -> tuple[list[ServerBackend], list[tuple[str, str]]]:
     """The servers `[routing] complete` names before the local model, built; those that cannot be, with why."""
     built: list[ServerBackend] = []
     unavailable: list[tuple[str, str]] = []
     remote = config.remote
     for name in chain(config.routing, Slot.COMPLETE)[:-1]:
         if name == "daemon":
-            built.append(daemon_backend())
+            built.append(daemon_backend(on_loading))
             continue
         if name != "remote":
             continue
@@ -152,9 +154,9 @@ def server_targets(config: CoveConfig) -> tuple[list[ServerBackend], list[tuple[
     return built, unavailable
 
 
-def daemon_backend() -> DaemonCompletions:
+def daemon_backend(on_loading: Callable[[], Callable[[], None]] | None = None) -> DaemonCompletions:
     """The daemon of this user (`$XDG_RUNTIME_DIR/cove`), connected to (and started) in the background now."""
-    backend = DaemonCompletions(daemon_paths())
+    backend = DaemonCompletions(daemon_paths(), on_loading=on_loading)
     backend.start()
     return backend
 
@@ -168,11 +170,13 @@ def server_backend(remote: RemoteConfig) -> ServerBackend:
     )
 
 
-def completion_backend(config: CoveConfig, local: CompletionBackend) -> CompletionBackend:
+def completion_backend(
+    config: CoveConfig, local: CompletionBackend, on_loading: Callable[[], Callable[[], None]] | None = None
+) -> CompletionBackend:
     """The backend `[routing] complete` asks for: the local model alone (the default), or a chain ending at it.
     A "local" before a server in the chain serves everything (it never fails), so servers after it are not built."""
     targets = chain(config.routing, Slot.COMPLETE)
     if targets[0] == "local":
         return local
-    servers, unavailable = server_targets(config)
+    servers, unavailable = server_targets(config, on_loading)
     return RoutedCompletions([*servers, local], unavailable, retry_after_s=config.remote.retry_after_s)

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two checks of `stop_requested` while a reply is awaited (a cancel is sent at most this late).
 POLL_S = 0.005
+#: The daemon's notification that a request waits for the model to load.
+LOADING = "complete/loading"
 #: JSON-RPC RequestCancelled.
 REQUEST_CANCELLED = -32800
 
@@ -52,6 +54,7 @@ class DaemonCompletions:
         paths: DaemonPaths,
         connect: Callable[[DaemonPaths], DaemonClient] = lambda paths: ensure_daemon(paths, timeout=30.0),
         first_connect_s: float = 30.0,
+        on_loading: Callable[[], Callable[[], None]] | None = None,
     ) -> None:
         self.paths = paths
         self._connect_to = connect
@@ -64,6 +67,9 @@ class DaemonCompletions:
         self.connects = 0
         #: The daemon's model as it described it (after `load`).
         self.model = ""
+        #: Called when the daemon says a request waits for its model to load; returns what to call once it is
+        #: answered (the language server shows `$/progress` meanwhile).
+        self.on_loading = on_loading
 
     def describe(self) -> str:
         model = f"{self.model}; " if self.model else ""
@@ -118,7 +124,7 @@ class DaemonCompletions:
         with self._lock:
             client = self._ready()
             try:
-                return _exchange(client, params, stop_requested)
+                return _exchange(client, params, stop_requested, self.on_loading)
             except DaemonError as err:
                 if err.rpc_code == REQUEST_CANCELLED:
                     raise Cancelled(str(err)) from None
@@ -166,17 +172,30 @@ class DaemonCompletions:
         return self._connecting
 
 
-def _exchange(client: DaemonClient, params: Params, stop_requested: Callable[[], bool]) -> Any:
-    """Send `params` and wait for its reply, cancelling it once `stop_requested()`; other messages are dropped."""
+def _exchange(
+    client: DaemonClient,
+    params: Params,
+    stop_requested: Callable[[], bool],
+    on_loading: Callable[[], Callable[[], None]] | None = None,
+) -> Any:
+    """Send `params` and wait for its reply, cancelling it once `stop_requested()`; `complete/loading` is passed to
+    `on_loading`, other messages are dropped."""
     ident = client.send_request(params)
     cancelled = False
-    while True:
-        if not cancelled and stop_requested():
-            client.send_request(CompleteCancel(ident))
-            cancelled = True
-        try:
-            message = client.receive()
-        except TimeoutError:
-            continue
-        if message.get("id") == ident:
-            return result_of(message)
+    loaded: Callable[[], None] | None = None
+    try:
+        while True:
+            if not cancelled and stop_requested():
+                client.send_request(CompleteCancel(ident))
+                cancelled = True
+            try:
+                message = client.receive()
+            except TimeoutError:
+                continue
+            if message.get("method") == LOADING and on_loading is not None and loaded is None:
+                loaded = on_loading()
+            if message.get("id") == ident:
+                return result_of(message)
+    finally:
+        if loaded is not None:
+            loaded()

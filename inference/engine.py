@@ -88,6 +88,8 @@ class CompletionEngine:
         self._config = config
         self._memos: OrderedDict[str, _DocumentMemo] = OrderedDict()
         self._memo_lock = threading.Lock()
+        #: Called when the daemon loads its model for a request; returns what to call once it is answered.
+        self.on_daemon_loading: Callable[[], Callable[[], None]] | None = None
 
     @property
     def config(self) -> CompletionConfig:
@@ -102,7 +104,7 @@ class CompletionEngine:
         """Apply `config`'s completion settings and `[routing] complete` (with `[remote]`): the local model stays
         loaded; a server backend is built afresh."""
         self.config = config.completion
-        previous, self.backend = self.backend, completion_backend(config, self.local)
+        previous, self.backend = self.backend, completion_backend(config, self.local, self.on_daemon_loading)
         if isinstance(previous, RoutedCompletions):
             for target in previous.targets:
                 if target is not self.local:

@@ -76,9 +76,10 @@ class LocalBackend:
         return self._model is not None
 
     def describe(self) -> str:
-        if self._model is None:
+        model = self._model  # read once: another thread may unload it meanwhile
+        if model is None:
             return "the local model (loaded on first use)"
-        return f"the local model ({self._model.description})"
+        return f"the local model ({model.description})"
 
     def unload(self) -> bool:
         """Free the model and every KV state kept (a function to load it again must have been given); whether a
@@ -87,8 +88,8 @@ class LocalBackend:
         with self._lock:
             if self._model is None:
                 return False
-            self._model.close()
-            self._model = None
+            model, self._model = self._model, None
+            model.close()
             self._saved = KvStateCache(self.config.kv_cache_mib << 20)
             self._current = None
             self._short = self._full = self._short_place = None

@@ -90,6 +90,7 @@ class LocalModel:
             raise ModelError(f"cannot load model {path}: {err}") from err
         finally:
             logger.debug("llama-cpp-python: %s", printed.getvalue())
+        self._description = str(self._llm._model.desc())
         self._llm.verbose = False  # loaded: its later prints (prefix matches, timings) would go to stderr unasked
         self.path = path
         self.kv_shape = shape_from_metadata(self._llm.metadata)
@@ -140,8 +141,9 @@ class LocalModel:
 
     @property
     def description(self) -> str:
-        """The model's own description (architecture, size, quantisation)."""
-        return str(self._llm._model.desc())
+        """The model's own description (architecture, size, quantisation), read once at load (it stays readable
+        after `close`, from another thread)."""
+        return self._description
 
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
         """Tokens of `text`, read as plain text (special-token names in code are not special)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import sys
@@ -56,6 +57,7 @@ class CoveServer(LanguageServer):
         self.context = WorkspaceContext(None)
         self.stats = SuggestionStats(state_directory() / "stats.json")
         self.agent = AgentBridge(self, self.work_done_progress)
+        self._progress_ids = itertools.count(1)
 
     def load_settings(self, editor_settings: Any) -> LoadedConfig:
         """Read every config layer; on an error keep what worked before and tell the user why."""
@@ -90,29 +92,49 @@ class CoveServer(LanguageServer):
             self._config_error = None
 
     def watch_loading(self, loading: Future[CompletionEngine]) -> None:
-        """Show the model's loading as `$/progress` where the client supports it, and a failure as an error."""
-        self._loading_watch = asyncio.get_running_loop().create_task(self._report_loading(loading))
+        """Show the model's loading as `$/progress` where the client supports it, and a failure as an error; later
+        loads of the daemon's model (after it was freed while idle) as `$/progress` too."""
+        loop = asyncio.get_running_loop()
+        self._loading_watch = loop.create_task(self._report_loading(loading))
+        self.service().on_daemon_loading = lambda: self._daemon_loading(loop)
 
     async def _report_loading(self, loading: Future[CompletionEngine]) -> None:
-        window = self.client_capabilities.window
-        token = f"cove-model-{id(loading)}"
-        progress = bool(window and window.work_done_progress)
-        if progress:
-            try:
-                await self.work_done_progress.create_async(token)
-                self.work_done_progress.begin(
-                    token, types.WorkDoneProgressBegin(title="Cove", message="loading the local model")
-                )
-            except Exception:  # a client that refuses the token still gets completions
-                progress = False
+        token = await self._begin_progress("loading the local model")
         try:
             engine = await asyncio.wrap_future(loading)
             message = f"ready: completions from {engine.describe()}"
         except CoveError as err:
             message = f"the local model did not load: {err}"
             self.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"Cove: {message}"))
-        if progress:
+        if token is not None:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    async def _begin_progress(self, message: str) -> str | None:
+        """A `$/progress` begun with `message`, where the client supports it: its token; else None."""
+        window = self.client_capabilities.window
+        if not (window and window.work_done_progress):
+            return None
+        token = f"cove-progress-{next(self._progress_ids)}"
+        try:
+            await self.work_done_progress.create_async(token)
+            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="Cove", message=message))
+        except Exception:  # a client that refuses the token still gets completions
+            return None
+        return token
+
+    def _daemon_loading(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """From the model's thread: the daemon loads its model for a request; shown until the request is answered."""
+        began = asyncio.run_coroutine_threadsafe(self._begin_progress("loading the model in the Cove daemon"), loop)
+
+        async def end() -> None:
+            token = await asyncio.wrap_future(began)
+            if token is not None:
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message="ready"))
+
+        def answered() -> None:
+            asyncio.run_coroutine_threadsafe(end(), loop)
+
+        return answered
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Errors outside a request's reply (a frame that is not JSON, a failing notification) are logged, never

@@ -25,7 +25,9 @@ from cove.server.warming import IdleWarming, WarmJob
 logger = logging.getLogger(__name__)
 
 
-def load_engine(loaded: LoadedConfig) -> CompletionEngine:
+def load_engine(
+    loaded: LoadedConfig, on_daemon_loading: Callable[[], Callable[[], None]] | None = None
+) -> CompletionEngine:
     """Locate (assembling if needed) and load the model, and build the engine around it."""
     config = loaded.config
 
@@ -39,6 +41,7 @@ def load_engine(loaded: LoadedConfig) -> CompletionEngine:
     # Loaded now when it serves first; else only once the targets before it fail (the daemon holds the model).
     serves_first = chain(config.routing, Slot.COMPLETE)[0] == "local"
     engine = CompletionEngine(load() if serves_first else load, config.completion)
+    engine.on_daemon_loading = on_daemon_loading
     engine.reroute(config)
     first = engine.backend.targets[0] if isinstance(engine.backend, RoutedCompletions) else None
     if isinstance(first, DaemonCompletions):
@@ -61,12 +64,17 @@ class CompletionService:
         #: The backend that generated the last suggestion ("local", "llama-server", ...; "" before the first).
         self.answered_last = ""
         self.warming = IdleWarming(self._executor)
+        #: Set by the server: shows that the daemon loads its model for a request, until it is answered.
+        self.on_daemon_loading: Callable[[], Callable[[], None]] | None = None
 
     def start(self) -> Future[CompletionEngine]:
         """Begin loading the model (once); requests that come meanwhile wait for it."""
         if self._engine is None:
-            self._engine = self._executor.submit(load_engine, self.loaded)
+            self._engine = self._executor.submit(load_engine, self.loaded, self._daemon_loading)
         return self._engine
+
+    def _daemon_loading(self) -> Callable[[], None]:
+        return self.on_daemon_loading() if self.on_daemon_loading is not None else lambda: None
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Apply new settings: the model is reloaded only when its own settings changed."""

@@ -144,3 +144,32 @@ async def test_the_daemon_killed_mid_completion_costs_one_keystroke_and_comes_ba
         assert isinstance(third, types.InlineCompletionList) and third.items
         assert (await status_of(lsp))["answered_last"] == "daemon"
         assert daemon_status(env)["pid"] != pid
+
+
+async def test_the_daemon_frees_its_model_when_idle_and_the_editor_sees_it_load_again(
+    agent_env: dict[str, str],
+) -> None:
+    env = dict(agent_env, COVE_ROUTING_COMPLETE='["daemon", "local"]', COVE_MODEL_IDLE_UNLOAD_S="1")
+    async with cove_server(env) as (lsp, _):
+        await ready_message(lsp)
+        uri, text = open_file(lsp, ARGPARSE)
+        line, column = find_line(text, "seen_non_default_actions.add(action)")
+        first = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 25))
+        assert isinstance(first, types.InlineCompletionList) and first.items
+        for _ in range(100):  # `[model] idle_unload_s` = 1: freed within a second or two
+            if not daemon_status(env)["completions"]["loaded"]:
+                break
+            await asyncio.sleep(0.1)
+        assert not daemon_status(env)["completions"]["loaded"]
+        type_at(lsp, uri, 2, line, column + 25, "x")
+        again = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 26))
+        assert isinstance(again, types.InlineCompletionList)
+        assert daemon_status(env)["completions"]["loads"] == 2
+        await asyncio.sleep(0.2)  # the progress's end follows the reply
+        shown = [
+            (type(report).__name__, getattr(report, "message", None))
+            for reports in lsp.progress_reports.values()
+            for report in reports
+        ]
+        assert ("WorkDoneProgressBegin", "loading the model in the Cove daemon") in shown, shown
+        assert ("WorkDoneProgressEnd", "ready") in shown, shown
