@@ -22,7 +22,7 @@ from cove.inference.chat import ChatReply
 from cove.inference.completion_backend import Generated, GenerationJob, Warmed
 from cove.inference.local_backend import LocalBackend
 from cove.inference.local_chat import LocalChat
-from cove.inference.local_model import LocalModel
+from cove.inference.local_model import LocalModel, release_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,8 @@ class ResidentModel:
         self.idle_unload_s = config.model.idle_unload_s
         #: Tokens of one agent reply at most.
         self.chat_tokens = chat_tokens
+        #: Seconds the last completion waited for its turn (an agent step's chunk or token to end, its KV state saved).
+        self.last_wait_s = 0.0
         #: Completions served while an agent step was paused, over the daemon's life.
         self.preemptions = 0
         #: Places where an agent step could pause (its prompt's chunks, its reply's tokens), over the daemon's life.
@@ -137,7 +139,9 @@ class ResidentModel:
     def generate(
         self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None = None
     ) -> Generated:
+        asked = time.perf_counter()
         with self.turns.take(Turn.COMPLETION), self._in_use():
+            self.last_wait_s = time.perf_counter() - asked
             return self.backend.generate(job, stop_requested, on_text)
 
     def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
@@ -157,7 +161,7 @@ class ResidentModel:
         """One agent step on the shared model; it pauses between tokens while completions wait."""
         with self.turns.take(Turn.AGENT):
             self.backend.park()
-            with self._in_use():
+            with self._in_use(), _trimmed():
                 return LocalChat(self.backend.model, self.chat_tokens, self._between_tokens).chat(
                     messages, tools, on_text
                 )
@@ -190,6 +194,7 @@ class ResidentModel:
             if time.monotonic() - self.backend.last_used < self.idle_unload_s:
                 return False
             freed = self.backend.unload()
+            release_freed_memory()
         if freed:
             logger.info("unloaded the local model after %d s without use", self.idle_unload_s)
         return freed
@@ -197,6 +202,14 @@ class ResidentModel:
     def close(self) -> None:
         with self.turns.take(Turn.COMPLETION):
             self.backend.close()
+
+
+@contextlib.contextmanager
+def _trimmed() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        release_freed_memory()
 
 
 def _load(config: CoveConfig) -> LocalModel:
