@@ -15,6 +15,7 @@ from pathlib import Path
 from cove.config import find_project_root, load_config
 from cove.daemon_client import DaemonClient, ensure_daemon
 from cove.errors import CoveError, InputError
+from cove.inference.fitness import check_agent
 from cove.protocol.events import (
     METHOD,
     AgentEvent,
@@ -41,7 +42,11 @@ FINISHED_OK = "answered"
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run a task with the agent in the current project, through the daemon, streaming the transcript."""
     root = find_project_root(Path.cwd()) or Path.cwd()
-    load_config(root)  # a broken config fails here, with the file and key, before the daemon is involved
+    loaded = load_config(root)  # a broken config fails here, with the file and key, before the daemon is involved
+    fitness = check_agent(loaded.config)
+    if not fitness.fit:  # a run that could only answer "..." is not started
+        print(f"cove agent: {fitness.reason}.\nTo run the agent, {fitness.hint}.", file=sys.stderr)
+        return 2
     with ensure_daemon(daemon_paths()) as client:
         client.set_timeout(None)  # a model call may take long; the daemon's events say it is alive
         session = client.call(SessionCreate(str(root), args.task[:80]))

@@ -230,10 +230,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report(True, "model", f"{path} ({size:.0f} MB): {model.description}, loads in {seconds:.1f} s, {fim}")
             _report_kv_memory(model.kv_shape, loaded.config.model)
             model.close()
+            _report_fitness(loaded.config, path)
     except CoveError as err:
         report(False, "model", str(err))
     _report_completion_route(loaded.config, report)
     return 1 if failures else 0
+
+
+def _report_fitness(config: CoveConfig, path: Path) -> None:
+    """What the model can do, per workload: `ok`, `warn` (works, weakly) or `off` (with what would make it work);
+    neither is a failure of the installation."""
+    from cove.inference.fitness import agent_fitness, completion_fitness, model_facts
+
+    facts = model_facts(path)
+    for fitness in (completion_fitness(facts), agent_fitness(config, facts)):
+        state = "off " if not fitness.fit else "warn" if fitness.warning else "ok "
+        detail = fitness.reason + (f"; {fitness.warning}" if fitness.warning else "")
+        print(
+            f"{state} {fitness.workload:<10} {detail}"
+            + (f"\n{'':15}to enable it: {fitness.hint}" if fitness.hint else "")
+        )
 
 
 def _report_completion_route(config: CoveConfig, report: Callable[[bool, str, str], None]) -> None:

@@ -60,10 +60,16 @@ def offered(
     return offers
 
 
-def code_action(offer: Offer) -> types.CodeAction:
-    """The listed form: no edit yet; `codeAction/resolve` computes it."""
+def code_action(offer: Offer, disabled: str = "") -> types.CodeAction:
+    """The listed form: no edit yet; `codeAction/resolve` computes it. `disabled`: why it cannot run (listed all the
+    same, greyed out with the reason, so that the user learns what would make it work)."""
     kind, _ = ACTIONS[offer.action]
-    return types.CodeAction(title=offer.title, kind=kind, data={"action": offer.action, **offer.data})
+    return types.CodeAction(
+        title=offer.title,
+        kind=kind,
+        data={"action": offer.action, **offer.data},
+        disabled=types.CodeActionDisabled(reason=disabled) if disabled else None,
+    )
 
 
 def task_for(action: str, data: dict[str, Any], path: str, text: str) -> str:

@@ -5,6 +5,7 @@ Handlers stay thin: the offers and tasks are pure functions (actions.py), the ru
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,11 @@ def register(server: CoveServer) -> None:
             position = params.range.start
             scopes = scopes_at(tree, position.line, position.character)
             scope = scopes[0] if scopes else None
-        return [code_action(offer) for offer in offered(uri, params.range, params.context.diagnostics, scope)]
+        disabled = ls.agent_unfit()
+        offers = offered(uri, params.range, params.context.diagnostics, scope)
+        if disabled and not _disabled_support(ls):  # the title says it; running it says why and what to set
+            offers = [dataclasses.replace(offer, title=f"{offer.title} (off: needs a chat model)") for offer in offers]
+        return [code_action(offer, disabled) for offer in offers]
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def on_resolve(ls: CoveServer, action: types.CodeAction) -> types.CodeAction:
@@ -77,6 +82,12 @@ def register(server: CoveServer) -> None:
     async def on_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
         path = to_fs_path(params.text_document.uri) or ""
         await ls.agent.event("file_saved", {"path": _relative(ls, Path(path))})
+
+
+def _disabled_support(ls: CoveServer) -> bool:
+    """Whether the client shows a code action's `disabled` reason (LSP 3.16 `codeAction.disabledSupport`)."""
+    document = ls.client_capabilities.text_document
+    return bool(document and document.code_action and document.code_action.disabled_support)
 
 
 def _command_handler(command: str) -> Callable[..., Awaitable[Any]]:
@@ -137,7 +148,11 @@ def _result_id(command: str, arguments: list[Any]) -> int:
 
 
 async def _run(ls: CoveServer, title: str, task: str, **params: Any) -> RunResult:
-    """A run with the editor's unsaved texts; a run that failed is an error the client shows."""
+    """A run with the editor's unsaved texts; a run that failed is an error the client shows, and so is one that
+    cannot work (no model fit for the agent: what to set instead)."""
+    unfit = ls.agent_unfit()
+    if unfit:
+        raise JsonRpcException(message=f"Cove: {unfit}", code=-32603)
     overlay = {}
     for document in ls.workspace.text_documents.values():
         path = to_fs_path(document.uri)  # the URI as the client sent it: the keys are unquoted once already

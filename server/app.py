@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -21,6 +22,7 @@ from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, apply_layer, env_settings, find_project_root, load_config
 from cove.errors import ConfigError, CoveError
 from cove.inference.engine import Completion, CompletionEngine
+from cove.inference.fitness import check_agent
 from cove.runtime import state_directory
 from cove.server import agent_features
 from cove.server.agent_bridge import AgentBridge
@@ -167,11 +169,22 @@ class CoveServer(LanguageServer):
 
         return context
 
+    def agent_unfit(self) -> str:
+        """Why the agent's actions cannot work with the current settings ("" when they can): read from the model's
+        header once per settings, so a remote server or an instruct GGUF set in the editor enables them at once."""
+        return _agent_unfit(self.service().loaded.config)
+
     def service(self) -> CompletionService:
         """The completion service, created with default settings if the client skipped `initialize`'s options."""
         if self.completions is None:
             self.completions = CompletionService(self.load_settings(None))
         return self.completions
+
+
+@functools.lru_cache(maxsize=8)
+def _agent_unfit(config: CoveConfig) -> str:
+    fitness = check_agent(config)
+    return "" if fitness.fit else f"{fitness.reason}. To enable it, {fitness.hint}."
 
 
 def _root_of(params: types.InitializeParams) -> Path | None:
@@ -220,7 +233,9 @@ def build_server() -> CoveServer:
 
     @server.command("cove.status")
     def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
-        return {"completions": ls.service().status(), "warm": ls.service().warm_status()}
+        unfit = ls.agent_unfit()
+        agent = {"fit": not unfit, "reason": unfit}
+        return {"completions": ls.service().status(), "warm": ls.service().warm_status(), "agent": agent}
 
     @server.feature(CURSOR)
     def on_cursor(ls: CoveServer, params: CursorParams) -> None:

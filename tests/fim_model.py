@@ -104,8 +104,16 @@ def special_token_ids() -> dict[str, int]:
     return {text: tokens.index(text) for text in SPECIAL_TOKENS}
 
 
-def write_fim_model(path: Path) -> Path:
-    """Write the tiny FIM model to `path` (about 0.6 MB, f32) and return `path`. The same bytes on every call."""
+#: Qwen2.5-Instruct's chat template, short form: what makes a GGUF a chat model for Cove (inference/fitness.py).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def write_fim_model(path: Path, chat: bool = False, size_label: str = "") -> Path:
+    """Write the tiny FIM model to `path` (about 0.6 MB, f32) and return `path`. The same bytes on every call.
+    `chat`: with a chat template (an instruct model); `size_label`: what its header says of its size."""
     tokens, types, merges = vocabulary()
     n_vocab = len(tokens)
     end_of_text = tokens.index("<|endoftext|>")
@@ -116,7 +124,11 @@ def write_fim_model(path: Path) -> Path:
         return (rng.standard_normal(shape) * 0.02).astype(np.float32)
 
     writer = gguf.GGUFWriter(str(path), "qwen2")
-    writer.add_name("tiny-fim-qwen2")
+    writer.add_name("tiny-fim-qwen2" + ("-instruct" if chat else ""))
+    if chat:
+        writer.add_chat_template(CHAT_TEMPLATE)
+    if size_label:
+        writer.add_size_label(size_label)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     writer.add_context_length(CONTEXT_LENGTH)
     writer.add_embedding_length(N_EMBD)

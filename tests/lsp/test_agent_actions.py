@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -128,3 +129,47 @@ async def test_ask_explain_a_planned_task_with_approvals_undo_and_the_transcript
     titles = [r.title for r in reports if isinstance(r, types.WorkDoneProgressBegin)]
     assert "Cove: Fix add()" in titles
     assert any(isinstance(r, types.WorkDoneProgressReport) and r.message == "edit_file" for r in reports)
+
+
+async def test_with_the_default_base_model_actions_are_listed_disabled_with_what_to_set(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """Nothing configured: the actions say why they are off and what would turn them on; commands refuse the same
+    way; a server set in the editor's settings turns them on without a restart."""
+    root = repository(tmp_path)
+    async with cove_server(agent_env, "visual-studio-code", root=root) as (lsp, _):
+        uri, _ = open_file(lsp, root / "calc.py")
+        where = types.Range(types.Position(1, 4), types.Position(1, 4))
+        params = types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([]))
+        actions = await lsp.text_document_code_action_async(params)
+        assert actions
+        for action in actions:
+            assert isinstance(action, types.CodeAction) and action.disabled is not None, action
+            assert "base model without a chat template" in action.disabled.reason
+            assert "[remote] base_url" in action.disabled.reason and "instruct GGUF" in action.disabled.reason
+        with pytest.raises(Exception, match="cannot plan or call tools"):  # the command's error, as the client sees it
+            await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.ask", ["What is add?"]))
+        assert not (Path(agent_env["XDG_RUNTIME_DIR"]) / "cove" / "daemon.sock").exists(), "no run was started"
+        status: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
+        assert status["agent"]["fit"] is False and "instruct GGUF" in status["agent"]["reason"], status
+        settings = {"cove": {"remote": {"base_url": "http://127.0.0.1:9/v1"}}}
+        lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=settings))
+        for _ in range(100):
+            actions = await lsp.text_document_code_action_async(params)
+            if actions and all(isinstance(a, types.CodeAction) and a.disabled is None for a in actions):
+                break
+        else:
+            raise AssertionError(f"still disabled: {actions}")
+
+
+async def test_a_client_that_cannot_show_disabled_actions_reads_it_in_the_title(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """Neovim 0.11 does not declare `codeAction.disabledSupport`: the title says the action is off."""
+    root = repository(tmp_path)
+    async with cove_server(agent_env, "neovim-0.11.4-inline", root=root) as (lsp, _):
+        uri, _ = open_file(lsp, root / "calc.py")
+        where = types.Range(types.Position(1, 4), types.Position(1, 4))
+        params = types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([]))
+        actions = await lsp.text_document_code_action_async(params)
+        assert actions and all(a.title.endswith(" (off: needs a chat model)") for a in actions), actions
