@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,24 +17,10 @@ from cove.inference.completion_backend import GenerationJob
 from cove.inference.prompt_window import build_window
 from cove.inference.stop_rules import CompletionMode, StopRule
 from cove.protocol.params import CompleteCancel, CompleteGenerate, CompleteLoad, StatusParams
-from cove.runtime import DaemonPaths, daemon_paths
+from cove.runtime import DaemonPaths
 from tests.conftest import ARGPARSE, find_line
-from tests.daemon.test_daemon import start_daemon, wait_for_socket
 
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[DaemonPaths]:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    env = dict(clean_env, XDG_RUNTIME_DIR=str(runtime), XDG_DATA_HOME=str(tmp_path / "data"))
-    paths = daemon_paths(env)
-    process = start_daemon(env)
-    wait_for_socket(paths, process)
-    yield paths
-    process.terminate()
-    assert process.wait(timeout=10) == 0
 
 
 def job(max_new: int = 24, budget_s: float = 20.0, mode: CompletionMode = CompletionMode.LINE) -> GenerationJob:

@@ -17,7 +17,7 @@ import pytest
 
 from cove.daemon_client import DaemonClient
 from cove.runtime import DaemonPaths, daemon_paths
-from tests.daemon.test_daemon import start_daemon, wait_for_socket
+from tests.daemon.conftest import start_daemon, wait_for_socket
 
 
 def free_port() -> int:

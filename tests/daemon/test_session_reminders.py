@@ -9,10 +9,9 @@ import pytest
 from cove.daemon_client import DaemonClient, ensure_daemon
 from cove.errors import DaemonError
 from cove.runtime import DaemonPaths, daemon_paths
-from tests.daemon.test_daemon import daemon, env  # noqa: F401 - fixtures
 
 
-def test_cove_md_is_read_into_every_new_session(daemon: DaemonPaths, tmp_path: Path) -> None:  # noqa: F811
+def test_cove_md_is_read_into_every_new_session(daemon: DaemonPaths, tmp_path: Path) -> None:
     project = tmp_path / "repo"
     project.mkdir()
     (project / "COVE.md").write_text("# Conventions\nRun tests with `make check`.\n")
@@ -24,7 +23,7 @@ def test_cove_md_is_read_into_every_new_session(daemon: DaemonPaths, tmp_path: P
         assert client.request("session/resume", {"session_id": bare["id"]})["transcript"] == []
 
 
-def test_events_become_tagged_reminders_in_the_transcript(daemon: DaemonPaths) -> None:  # noqa: F811
+def test_events_become_tagged_reminders_in_the_transcript(daemon: DaemonPaths) -> None:
     with DaemonClient(daemon.socket) as client:
         session = client.request("session/create", {"project": "/repo"})
         sid = session["id"]
@@ -55,7 +54,7 @@ def test_events_become_tagged_reminders_in_the_transcript(daemon: DaemonPaths) -
             client.request("session/event", {"session_id": "nope", "type": "step", "data": {}})
 
 
-def test_outside_events_remind_every_live_session(daemon: DaemonPaths) -> None:  # noqa: F811
+def test_outside_events_remind_every_live_session(daemon: DaemonPaths) -> None:
     with DaemonClient(daemon.socket) as watcher, DaemonClient(daemon.socket) as ci:
         watcher.request("events/subscribe")
         sid = watcher.request("session/create", {"project": "/repo"})["id"]
@@ -68,7 +67,7 @@ def test_outside_events_remind_every_live_session(daemon: DaemonPaths) -> None: 
         assert reminder["session_id"] == sid and "main is red" in reminder["text"]
 
 
-def test_a_client_starts_the_daemon_when_none_runs(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_a_client_starts_the_daemon_when_none_runs(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("XDG_RUNTIME_DIR", "XDG_DATA_HOME"):
         monkeypatch.setenv(name, env[name])  # the started daemon inherits these: it must not touch the user's
     paths = daemon_paths(env)
@@ -78,7 +77,7 @@ def test_a_client_starts_the_daemon_when_none_runs(env: dict[str, str], monkeypa
     assert pid > 0
 
 
-def test_cove_memory_commands_start_the_daemon_and_round_trip(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+def test_cove_memory_commands_start_the_daemon_and_round_trip(env: dict[str, str], tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -98,7 +97,7 @@ def test_cove_memory_commands_start_the_daemon_and_round_trip(env: dict[str, str
         client.request("shutdown")
 
 
-def test_proposed_additions_reach_cove_md_only_when_accepted(daemon: DaemonPaths, tmp_path: Path) -> None:  # noqa: F811
+def test_proposed_additions_reach_cove_md_only_when_accepted(daemon: DaemonPaths, tmp_path: Path) -> None:
     project = tmp_path / "repo"
     project.mkdir()
     (project / "COVE.md").write_text("# Conventions\n")

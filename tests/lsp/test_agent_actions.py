@@ -131,6 +131,13 @@ async def test_ask_explain_a_planned_task_with_approvals_undo_and_the_transcript
     assert any(isinstance(r, types.WorkDoneProgressReport) and r.message == "edit_file" for r in reports)
 
 
+def in_add(lsp: LanguageClient, root: Path) -> types.CodeActionParams:
+    """calc.py opened, and the code actions asked for inside add()."""
+    uri, _ = open_file(lsp, root / "calc.py")
+    where = types.Range(types.Position(1, 4), types.Position(1, 4))
+    return types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([]))
+
+
 async def test_with_the_default_base_model_actions_are_listed_disabled_with_what_to_set(
     tmp_path: Path, agent_env: dict[str, str]
 ) -> None:
@@ -138,9 +145,7 @@ async def test_with_the_default_base_model_actions_are_listed_disabled_with_what
     way; a server set in the editor's settings turns them on without a restart."""
     root = repository(tmp_path)
     async with cove_server(agent_env, "visual-studio-code", root=root) as (lsp, _):
-        uri, _ = open_file(lsp, root / "calc.py")
-        where = types.Range(types.Position(1, 4), types.Position(1, 4))
-        params = types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([]))
+        params = in_add(lsp, root)
         actions = await lsp.text_document_code_action_async(params)
         assert actions
         for action in actions:
@@ -168,8 +173,5 @@ async def test_a_client_that_cannot_show_disabled_actions_reads_it_in_the_title(
     """Neovim 0.11 does not declare `codeAction.disabledSupport`: the title says the action is off."""
     root = repository(tmp_path)
     async with cove_server(agent_env, "neovim-0.11.4-inline", root=root) as (lsp, _):
-        uri, _ = open_file(lsp, root / "calc.py")
-        where = types.Range(types.Position(1, 4), types.Position(1, 4))
-        params = types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([]))
-        actions = await lsp.text_document_code_action_async(params)
+        actions = await lsp.text_document_code_action_async(in_add(lsp, root))
         assert actions and all(a.title.endswith(" (off: needs a chat model)") for a in actions), actions
