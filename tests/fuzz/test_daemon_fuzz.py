@@ -39,6 +39,11 @@ METHODS = [
     "agent/cancel",
     "agent/undo",
     "agent/run",
+    "complete/generate",
+    "complete/warm",
+    "complete/cancel",
+    "complete/forget",
+    "complete/load",
 ]
 
 json_values = st.recursive(
@@ -86,6 +91,7 @@ def params_for(daemon: Daemon) -> st.SearchStrategy[Any]:
     """Params objects with plausible keys and any values, a plausible object with a key missing, or any JSON."""
     keys = ["session_id", "project", "title", "text", "type", "data", "query", "limit", "scope", "kind", "topic"]
     keys += ["payload", "proposal_id", "accept", "request_id", "approve", "include_closed", "protocol_version"]
+    keys += ["job", "document"]
     values = json_values | st.just(str(daemon.project)) | st.just("no-such-session")
     objects = st.dictionaries(st.sampled_from(keys), values, max_size=5)
     return objects | json_values
