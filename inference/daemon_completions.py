@@ -64,7 +64,6 @@ class DaemonCompletions:
         self._connecting: Future[DaemonClient] | None = None
         self._ever_connected = False
         self._lock = threading.Lock()
-        self.connects = 0
         #: The daemon's model as it described it (after `load`).
         self.model = ""
         #: Called when the daemon says a request waits for its model to load; returns what to call once it is
@@ -162,7 +161,6 @@ class DaemonCompletions:
                 try:
                     client = self._connect_to(self.paths)
                     client.set_timeout(POLL_S)
-                    self.connects += 1
                     future.set_result(client)
                 except CoveError as err:
                     future.set_exception(err)
