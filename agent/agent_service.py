@@ -26,6 +26,7 @@ from cove.agent.store import MemoryStore
 from cove.config import CoveConfig, ModelConfig, apply_layer, load_config
 from cove.errors import ConfigError, CoveError
 from cove.inference.chat import ChatModel
+from cove.inference.fitness import check_agent
 from cove.protocol.codec import unstructure
 from cove.protocol.events import (
     AgentEvent,
@@ -37,7 +38,7 @@ from cove.protocol.events import (
     ToolCalled,
     event_params,
 )
-from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.protocol.framing import INVALID_PARAMS, UNFIT_MODEL, ProtocolError
 from cove.protocol.params import AgentCancel, AgentDecide, AgentRun, AgentUndo
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,9 @@ class AgentService:
         if not params.task.strip():
             raise ProtocolError("agent/run: the task is empty", INVALID_PARAMS)
         config = await asyncio.to_thread(run_config, Path(session.project), params)
+        fitness = await asyncio.to_thread(check_agent, config)
+        if not fitness.fit and not params.unfit_model_ok:  # a run that could only answer "..." is not started
+            raise ProtocolError(f"agent/run: {fitness.reason}. To run the agent, {fitness.hint}", UNFIT_MODEL)
         mode = ApprovalMode(config.agent.mode)
         agent_session = self.sessions.get(session.id)
         if agent_session is None or agent_session.propose != params.propose:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cove import __version__
+from cove import __version__, commit_command
 from cove.config import (
     CoveConfig,
     LoadedConfig,
@@ -399,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--user", action="store_true", help="remember for every project, not just this one")
     memory.add_argument("--kind", default="fact", choices=["fact", "convention", "decision"])
     memory.set_defaults(run=cmd_memory)
+    commit_command.add_parser(sub)
     sub.add_parser("doctor", help="check versions, config, the model and what runs offline").set_defaults(
         run=cmd_doctor
     )

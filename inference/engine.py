@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cove.config import CompletionConfig, CoveConfig
 from cove.errors import Cancelled
-from cove.inference.completion_backend import CompletionBackend, GenerationJob, StopReason, Warmed
+from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, StopReason, Warmed
 from cove.inference.completion_routing import RoutedCompletions, completion_backend
 from cove.inference.local_backend import LocalBackend
 from cove.inference.local_model import LocalModel
@@ -30,7 +30,7 @@ from cove.inference.stop_rules import CompletionMode, StopRule, choose_mode, tri
 #: Documents whose anchor and last suggestion are remembered.
 MAX_DOCUMENTS = 128
 
-__all__ = ["Completion", "CompletionEngine", "CompletionRequest", "StopReason"]
+__all__ = ["Completion", "CompletionEngine", "CompletionRequest", "StopReason", "WritingRequest"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,24 @@ class Completion:
     backend: str = ""
     #: It came from the short first window at a cold place; the full window is yet to be evaluated (`warm`).
     short_window: bool = False
+
+
+@dataclass(frozen=True)
+class WritingRequest:
+    """Text the model writes for a local action (a docstring's summary, a test, a commit message): what comes before
+    and after it, context to put first, where it ends, and how long it may be. It is not a suggestion at a cursor:
+    no window is cut, nothing is remembered for the keystrokes that follow."""
+
+    #: The key the backend keeps this prompt's KV state under (one per action and document: steps that extend the
+    #: same prompt reuse it).
+    document: str
+    prefix: str
+    suffix: str = ""
+    context: str = ""
+    stop_at: tuple[str, ...] = ("\n",)
+    max_tokens: int = 48
+    #: Seconds of generation, from the first generated token.
+    budget_s: float = 5.0
 
 
 @dataclass
@@ -154,6 +172,18 @@ class CompletionEngine:
         if rest is not None:
             return Completion(rest, mode, "suggestion", seconds=time.perf_counter() - started)
         return self._ask_backend(request, memo, window, mode, cancel, on_text, started)
+
+    def write(self, request: WritingRequest, cancel: threading.Event | None = None) -> Generated:
+        """The text the model writes for `request` (cut before its first stop string); raises Cancelled once
+        `cancel` is set."""
+        line_prefix = request.prefix[request.prefix.rfind("\n") + 1 :]
+        line_suffix = request.suffix.split("\n", 1)[0]
+        window = PromptWindow(request.prefix, request.suffix, 0, line_prefix, line_suffix)
+        rule = StopRule(CompletionMode.TEXT, line_prefix, line_suffix, 0, request.stop_at)
+        job = GenerationJob(
+            request.document, window, CompletionMode.TEXT, rule, request.max_tokens, request.budget_s, request.context
+        )
+        return self.backend.generate(job, cancel.is_set if cancel is not None else _never, None)
 
     def extend(self, request: CompletionRequest, cancel: threading.Event | None = None) -> Warmed:
         """After a short answer at `request`'s cursor: evaluate the full window (`warm`), then answer the same cursor

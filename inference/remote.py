@@ -88,7 +88,10 @@ class RemoteModel:
                     self._check(response)
                 return self._streamed(response.iter_lines(), on_text)
         except httpx.HTTPError as err:
-            raise ModelError(f"cannot reach {self.base_url}: {err.__class__.__name__}: {err}") from err
+            raise ModelError(
+                f"cannot reach {self.base_url}: {err.__class__.__name__}: {err} (start that server, or point "
+                "[remote] base_url at one that runs)"
+            ) from err
 
     def _check(self, response: httpx.Response) -> None:
         if response.status_code != 200:

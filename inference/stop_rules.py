@@ -1,7 +1,8 @@
 """When a completion stops, and what of the generated text is kept.
 
 Single-line completions end at the line's end; block completions end when the code leaves the block the cursor is in,
-after a run of blank lines, or at a line limit. Text that repeats what already follows the cursor is trimmed.
+after a run of blank lines, or at a line limit; text (a docstring, a commit message: the local actions) ends at the
+first of its stop strings. Text that repeats what already follows the cursor is trimmed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class CompletionMode(enum.Enum):
 
     LINE = "line"
     BLOCK = "block"
+    #: Prose or code that is not typed at the cursor (local actions): it ends at one of `StopRule.stop_at`.
+    TEXT = "text"
 
 
 def choose_mode(line_prefix: str, line_suffix: str, setting: MultilineMode) -> CompletionMode:
@@ -50,11 +53,15 @@ class StopRule:
     line_prefix: str
     line_suffix: str
     max_lines: int
+    #: TEXT mode: the text ends before the first of these (which is not kept).
+    stop_at: tuple[str, ...] = ()
 
     def cut(self, generated: str) -> str | None:
         """The completion to keep if generation should stop now, or None to go on."""
         if self.mode is CompletionMode.LINE:
             return self._cut_line(generated)
+        if self.mode is CompletionMode.TEXT:
+            return self._cut_text(generated)
         return self._cut_block(generated)
 
     def finish(self, generated: str, ended: bool) -> str:
@@ -66,7 +73,7 @@ class StopRule:
         cut = self.cut(generated)
         if cut is not None:
             return cut
-        text = generated
+        text = generated.lstrip(" \t") if self.mode is CompletionMode.TEXT else generated
         last_newline = text.rstrip().rfind("\n")
         if self.mode is CompletionMode.BLOCK and not ended and text[:last_newline].strip():
             # A partial last line is dropped only when whole lines come before it; a block cut short on its
@@ -83,6 +90,12 @@ class StopRule:
                 start = len(generated) - len(stripped) + 1
         newline = generated.find("\n", start)
         return None if newline == -1 else generated[:newline].rstrip()
+
+    def _cut_text(self, generated: str) -> str | None:
+        # Spaces first are not part of the text (a line break is: it may be the stop).
+        start = len(generated) - len(generated.lstrip(" \t"))
+        ends = [index for index in (generated.find(stop, start) for stop in self.stop_at) if index != -1]
+        return generated[start : min(ends)].rstrip() if ends else None
 
     def _cut_block(self, generated: str) -> str | None:
         lines = (self.line_prefix + generated).split("\n")

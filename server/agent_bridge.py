@@ -62,6 +62,16 @@ class Editor(Protocol):
 
 
 @dataclass(frozen=True)
+class Proposal:
+    """What a resolved action left for the user: an answer to show, or changes to review and apply (from an agent
+    run, or from the local model: server/local_actions.py)."""
+
+    title: str
+    answer: str = ""
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunResult:
     """A run started from the editor, as it ended."""
 
@@ -82,7 +92,7 @@ class AgentBridge:
         self.last_task_session: str | None = None
         self.pending_plan: tuple[str, int] | None = None
         #: Results of resolved actions, waiting for the user's `cove.apply` / `cove.show`.
-        self.results: dict[int, RunResult] = {}
+        self.results: dict[int, Proposal] = {}
         self._ids = itertools.count(1)
         self._deciding: set[asyncio.Task[None]] = set()
 
@@ -116,17 +126,18 @@ class AgentBridge:
             if token is not None:
                 self.progress.end(token, types.WorkDoneProgressEnd(message="done"))
 
-    def keep(self, result: RunResult) -> int:
+    def keep(self, proposal: Proposal) -> int:
+        """Keep `proposal` for `cove.apply` / `cove.show`; returns its number."""
         ident = next(self._ids)
-        self.results[ident] = result
+        self.results[ident] = proposal
         return ident
 
     async def apply(self, ident: int) -> bool:
         """Apply a kept proposal: its diff shown first where the client can show documents, then applied."""
-        result = self.results.pop(ident, None)
-        changes = result.finished.changes if result is not None else None
+        proposal = self.results.pop(ident, None)
+        changes = proposal.changes if proposal is not None else ()
         if not changes:
-            self._message(types.MessageType.Info, "Cove: nothing to apply (the agent proposed no change)")
+            self._message(types.MessageType.Info, "Cove: nothing to apply (no change was proposed)")
             return False
         if self._can_show_documents():
             diff = "".join(_diff(change) for change in changes)
@@ -138,7 +149,7 @@ class AgentBridge:
             answer = await self._ask(f"Apply Cove's change to {names}?", [APPLY, DISCARD])
             if answer != APPLY:
                 return False
-        edit = workspace_edit(changes, self.root)
+        edit = workspace_edit(list(changes), self.root)
         applied = await self.editor.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="Cove"))
         if not applied.applied:
             self._message(

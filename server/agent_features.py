@@ -15,9 +15,11 @@ from pygls.exceptions import JsonRpcException
 from pygls.uris import to_fs_path
 
 from cove.errors import CoveError, InputError
-from cove.server.actions import ACTIONS, code_action, offered, task_for
-from cove.server.agent_bridge import RunResult
+from cove.server.actions import ACTIONS, Offer, code_action, offered, task_for
+from cove.server.agent_bridge import Proposal, RunResult
 from cove.server.code_context import scopes_at
+from cove.server.local_actions import LOCAL_ACTIONS
+from cove.server.local_features import local_change
 from cove.server.positions import document_key, open_document
 
 if TYPE_CHECKING:
@@ -54,11 +56,11 @@ def register(server: CoveServer) -> None:
             position = params.range.start
             scopes = scopes_at(tree, position.line, position.character)
             scope = scopes[0] if scopes else None
-        disabled = ls.agent_unfit()
+        unfit = ls.agent_unfit()
         offers = offered(uri, params.range, params.context.diagnostics, scope)
-        if disabled and not _disabled_support(ls):  # the title says it; running it says why and what to set
-            offers = [dataclasses.replace(offer, title=f"{offer.title} (off: needs a chat model)") for offer in offers]
-        return [code_action(offer, disabled) for offer in offers]
+        if unfit:  # the local model serves what it can; the rest is listed, off, with the reason
+            offers = [_without_agent(offer, _disabled_support(ls)) for offer in offers]
+        return [code_action(offer, "" if offer.action in LOCAL_ACTIONS else unfit) for offer in offers]
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def on_resolve(ls: CoveServer, action: types.CodeAction) -> types.CodeAction:
@@ -67,10 +69,16 @@ def register(server: CoveServer) -> None:
         if kind not in ACTIONS or "uri" not in data:
             raise JsonRpcException(message="not a Cove code action (no action data)", code=-32602)
         path, text = _document(ls, data["uri"])
+        if kind in LOCAL_ACTIONS and ls.agent_unfit():
+            change = await local_change(ls, kind, data, path, text)
+            ident = ls.agent.keep(Proposal(action.title, changes=(change,)))
+            action.command = types.Command(title=action.title, command="cove.apply", arguments=[ident])
+            return action
         read_only = ACTIONS[kind][1]
         task = task_for(kind, data, path, text)
         result = await _run(ls, action.title, task, read_only=read_only, propose=not read_only, plan_first=False)
-        ident = ls.agent.keep(result)
+        finished = result.finished
+        ident = ls.agent.keep(Proposal(action.title, finished.answer, tuple(finished.changes or ())))
         command = "cove.show" if read_only else "cove.apply"
         action.command = types.Command(title=action.title, command=command, arguments=[ident])
         return action
@@ -82,6 +90,14 @@ def register(server: CoveServer) -> None:
     async def on_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
         path = to_fs_path(params.text_document.uri) or ""
         await ls.agent.event("file_saved", {"path": _relative(ls, Path(path))})
+
+
+def _without_agent(offer: Offer, disabled_support: bool) -> Offer:
+    """An offer as listed when no model fit for the agent is configured: served by the local model, or off (the
+    title says so where the client shows no reason; running it says why and what to set)."""
+    if offer.action in LOCAL_ACTIONS:
+        return dataclasses.replace(offer, title=f"{offer.title} (local model)")
+    return offer if disabled_support else dataclasses.replace(offer, title=f"{offer.title} (off: needs a chat model)")
 
 
 def _disabled_support(ls: CoveServer) -> bool:
@@ -120,8 +136,8 @@ async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
     if command == "cove.show":
         kept = bridge.results.pop(_result_id(command, arguments), None)
         if kept is not None:
-            await bridge.show(kept.title, kept.finished.answer)
-        return {"answer": kept.finished.answer if kept else ""}
+            await bridge.show(kept.title, kept.answer)
+        return {"answer": kept.answer if kept else ""}
     if command in ("cove.approvePlan", "cove.rejectPlan"):
         feedback = str(arguments[0]) if arguments else ""
         return {"result": await bridge.decide_plan(command == "cove.approvePlan", feedback)}

@@ -24,7 +24,7 @@ from cove.errors import ConfigError, CoveError
 from cove.inference.engine import Completion, CompletionEngine
 from cove.inference.fitness import check_agent
 from cove.runtime import state_directory
-from cove.server import agent_features
+from cove.server import agent_features, local_features
 from cove.server.agent_bridge import AgentBridge
 from cove.server.code_context import ParsedDocuments
 from cove.server.completions import CompletionService
@@ -101,7 +101,7 @@ class CoveServer(LanguageServer):
         self.service().on_daemon_loading = lambda: self._daemon_loading(loop)
 
     async def _report_loading(self, loading: Future[CompletionEngine]) -> None:
-        token = await self._begin_progress("loading the local model")
+        token = await self.begin_progress("loading the local model")
         try:
             engine = await asyncio.wrap_future(loading)
             message = f"ready: completions from {engine.describe()}"
@@ -111,7 +111,7 @@ class CoveServer(LanguageServer):
         if token is not None:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
 
-    async def _begin_progress(self, message: str) -> str | None:
+    async def begin_progress(self, message: str, title: str = "Cove") -> str | None:
         """A `$/progress` begun with `message`, where the client supports it: its token; else None."""
         window = self.client_capabilities.window
         if not (window and window.work_done_progress):
@@ -119,14 +119,14 @@ class CoveServer(LanguageServer):
         token = f"cove-progress-{next(self._progress_ids)}"
         try:
             await self.work_done_progress.create_async(token)
-            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="Cove", message=message))
+            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, message=message))
         except Exception:  # a client that refuses the token still gets completions
             return None
         return token
 
     def _daemon_loading(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
         """From the model's thread: the daemon loads its model for a request; shown until the request is answered."""
-        began = asyncio.run_coroutine_threadsafe(self._begin_progress("loading the model in the Cove daemon"), loop)
+        began = asyncio.run_coroutine_threadsafe(self.begin_progress("loading the model in the Cove daemon"), loop)
 
         async def end() -> None:
             token = await asyncio.wrap_future(began)
@@ -266,6 +266,7 @@ def build_server() -> CoveServer:
         return completion_list(completion.text, line_prefix, cursor.position)
 
     agent_features.register(server)
+    local_features.register(server)
 
     @server.feature(types.SHUTDOWN)
     def on_shutdown(ls: CoveServer, params: None) -> None:

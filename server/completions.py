@@ -12,10 +12,10 @@ from typing import Any
 
 from cove.config import LoadedConfig
 from cove.errors import Cancelled, ModelError
-from cove.inference.completion_backend import Warmed
+from cove.inference.completion_backend import Generated, Warmed
 from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.daemon_completions import DaemonCompletions
-from cove.inference.engine import Completion, CompletionEngine, CompletionRequest
+from cove.inference.engine import Completion, CompletionEngine, CompletionRequest, WritingRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.routing import Slot, chain
@@ -114,6 +114,15 @@ class CompletionService:
             raise asyncio.CancelledError(str(err)) from err
         finally:
             self.warming.completion_finished(mark, asked_model, follow_up)
+
+    async def write(self, request: WritingRequest) -> Generated:
+        """The text the model writes for a local action, in the model's thread; a newer request for the same
+        `request.document` supersedes it (CancelledError)."""
+        engine = await asyncio.wrap_future(self.start())
+        try:
+            return await self._latest.run(request.document, lambda stop: engine.write(request, stop))
+        except Cancelled as err:
+            raise asyncio.CancelledError(str(err)) from err
 
     def warm(self, uri: str, text: str, offset: int, context: Callable[[int], str] | None = None) -> None:
         """Prefill the window of a completion at `offset` while the model is idle (the lowest priority: any

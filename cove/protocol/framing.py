@@ -24,6 +24,9 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 NOT_INITIALIZED = -32002
+#: The request is well-formed but the configured model cannot serve it (agent/run with a base model); the message
+#: says what to configure.
+UNFIT_MODEL = -32010
 
 
 class ProtocolError(CoveError):

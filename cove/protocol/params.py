@@ -150,6 +150,9 @@ class AgentRun(Params):
     overlay: dict[str, str] | None = None
     #: The editor's settings (the shape of config.toml, e.g. {"agent": {"mode": "ask"}}), over the project's.
     settings: dict[str, Any] | None = None
+    #: Run even when no model fit for the agent is configured (a base model without a chat template): for
+    #: measuring the daemon under an agent's load, never for a user's task. Without it such a run is refused.
+    unfit_model_ok: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 from cove.daemon_client import DaemonClient
 from cove.errors import DaemonError
 from cove.inference.completion_backend import GenerationJob
-from cove.inference.prompt_window import build_window
+from cove.inference.prompt_window import PromptWindow, build_window
 from cove.inference.stop_rules import CompletionMode, StopRule
 from cove.protocol.params import CompleteCancel, CompleteGenerate, CompleteLoad, StatusParams
 from cove.runtime import DaemonPaths
@@ -51,6 +51,18 @@ def test_a_completion_from_the_daemon_and_its_status(daemon: DaemonPaths) -> Non
         completions = client.call(StatusParams())["completions"]
     assert completions["loaded"] and completions["loads"] == 1 and completions["served"] == 2, completions
     assert completions["model"].startswith("the local model (gemma3")
+
+
+def test_text_for_a_local_action_ends_at_its_stop_string_through_the_daemon(daemon: DaemonPaths) -> None:
+    """A local action's request (TEXT mode, its stop strings) crosses the socket whole."""
+    prefix = 'def mean(values):\n    """Return the'
+    window = PromptWindow(prefix, "", 0, '    """Return the', "")
+    rule = StopRule(CompletionMode.TEXT, '    """Return the', "", 0, ('"""', "\n"))
+    text_job = GenerationJob("util.py#docstring", window, CompletionMode.TEXT, rule, 24, 20.0)
+    with DaemonClient(daemon.socket) as client:
+        generated = client.call(CompleteGenerate(text_job))
+    assert generated["text"] and "\n" not in generated["text"] and '"""' not in generated["text"], generated
+    assert generated["stop"] == "rule", generated
 
 
 def test_complete_load_loads_the_model_once(daemon: DaemonPaths) -> None:

@@ -16,6 +16,7 @@ from pytest_lsp import LanguageClient
 
 from cove.server.actions import apply_edits
 from tests.agent.test_loop import repository
+from tests.fim_model import write_fim_model
 from tests.lsp.harness import cove_server, open_file
 from tests.scripted.openai_server import completion, scripted_openai_server
 
@@ -138,18 +139,29 @@ def in_add(lsp: LanguageClient, root: Path) -> types.CodeActionParams:
     return types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([]))
 
 
+@pytest.mark.parametrize("enabler", ["remote server", "instruct GGUF"])
 async def test_with_the_default_base_model_actions_are_listed_disabled_with_what_to_set(
-    tmp_path: Path, agent_env: dict[str, str]
+    tmp_path: Path, agent_env: dict[str, str], enabler: str
 ) -> None:
-    """Nothing configured: the actions say why they are off and what would turn them on; commands refuse the same
-    way; a server set in the editor's settings turns them on without a restart."""
+    """Nothing configured: the actions the agent would run say why they are off and what would turn them on (those
+    the local model serves are on: test_local_actions.py); commands refuse the same way; a server set in the
+    editor's settings turns them on without a restart."""
     root = repository(tmp_path)
     async with cove_server(agent_env, "visual-studio-code", root=root) as (lsp, _):
         params = in_add(lsp, root)
         actions = await lsp.text_document_code_action_async(params)
-        assert actions
+        assert actions is not None
+        local = [a for a in actions if a.title.endswith(" (local model)")]
+        assert {a.title for a in local} == {
+            "Cove: write tests for add (local model)",
+            "Cove: add a docstring to add (local model)",
+        }
         for action in actions:
-            assert isinstance(action, types.CodeAction) and action.disabled is not None, action
+            assert isinstance(action, types.CodeAction)
+            if action in local:
+                assert action.disabled is None, action
+                continue
+            assert action.disabled is not None, action
             assert "base model without a chat template" in action.disabled.reason
             assert "[remote] base_url" in action.disabled.reason and "instruct GGUF" in action.disabled.reason
         with pytest.raises(Exception, match="cannot plan or call tools"):  # the command's error, as the client sees it
@@ -157,11 +169,16 @@ async def test_with_the_default_base_model_actions_are_listed_disabled_with_what
         assert not (Path(agent_env["XDG_RUNTIME_DIR"]) / "cove" / "daemon.sock").exists(), "no run was started"
         status: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
         assert status["agent"]["fit"] is False and "instruct GGUF" in status["agent"]["reason"], status
-        settings = {"cove": {"remote": {"base_url": "http://127.0.0.1:9/v1"}}}
+        if enabler == "remote server":
+            settings: dict[str, Any] = {"cove": {"remote": {"base_url": "http://127.0.0.1:9/v1"}}}
+        else:  # a tiny GGUF with a chat template and a size label above the agent's minimum
+            chat = write_fim_model(tmp_path / "instruct.gguf", chat=True, size_label="1.5B")
+            settings = {"cove": {"model": {"path": str(chat)}}}
         lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=settings))
         for _ in range(100):
-            actions = await lsp.text_document_code_action_async(params)
-            if actions and all(isinstance(a, types.CodeAction) and a.disabled is None for a in actions):
+            actions = await lsp.text_document_code_action_async(params) or []
+            served_by_agent = actions and not any(a.title.endswith(" (local model)") for a in actions)
+            if served_by_agent and all(isinstance(a, types.CodeAction) and a.disabled is None for a in actions):
                 break
         else:
             raise AssertionError(f"still disabled: {actions}")
@@ -174,4 +191,26 @@ async def test_a_client_that_cannot_show_disabled_actions_reads_it_in_the_title(
     root = repository(tmp_path)
     async with cove_server(agent_env, "neovim-0.11.4-inline", root=root) as (lsp, _):
         actions = await lsp.text_document_code_action_async(in_add(lsp, root))
-        assert actions and all(a.title.endswith(" (off: needs a chat model)") for a in actions), actions
+        assert actions
+        titles = sorted(a.title for a in actions)
+        assert titles == [
+            "Cove: add a docstring to add (local model)",
+            "Cove: explain add (off: needs a chat model)",
+            "Cove: write tests for add (local model)",
+        ]
+
+
+async def test_with_the_remote_server_down_an_action_says_which_server_and_what_to_do(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """A remote server is set (the agent is on) but does not answer: the action fails with the server's address and
+    what to change, as an error the client shows; no `...`."""
+    root = repository(tmp_path)
+    env = dict(agent_env, COVE_REMOTE_BASE_URL="http://127.0.0.1:9/v1", COVE_REMOTE_MODEL="down")
+    async with cove_server(env, "visual-studio-code", root=root) as (lsp, _):
+        actions = await lsp.text_document_code_action_async(in_add(lsp, root))
+        assert actions and all(isinstance(a, types.CodeAction) and a.disabled is None for a in actions)
+        assert not any(a.title.endswith("(local model)") for a in actions), "a chat model is set: the agent serves"
+        explain = next(a for a in actions if isinstance(a, types.CodeAction) and a.title.startswith("Cove: explain"))
+        with pytest.raises(Exception, match=r"cannot reach http://127\.0\.0\.1:9/v1.*\[remote\] base_url"):
+            await lsp.code_action_resolve_async(explain)

@@ -16,7 +16,8 @@ import pytest
 from lsprotocol import types
 
 from cove.daemon_client import DaemonClient
-from cove.errors import DaemonUnavailable
+from cove.errors import DaemonError, DaemonUnavailable
+from cove.protocol.framing import UNFIT_MODEL
 from cove.protocol.params import StatusParams
 from cove.runtime import daemon_paths
 from tests.conftest import ARGPARSE, JSON_DECODER, find_line
@@ -83,7 +84,11 @@ async def test_two_windows_share_the_daemons_one_model(agent_env: dict[str, str]
         with DaemonClient(daemon_paths(env).socket, name="test-agent") as agent:
             session = agent.request("session/create", {"project": str(project), "title": "t"})["id"]
             task = "Explain what notes.py does."
-            agent.request("agent/run", {"session_id": session, "task": task, "read_only": True, "max_steps": 2})
+            run = {"session_id": session, "task": task, "read_only": True, "max_steps": 2}
+            with pytest.raises(DaemonError, match="chat template") as refused:  # the default model cannot plan
+                agent.request("agent/run", run)
+            assert refused.value.rpc_code == UNFIT_MODEL
+            agent.request("agent/run", run | {"unfit_model_ok": True})  # here only its load on the model matters
             assert wait_for_event(agent, "route"), "the run's first step chose its model"  # and now evaluates
             type_at(first, uri, 2, line, column + 25, "x")  # not what was suggested: the model is asked
             during = await first.text_document_inline_completion_async(inline_params(uri, line, column + 26))

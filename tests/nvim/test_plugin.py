@@ -154,6 +154,32 @@ def test_a_code_action_through_the_plugin_applies_the_agents_edit(tmp_path: Path
     assert edited == ["def add(a, b):", '    """Add a and b."""', "    return a - b"]
 
 
+def test_with_the_default_model_the_docstring_comes_from_it_and_explain_says_what_to_set(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """Nothing configured: `:CoveDocstring` is written by the local model and applied after the review;
+    `:CoveExplain` (the agent's) reads as off in its title and, run anyway, says why and what to set."""
+    root = repository(tmp_path)
+    (root / ".git").mkdir()
+    with neovim(tmp_path, agent_env, root / "calc.py", auto_approve=True) as nvim:
+        nvim.lua("(function() _G.notes = {}; vim.notify = function(m) table.insert(_G.notes, m) end; return 1 end)()")
+        nvim.lua("vim.api.nvim_win_set_cursor(0, {2, 4})")
+        nvim.send(":CoveDocstring<CR>")
+        calc = f"vim.fn.bufnr({json.dumps(str(root / 'calc.py'))})"
+        edited = nvim.wait(
+            f"(function() local l = vim.api.nvim_buf_get_lines({calc}, 0, -1, false); "
+            "return #l == 3 and l or nil end)()"
+        )
+        nvim.lua(f"vim.fn.win_gotoid(vim.fn.bufwinid({calc}))")  # back from the review's split, as a user would
+        nvim.send(":CoveExplain<CR>")
+        notes = nvim.wait(
+            '(function() for _, n in ipairs(_G.notes) do if n:find("chat template") then return _G.notes end end end)()'
+        )
+    assert edited[0] == "def add(a, b):" and edited[2] == "    return a - b"
+    assert re.fullmatch(r'    """[A-Z].*\."""', edited[1]), edited  # the file has no docstrings: one plain line
+    assert any("chat template" in note and "[remote]" in note for note in notes), notes
+
+
 def test_checkhealth_reports_the_setup_healthy(tmp_path: Path, agent_env: dict[str, str]) -> None:
     project = tmp_path / "project"
     (project / ".git").mkdir(parents=True)

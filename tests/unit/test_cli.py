@@ -84,3 +84,35 @@ def test_doctor_fails_on_a_model_path_that_is_missing(tmp_path: Path, clean_env:
     doctor = cove("doctor", env=env)
     assert doctor.returncode == 1
     assert "FAIL model" in doctor.stdout and "nothing.gguf" in doctor.stdout
+
+
+def test_commit_message_for_the_staged_changes_printed_or_committed_after_review(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """The real model and a real repository: nothing staged is an error; a staged change gets one subject line; with
+    `--commit`, git's editor (here one that keeps the text as it is) is opened on it before it is committed."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    env = dict(clean_env, GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@t.invalid", GIT_COMMITTER_NAME="T")
+    env |= {"GIT_COMMITTER_EMAIL": "t@t.invalid", "GIT_EDITOR": "cat"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    (root / "util.py").write_text("def mean(values):\n    return sum(values) / len(values)\n")
+    git("add", "util.py")
+    git("commit", "-qm", "Add mean")
+    nothing = cove("commit-message", "-C", str(root), env=env)
+    assert nothing.returncode == 65 and "nothing is staged" in nothing.stderr
+    with (root / "util.py").open("a") as file:
+        file.write("\n\ndef total(values):\n    return sum(values)\n")
+    git("add", "util.py")
+    printed = cove("commit-message", "-C", str(root), env=env)
+    assert printed.returncode == 0, printed.stderr
+    subject = printed.stdout.strip()
+    assert subject and "\n" not in subject and len(subject) <= 72
+    committed = cove("commit-message", "--commit", "-C", str(root), env=env)
+    assert committed.returncode == 0, committed.stderr
+    assert subject in committed.stdout  # git's editor was shown the message first
+    assert git("log", "-1", "--format=%s").strip() == subject

@@ -120,6 +120,7 @@ const windowStateChanged = new EventEmitter();
 const commands = new Map();
 const shown = []; // [kind, message]
 const picks = []; // the items of each quick pick shown
+const inputBoxes = []; // the options of each input box shown (answered with Escape)
 const traced = []; // what the client wrote to its output channels
 let statusItem;
 
@@ -168,6 +169,7 @@ const vscode = {
           dispose() {},
         }),
       showQuickPick: async (items) => void picks.push(await items),
+      showInputBox: async (options) => void inputBoxes.push(options),
       showErrorMessage: async (message) => void shown.push(["error", message]),
       showWarningMessage: async (message) => void shown.push(["warning", message]),
       showInformationMessage: async (message) => void shown.push(["info", message]),
@@ -305,7 +307,7 @@ async function checkExtension(extension, context, project) {
   check(statusItem !== undefined, "no status bar item");
   check(statusItem.command === "cove.palette.status", `status bar click: ${statusItem.command}`);
   const palette = [...commands.keys()].filter((id) => id.startsWith("cove.palette.")).sort();
-  check(palette.length === 9, `palette commands: ${palette.join(", ")}`);
+  check(palette.length === 10, `palette commands: ${palette.join(", ")}`);
   check(commands.has("cove.ask") && commands.has("cove.apply"), "the client did not register the server's commands");
   await waitFor("the server's report of the bad initializationOptions", () =>
     shownSince(0, "error").some((m) => m.includes("completion.multiline") && m.includes("sometimes")),
@@ -343,6 +345,13 @@ async function checkExtension(extension, context, project) {
   const infos = shownSince(mark, "info");
   check(infos[0] === "Cove: no agent run to cancel", `cove.cancel: ${JSON.stringify(shown.slice(mark))}`);
   check(infos[1] === "Cove: no plan is waiting for a decision", `cove.approvePlan: ${JSON.stringify(shown.slice(mark))}`);
+  // The default model cannot run the agent: Ask says why and what to set, and asks no question it would refuse.
+  mark = shown.length;
+  const asked = inputBoxes.length;
+  await commands.get("cove.palette.ask")();
+  const warned = shownSince(mark, "warning");
+  check(warned.some((m) => m.includes("chat template") && m.includes("[remote]")), `cove.palette.ask: ${JSON.stringify(shown.slice(mark))}`);
+  check(inputBoxes.length === asked, "a question was asked for although the agent cannot answer it");
   console.log("palette commands: ok");
 
   // With a server set, it serves (nothing is asked of it here); the status bar follows the change.

@@ -34,7 +34,7 @@ import {
   type SettingValue,
   type StatusState,
 } from "./settings";
-import { parseCompletionStatus, statusDetails, statusView, type CompletionStatus } from "./status";
+import { parseAgentStatus, parseCompletionStatus, statusDetails, statusView, type CompletionStatus } from "./status";
 
 const SECTION = "cove";
 const CURSOR = new NotificationType<TextDocumentPositionParams>(CURSOR_METHOD);
@@ -276,7 +276,52 @@ async function runWithProgress(command: string, title: string, text: string): Pr
   );
 }
 
+/**
+ * Whether the agent can run; when it cannot, the server's reason (what to set) is shown and no question is asked
+ * for that would be refused anyway.
+ */
+async function agentFit(): Promise<boolean> {
+  const agent = parseAgentStatus(await serverCommand("cove.status"));
+  if (agent === undefined || agent.fit) {
+    return agent !== undefined;
+  }
+  const choice = await vscode.window.showWarningMessage(`Cove: ${agent.reason}`, "Open settings");
+  if (choice === "Open settings") {
+    await vscode.commands.executeCommand("workbench.action.openSettings", "cove.remote");
+  }
+  return false;
+}
+
+/** A commit message for what is staged, from the local model, put into the Source Control input box to review. */
+async function commitMessage(): Promise<void> {
+  const git = vscode.extensions.getExtension<GitExtension>("vscode.git")?.exports?.getAPI(1);
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const repository = git?.repositories.find((r) => folder === undefined || r.rootUri.fsPath === folder.fsPath);
+  const root = repository?.rootUri ?? folder;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.SourceControl, title: "Cove is writing the commit message…" },
+    () => serverCommand("cove.commitMessage", root === undefined ? [] : [root.toString()]),
+  );
+  const message = typeof result === "object" && result !== null ? (result as { message?: unknown }).message : undefined;
+  if (typeof message !== "string") {
+    return; // the error (e.g. nothing staged) was shown
+  }
+  if (repository !== undefined) {
+    repository.inputBox.value = message;
+  } else {
+    void vscode.window.showInformationMessage(`Cove: ${message}`);
+  }
+}
+
+/** The part of the built-in Git extension's API used here. */
+interface GitExtension {
+  getAPI(version: 1): { repositories: { rootUri: vscode.Uri; inputBox: { value: string } }[] };
+}
+
 async function ask(): Promise<void> {
+  if (!(await agentFit())) {
+    return;
+  }
   const question = await vscode.window.showInputBox({
     title: "Cove: Ask about the repository",
     prompt: "A question about this repository (the agent only reads)",
@@ -288,6 +333,9 @@ async function ask(): Promise<void> {
 }
 
 async function agentTask(): Promise<void> {
+  if (!(await agentFit())) {
+    return;
+  }
   const task = await vscode.window.showInputBox({
     title: "Cove: Run an agent task",
     prompt: "What should the agent do?",
@@ -326,6 +374,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("cove.palette.undo", () => runAndReport("cove.undo"));
   register("cove.palette.transcript", () => runAndReport("cove.transcript"));
   register("cove.palette.status", showStatusDetails);
+  register("cove.palette.commitMessage", commitMessage);
   register("cove.palette.restart", async () => {
     await stopClient();
     await startClient();

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   LOADING_REFRESH_MS,
   REFRESH_MS,
+  parseAgentStatus,
   parseCompletionStatus,
   servingBackend,
   statusDetails,
@@ -164,5 +165,19 @@ describe("statusDetails", () => {
     expect(statusDetails(offline, undefined)[0]?.label).toContain("has not said");
     expect(statusDetails({ phase: "failed", offline: true }, undefined)[0]?.label).toContain("the server is failed");
     expect(statusDetails({ phase: "failed", offline: true }, undefined)).toHaveLength(4);
+  });
+});
+
+describe("parseAgentStatus", () => {
+  it("reads whether the agent can run and what to set", () => {
+    const reason = "the agent needs a chat model. To enable it, set [remote] base_url.";
+    expect(parseAgentStatus({ agent: { fit: false, reason } })).toEqual({ fit: false, reason });
+    expect(parseAgentStatus({ agent: { fit: true, reason: "" } })).toEqual({ fit: true, reason: "" });
+  });
+
+  it("gives undefined for a result of another shape (an older server)", () => {
+    expect(parseAgentStatus({ completions: {} })).toBeUndefined();
+    expect(parseAgentStatus({ agent: { fit: "yes", reason: "" } })).toBeUndefined();
+    expect(parseAgentStatus(null)).toBeUndefined();
   });
 });

@@ -44,6 +44,20 @@ export function parseCompletionStatus(result: unknown): CompletionStatus | undef
   return parsed;
 }
 
+/** Whether the agent can run with the server's settings, from `cove.status` (`reason`: what to set when not). */
+export interface AgentStatus {
+  fit: boolean;
+  reason: string;
+}
+
+/** The `agent` part of `cove.status`, or `undefined` when the result does not have its shape. */
+export function parseAgentStatus(result: unknown): AgentStatus | undefined {
+  const agent = field(result, "agent");
+  const fit = field(agent, "fit");
+  const reason = field(agent, "reason");
+  return typeof fit === "boolean" && typeof reason === "string" ? { fit, reason } : undefined;
+}
+
 function field(value: unknown, key: string): unknown {
   return typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }

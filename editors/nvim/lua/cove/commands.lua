@@ -1,4 +1,5 @@
--- :CoveAsk, :CoveExplain, :CoveFix, :CoveAgent, :CoveUndo, :CoveTranscript, :CoveApprove, :CoveReject, :CoveCancel.
+-- :CoveAsk, :CoveExplain, :CoveFix, :CoveAgent, :CoveUndo, :CoveTranscript, :CoveApprove, :CoveReject, :CoveCancel,
+-- :CoveDocstring, :CoveTests, :CoveCommitMessage (the last three served by the local model when no chat model is set).
 -- Every command is a request to the server; long ones show their progress through LspProgress (see init.lua).
 local M = {}
 
@@ -131,6 +132,23 @@ function M.setup()
   create("CoveApprove", function() M.execute("cove.approvePlan", {}) end, {})
   create("CoveReject", function(opts) M.execute("cove.rejectPlan", { opts.args }) end, { nargs = "*" })
   create("CoveCancel", function() M.execute("cove.cancel", {}) end, {})
+  create("CoveDocstring", function() M.code_action("Cove: add a docstring") end, { desc = "Document the function" })
+  create("CoveTests", function() M.code_action("Cove: write tests") end, { desc = "Write tests for the function" })
+  create("CoveCommitMessage", function() M.commit_message(vim.api.nvim_get_current_buf()) end, {
+    desc = "A commit message for the staged changes, into this gitcommit buffer (or shown)",
+  })
+end
+
+--- `cove.commitMessage` for the repository of the current directory: in a gitcommit buffer, the subject goes on
+--- its first line (to review before :wq); elsewhere it is shown.
+function M.commit_message(bufnr)
+  M.execute("cove.commitMessage", { vim.fn.getcwd() }, function(result)
+    if vim.bo[bufnr].filetype == "gitcommit" and vim.api.nvim_buf_is_valid(bufnr) then
+      vim.api.nvim_buf_set_lines(bufnr, 0, 0, false, { result.message })
+    else
+      vim.notify("Cove: " .. result.message)
+    end
+  end)
 end
 
 return M
