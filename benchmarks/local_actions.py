@@ -32,7 +32,7 @@ from tqdm import tqdm
 from cove.config import load_config
 from cove.inference.engine import CompletionEngine, WritingRequest
 from cove.server.code_context import PYTHON
-from cove.server.commit_messages import changed_lines, clean_subject, commit_request, history
+from cove.server.commit_messages import changed_lines, clean_subject, history, write_subject
 from cove.server.completions import load_engine
 from cove.server.docstrings import insert_docstring, one_line_body, write_docstring
 from cove.server.local_actions import nearest_example
@@ -242,24 +242,26 @@ def _overlap(a: str, b: str) -> float:
 
 async def measure_commits(engine: CompletionEngine, repo: Path, count: int) -> tuple[Tally, Tally, float, float]:
     cove, free = Tally(), Tally()
+
+    async def write(request: WritingRequest) -> str:
+        return (await asyncio.to_thread(engine.write, request)).text
+
     overlaps: tuple[list[float], list[float]] = ([], [])
     commits = _git(repo, "log", "--no-merges", "--format=%H", f"-{count + 3}").split()[:count]
     for sha in tqdm(commits, desc="commits", file=sys.stderr):
         real = _git(repo, "log", "-1", "--format=%s", sha).strip()
         diff = changed_lines(_git(repo, "show", "--format=", "--no-color", sha), 1200)
         examples = history(repo, f"{sha}~1")
-        for tally, scores, request in (
-            (cove, overlaps[0], commit_request(diff, examples, "cove#commit")),
-            (
-                free,
-                overlaps[1],
-                WritingRequest(
-                    "free#commit", f'$ git diff --staged\n{diff}\n$ git commit -m "', stop_at=('"', "\n"), max_tokens=32
-                ),
-            ),
-        ):
+        baseline = WritingRequest(
+            "free#commit", f'$ git diff --staged\n{diff}\n$ git commit -m "', stop_at=('"', "\n"), max_tokens=32
+        )
+
+        for tally, scores, ours in ((cove, overlaps[0], True), (free, overlaps[1], False)):
             started = time.perf_counter()
-            subject = clean_subject((await asyncio.to_thread(engine.write, request)).text)
+            if ours:
+                subject = await write_subject(diff, examples, "cove#commit", write)
+            else:
+                subject = clean_subject(await write(baseline))
             copied = any(subject == s for _, s in examples)
             tally.add(
                 time.perf_counter() - started,

@@ -10,6 +10,7 @@ the repository's style; a model of 270M parameters copies them often, which the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -84,10 +85,24 @@ def clean_subject(text: str) -> str:
     return subject
 
 
+async def write_subject(
+    diff: str, examples: list[tuple[str, str]], document: str, write: Callable[[WritingRequest], Awaitable[str]]
+) -> str:
+    """The subject for `diff`; one that repeats an example (a small model often does) is asked for again without
+    the examples, started with the same first word (the repository's style of verb)."""
+    subject = clean_subject(await write(commit_request(diff, examples, document)))
+    if subject and subject in {example for _, example in examples}:
+        first = subject.split()[0]
+        again = commit_request(diff, [], document)
+        again = dataclasses.replace(again, prefix=f"{again.prefix} {first}")
+        subject = clean_subject(f"{first} {await write(again)}")
+    return subject
+
+
 async def write_commit_message(root: Path, write: Callable[[WritingRequest], Awaitable[str]]) -> str:
     """A subject for what is staged in the repository at `root`; InputError when there is nothing to describe."""
     diff, examples = await asyncio.to_thread(staged_changes, root)
-    subject = clean_subject(await write(commit_request(diff, examples, f"{root}#commit-message")))
+    subject = await write_subject(diff, examples, f"{root}#commit-message", write)
     if not subject:
         raise InputError("the local model wrote no commit message for this diff; write it yourself this time")
     return subject

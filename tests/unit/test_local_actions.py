@@ -13,7 +13,7 @@ import tree_sitter
 from cove.inference.engine import WritingRequest
 from cove.inference.stop_rules import CompletionMode, StopRule
 from cove.server.code_context import PYTHON
-from cove.server.commit_messages import changed_lines, clean_subject, commit_request
+from cove.server.commit_messages import changed_lines, clean_subject, commit_request, write_subject
 from cove.server.docstrings import Hole, insert_docstring, layout, one_line_body, write_docstring
 from cove.server.local_actions import where_tests_go
 from cove.server.python_functions import (
@@ -181,3 +181,16 @@ def test_the_text_mode_ends_before_its_first_stop_string() -> None:
     assert rule.cut('  Return the sum."""') == "Return the sum."
     assert rule.cut("\n    code") == ""  # a line break first: the text is empty (the caller decides what next)
     assert rule.finish("  cut short by the limit", ended=False) == "cut short by the limit"
+
+
+async def test_a_subject_that_repeats_an_example_is_asked_for_again_without_the_examples() -> None:
+    asked: list[WritingRequest] = []
+    answers = iter(["Add the second", "the third thing"])
+
+    async def write(request: WritingRequest) -> str:
+        asked.append(request)
+        return next(answers)
+
+    examples = [("+first", "Add the first"), ("+second", "Add the second")]
+    assert await write_subject("+third", examples, "doc", write) == "Add the third thing"
+    assert "Add the first" not in asked[1].prefix and asked[1].prefix.endswith("Commit message: Add")
