@@ -105,6 +105,13 @@ class AgentService:
         """Whether any run is in progress."""
         return any(not run.done for run in self.runs.values())
 
+    def running_in(self, project: str) -> bool:
+        """Whether a run is in progress in the project at `project` (a resolved path)."""
+        return any(
+            not run.done and session_id in self.sessions and str(self.sessions[session_id].root.resolve()) == project
+            for session_id, run in self.runs.items()
+        )
+
     def inbox(self, session_id: str) -> queue.SimpleQueue[Event] | None:
         """Where editor events for a session go while it has a run in progress (else None)."""
         run = self.runs.get(session_id)

@@ -1,4 +1,5 @@
-"""The agent's run_command tool: a shell command inside the workspace, bounded in time and output."""
+"""The agent's run_command tool: a shell command inside the workspace (in the sandbox: agent/sandbox.py), bounded in
+time and output."""
 
 from __future__ import annotations
 
@@ -8,16 +9,24 @@ import subprocess
 
 from cove.agent.file_tools import ToolError
 from cove.agent.safety import ToolDenied, Workspace, denied_command
+from cove.agent.sandbox import Sandbox
 
 MAX_OUTPUT_CHARS = 20_000
 
 
 def run_command(
-    workspace: Workspace, command: str, cwd: str = ".", timeout_s: float = 120, max_output: int = MAX_OUTPUT_CHARS
+    workspace: Workspace,
+    command: str,
+    cwd: str = ".",
+    timeout_s: float = 120,
+    max_output: int = MAX_OUTPUT_CHARS,
+    sandbox: Sandbox | None = None,
 ) -> str:
-    """Run `command` with bash in `cwd` (inside the workspace); returns its exit status and output (head and tail).
+    """Run `command` with bash in `cwd` (inside the workspace), in `sandbox` (None: unconfined, as the user);
+    returns its exit status, what confined it, and its output (head and tail).
 
-    Refused in every mode when it matches a deny pattern. On timeout the whole process group is killed.
+    Refused in every mode when it matches a deny pattern. On timeout the whole process group is killed (in the
+    sandbox, its PID namespace goes with it: every descendant).
     """
     reason = denied_command(command)
     if reason is not None:
@@ -25,9 +34,14 @@ def run_command(
     folder = workspace.resolve(cwd)
     if not folder.is_dir():
         raise ToolError(f"cwd {cwd} is not a folder in the workspace")
+    argv = ["bash", "-c", command]
+    env = None
+    if sandbox is not None:
+        argv, env = sandbox.command(argv, folder), sandbox.environment(os.environ)
     process = subprocess.Popen(
-        ["bash", "-c", command],
+        argv,
         cwd=folder,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -44,4 +58,5 @@ def run_command(
         half = max_output // 2
         skipped = len(output) - 2 * half
         output = f"{output[:half]}\n[... {skipped} characters cut ...]\n{output[-half:]}"
-    return f"exit status {process.returncode}\n{output}"
+    confined = sandbox.describe() if sandbox is not None else "not sandboxed"
+    return f"exit status {process.returncode} ({confined})\n{output}"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cove import __version__
 from cove.agent.agent_service import AgentService
+from cove.agent.checkpoint_service import CheckpointService
 from cove.agent.clients import Client, Clients
 from cove.agent.completion_service import CompletionService
 from cove.agent.event_service import EventService
@@ -92,7 +93,8 @@ class Daemon:
             Method(StatusParams, self._status),
             Method(ShutdownParams, self._shutdown),
         ]
-        services = (self.sessions, MemoryService(store), self.events, self.agents, self.completions)
+        checkpoints = CheckpointService(self.agents.running_in)
+        services = (self.sessions, MemoryService(store), self.events, self.agents, self.completions, checkpoints)
         self.methods: dict[str, Method] = {m.name: m for m in core + [m for s in services for m in s.methods()]}
 
     async def serve(self) -> None:

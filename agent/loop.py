@@ -48,6 +48,8 @@ from cove.protocol.events import (
 
 #: Who the model is told refused a call the user was asked about and declined.
 THE_USER = "the user"
+#: Tools that change something, but not the workspace's files: no checkpoint before them.
+KEEPS_NO_FILES = frozenset({"todo_write", "memory_write"})
 
 
 @dataclass
@@ -69,6 +71,11 @@ class LoopSettings:
     inbox: Callable[[], list[Event]] = list
     #: Reviews the run's change before it finishes (the critique slot); None: no review.
     critic: Callable[[Evidence], Review] | None = None
+    #: Why commands run without a sandbox when each must then be approved, in every mode ([sandbox] required and
+    #: bubblewrap cannot run); "" when they are sandboxed or may run unconfined.
+    unconfined: str = ""
+    #: Takes a checkpoint of the workspace (agent/checkpoints.py) before a step's call that may write: (step, tool).
+    checkpoint: Callable[[int, str], None] | None = None
 
 
 @dataclass
@@ -100,6 +107,7 @@ class AgentLoop:
         #: The last command the run ran and its output, for the critique.
         self.last_command = ""
         self._changes_from = len(tools.file_tools.history)
+        self._step = 0
         self._reviewed_diff = ""
 
     def run(self, system: str, task: str, plan: str = "") -> RunResult:
@@ -108,6 +116,7 @@ class AgentLoop:
         turns = [Turn("system", system), Turn("user", task)]
         refusals = 0
         for step in range(1, self.settings.max_steps + 1):
+            self._step = step
             if self.settings.cancelled():
                 return RunResult("", step - 1, "cancelled")
             for event in self.settings.inbox():
@@ -199,6 +208,8 @@ class AgentLoop:
             if call.error is not None:
                 raise ToolError(f"invalid arguments for {call.name}: {call.error}; send valid JSON")
             self._gate(call, read_only)
+            if not read_only and call.name not in KEEPS_NO_FILES and self.settings.checkpoint is not None:
+                self.settings.checkpoint(self._step, call.name)
             output = self.tools.call(call.name, call.arguments)
         except ToolDenied as denied:
             output = error = f"refused by {denied.refuser}: {denied}"
@@ -236,9 +247,11 @@ class AgentLoop:
         if isinstance(command, str) and (reason := denied_command(command)) is not None:
             raise ToolDenied(reason)  # refused in every mode by Cove's policy: the user is not even asked
         settings = self.settings
-        if needs_approval(settings.mode, read_only, command, settings.allowed_commands) and not settings.approve(
-            call.name, call.arguments
-        ):
+        unconfined = isinstance(command, str) and bool(settings.unconfined)
+        asked = unconfined or needs_approval(settings.mode, read_only, command, settings.allowed_commands)
+        # An unconfined command is asked for with why, so that the user knows what approving it means.
+        shown = {**call.arguments, "sandbox": f"none: {settings.unconfined}"} if unconfined else call.arguments
+        if asked and not settings.approve(call.name, shown):
             raise ToolDenied(f"the user did not approve {call.name}", refuser=THE_USER)
 
     def _root(self) -> Path:

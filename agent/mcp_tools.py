@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shlex
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.agent.file_tools import ToolError
+from cove.agent.sandbox import Sandbox
 from cove.agent.tool_registry import ToolSpec
 from cove.config import McpConfig
 from cove.errors import ConfigError
@@ -50,7 +52,9 @@ def parse_servers(config: McpConfig) -> list[McpServerSpec]:
 class McpTools:
     """Connections to the configured servers for one run: their tools as specs, and calls to them."""
 
-    def __init__(self, config: McpConfig, cwd: Path) -> None:
+    def __init__(self, config: McpConfig, cwd: Path, sandbox: Sandbox | None = None) -> None:
+        """`sandbox`: where the servers run (`[sandbox] mcp = true`); None: as the user, unconfined."""
+        self.sandbox = sandbox
         self.timeout = float(config.timeout_s)
         self.servers = parse_servers(config)
         self.cwd = cwd
@@ -105,7 +109,11 @@ class McpTools:
         assert self._stop is not None
         async with contextlib.AsyncExitStack() as stack:
             for server in self.servers:
-                params = StdioServerParameters(command=server.argv[0], args=list(server.argv[1:]), cwd=self.cwd)
+                argv = list(server.argv)
+                env = None
+                if self.sandbox is not None:
+                    argv, env = self.sandbox.command(argv, self.cwd), self.sandbox.environment(os.environ)
+                params = StdioServerParameters(command=argv[0], args=argv[1:], cwd=self.cwd, env=env)
                 try:
                     async with asyncio.timeout(self.timeout):  # in this task: anyio's scopes must not change task
                         client = await stack.enter_async_context(Client(params, read_timeout_seconds=self.timeout))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cove.agent.checkpoints import Checkpoints
 from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.agent.critique import review
 from cove.agent.file_tools import FileTools, ToolError
@@ -21,6 +22,7 @@ from cove.agent.loop import AgentLoop, LoopSettings, RunResult
 from cove.agent.mcp_tools import McpTools
 from cove.agent.reminders import Event, PlanApproved, ReminderEngine, TodoUpdated
 from cove.agent.safety import ApprovalMode, Workspace
+from cove.agent.sandbox import Sandbox, unavailable
 from cove.agent.sessions import read_project_memory
 from cove.agent.store import MemoryStore, Scope, StoreError
 from cove.agent.todos import TodoList
@@ -187,7 +189,7 @@ class AgentSession:
         relative = self.file_tools.workspace.relative
         return [ProposedChange(relative(c.path), c.before, c.after) for c in self.file_tools.proposed()]
 
-    def registry(self, mcp: McpTools | None = None) -> ToolRegistry:
+    def registry(self, mcp: McpTools | None = None, sandbox: Sandbox | None = None) -> ToolRegistry:
         project = str(self.root)
 
         def memory_search(query: str) -> str:
@@ -209,7 +211,7 @@ class AgentSession:
             "memory_write": memory_write,
             "read_output": read_output,
         }
-        registry = ToolRegistry(self.file_tools, self.todos, extra)
+        registry = ToolRegistry(self.file_tools, self.todos, extra, sandbox=sandbox)
         for spec in mcp.specs.values() if mcp else ():
             registry.add(spec, functools.partial(_call_mcp, mcp, spec.name))
         return registry
@@ -244,25 +246,58 @@ def run_task(
     A `read_only` run answers a question with the read-only tools, without a plan."""
     root = session.root
     run_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root)
-    mcp = McpTools(config.mcp, root).start() if config.mcp.servers else None
+    sandbox, unconfined = _sandbox(config, root, io)
+    checkpoint = _checkpointer(session, io)
+    mcp = McpTools(config.mcp, root, sandbox if config.sandbox.mcp else None).start() if config.mcp.servers else None
     for failure in mcp.failures if mcp else ():
         io.on_event(RunWarning(failure))
     try:
         if read_only:
-            registry = session.registry(mcp).restricted(read_only=True)
+            registry = session.registry(mcp, sandbox).restricted(read_only=True)
             reminders = ReminderEngine(config.reminders)
-            loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders)
+            loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, unconfined=unconfined)
+            loop.settings.checkpoint = checkpoint
             return loop.run(ASK_SYSTEM, task)
         plan = ""
         if config.agent.plan_first:
-            plan, ended = _plan(config, session, task, io, models, mode, mcp)
+            plan, ended = _plan(config, session, task, io, models, mode, mcp, sandbox)
             if ended is not None:
                 return ended
-        return _execute(config, session, task, plan, io, models, mode, mcp)
+        return _execute(config, session, task, plan, io, models, mode, mcp, sandbox, unconfined, checkpoint)
     finally:
         if mcp is not None:
             mcp.close()
         run_hook(config.hooks, "session_end", {"session_id": session.session_id}, root)
+
+
+def _checkpointer(session: AgentSession, io: RunIO) -> Callable[[int, str], None]:
+    """What the loop calls before a step that may write: a checkpoint of the workspace (a failure is said, once, and
+    the run goes on)."""
+    checkpoints = Checkpoints(session.root)
+    failed: list[str] = []
+
+    def checkpoint(step: int, tool: str) -> None:
+        try:
+            checkpoints.snapshot(session.session_id, step, tool)
+        except CoveError as err:
+            if not failed:
+                io.on_event(RunWarning(f"no checkpoint before {tool} ({err}); `cove undo` cannot undo this step"))
+            failed.append(str(err))
+
+    return checkpoint
+
+
+def _sandbox(config: CoveConfig, root: Path, io: RunIO) -> tuple[Sandbox | None, str]:
+    """The run's sandbox, or None and why (said in the run: commands are then asked for in every mode, unless
+    `[sandbox] required = false`); the second value is that reason when each command must be approved."""
+    why = unavailable()
+    if not why:
+        return Sandbox.for_workspace(config.sandbox, root), ""
+    if config.sandbox.required:
+        io.on_event(RunWarning(f"commands are not sandboxed ({why}): each one is asked for, in every mode"))
+        return None, why
+    io.on_event(RunWarning(f"commands run without a sandbox ({why}), as [sandbox] required = false allows"))
+    return None, ""
 
 
 def _loop(
@@ -275,6 +310,7 @@ def _loop(
     registry: ToolRegistry,
     reminders: ReminderEngine,
     critique: bool = False,
+    unconfined: str = "",
 ) -> AgentLoop:
     model, decision = models.for_slot(slot)
     io.on_event(RouteEvent(decision.describe(), slot.value, decision.target))
@@ -297,6 +333,7 @@ def _loop(
         cancelled=io.cancelled,
         inbox=io.inbox,
         critic=critic,
+        unconfined=unconfined,
     )
     compactor = session.compactor(config, compact_model, lambda text: io.on_event(RunWarning(text)))
     return AgentLoop(model, registry, reminders, compactor, settings, io.on_event)
@@ -310,8 +347,9 @@ def _plan(
     models: Models,
     mode: ApprovalMode,
     mcp: McpTools | None,
+    sandbox: Sandbox | None,
 ) -> tuple[str, RunResult | None]:
-    registry = session.registry(mcp).restricted(read_only=True)
+    registry = session.registry(mcp, sandbox).restricted(read_only=True)
     request = task
     for revision in range(MAX_PLAN_REVISIONS + 1):
         loop = _loop(config, session, Slot.PLAN, io, models, mode, registry, ReminderEngine(config.reminders))
@@ -341,6 +379,9 @@ def _execute(
     models: Models,
     mode: ApprovalMode,
     mcp: McpTools | None,
+    sandbox: Sandbox | None,
+    unconfined: str,
+    checkpoint: Callable[[int, str], None],
 ) -> RunResult:
     reminders = ReminderEngine(config.reminders)
     brief = task
@@ -350,6 +391,7 @@ def _execute(
         approved = reminders.feed(PlanApproved(plan))
         brief = "\n\n".join([task, f"The approved plan:\n{plan}", *(r.as_message()["content"] for r in approved)])
         io.on_event(TodosChanged(session.todos.render(), len(session.todos.open_items())))
-    registry = session.registry(mcp)
-    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, critique=True)
+    registry = session.registry(mcp, sandbox)
+    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, True, unconfined)
+    loop.settings.checkpoint = checkpoint
     return loop.run(EXECUTOR_SYSTEM, brief, plan)

@@ -14,6 +14,7 @@ from typing import Any
 
 from cove.agent.command_tool import run_command
 from cove.agent.file_tools import FileTools, ToolError
+from cove.agent.sandbox import Sandbox
 from cove.agent.search_tools import find_symbol, list_files, list_symbols, search
 from cove.agent.todos import TodoList
 
@@ -84,7 +85,9 @@ class ToolRegistry:
         file_tools: FileTools,
         todos: TodoList | None = None,
         extra: dict[str, Callable[..., str]] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
+        """`sandbox`: where run_command runs its commands (None: unconfined)."""
         self.discovered: set[str] = set()
         self.todos = todos if todos is not None else TodoList()
         workspace = self.workspace = file_tools.workspace
@@ -98,7 +101,9 @@ class ToolRegistry:
             "search": lambda pattern, path=".": search(workspace, pattern, path),
             "list_symbols": lambda path: list_symbols(workspace, path),
             "find_symbol": lambda name: find_symbol(workspace, name),
-            "run_command": lambda command, cwd=".", timeout_s=120: run_command(workspace, command, cwd, timeout_s),
+            "run_command": lambda command, cwd=".", timeout_s=120: run_command(
+                workspace, command, cwd, timeout_s, sandbox=sandbox
+            ),
             "search_tools": self.search_tools,
             "todo_write": self.todos.write,
             **(extra or {}),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cove.config import find_project_root, load_config
 from cove.daemon_client import DaemonClient, ensure_daemon
-from cove.errors import CoveError, InputError
+from cove.errors import CoveError
 from cove.inference.fitness import check_agent
 from cove.protocol.events import (
     METHOD,
@@ -32,7 +32,7 @@ from cove.protocol.events import (
     ToolCalled,
     parse_event,
 )
-from cove.protocol.params import AgentCancel, AgentDecide, AgentRun, AgentUndo, SessionCreate, SessionList
+from cove.protocol.params import AgentCancel, AgentDecide, AgentRun, SessionCreate
 from cove.runtime import daemon_paths
 
 #: How each run ending maps to the exit status: 0 only when the task was done.
@@ -60,17 +60,6 @@ def cmd_agent(args: argparse.Namespace) -> int:
         started = client.call(run)
         print(f"[session {session['id'][:8]}, mode {started['mode']}]", file=sys.stderr)
         return follow(client, session["id"], ask_terminal, TerminalView().show)
-
-
-def cmd_undo(args: argparse.Namespace) -> int:
-    """Revert the agent's last file change in this project's most recent session (again: the one before)."""
-    root = find_project_root(Path.cwd()) or Path.cwd()
-    with ensure_daemon(daemon_paths()) as client:
-        sessions = client.call(SessionList(str(root)))
-        if not sessions:
-            raise InputError(f"no agent session in {root}; nothing to undo")
-        print(client.call(AgentUndo(sessions[0]["id"]))["text"])
-    return 0
 
 
 def follow(

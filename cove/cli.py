@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cove import __version__, commit_command
+from cove import __version__, checkpoint_commands, commit_command
 from cove.config import (
     CoveConfig,
     LoadedConfig,
@@ -234,6 +234,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except CoveError as err:
         report(False, "model", str(err))
     _report_completion_route(loaded.config, report)
+    from cove.agent.sandbox import sandbox_status
+    from cove.outbound import offline_line
+
+    print(offline_line(loaded.config))
+    print(sandbox_status(loaded.config.sandbox))
     return 1 if failures else 0
 
 
@@ -258,8 +263,6 @@ def _report_completion_route(config: CoveConfig, report: Callable[[bool, str, st
     from cove.inference.routing import Slot, chain
 
     targets = chain(config.routing, Slot.COMPLETE)
-    if "remote" not in targets[: targets.index("local")]:
-        report(True, "offline", "completions run on this machine with the local model; nothing is sent anywhere")
     if targets[0] == "local":
         return
     servers, unavailable = server_targets(config)
@@ -349,12 +352,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_undo(args: argparse.Namespace) -> int:
-    from cove.agent_terminal import cmd_undo
-
-    return cmd_undo(args)
-
-
 def _version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
@@ -391,8 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent.set_defaults(run=_cmd_agent)
     stats = sub.add_parser("stats", help="suggestions shown, accepted and dismissed (kept on this machine)")
     stats.set_defaults(run=cmd_stats)
-    undo = sub.add_parser("undo", help="revert the agent's last file change in this project (again: the one before)")
-    undo.set_defaults(run=_cmd_undo)
+    checkpoint_commands.add_parsers(sub)
     memory = sub.add_parser("memory", help="add to or search the memory the agent keeps (starts the daemon if needed)")
     memory.add_argument("action", choices=["add", "search"])
     memory.add_argument("text", help="the note to remember, or the words to search for")

@@ -220,6 +220,35 @@ class McpConfig:
     timeout_s: int = 30
 
 
+SandboxNetwork = Literal["none", "loopback", "full"]
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Where the agent's commands run (agent/sandbox.py): a bubblewrap sandbox with the workspace writable, the system
+    read-only, the home folder hidden. Read from the user's own settings only: a project must not loosen its own."""
+
+    #: Without bubblewrap (not installed, no user namespaces), every command needs approval in every mode; false:
+    #: commands then run unconfined as the approval mode says (the run says so).
+    required: bool = True
+    #: "none": no sockets but Unix ones; "loopback": a network namespace of its own with only loopback (the host's
+    #: loopback services stay out of reach); "full": the host's network.
+    network: SandboxNetwork = "none"
+    #: Paths outside the workspace made visible read-only / writable ("~/" is the home folder). Secrets (~/.ssh,
+    #: ~/.aws, ...) and Cove's own folders stay hidden even when inside one of these.
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    #: Environment variables passed in besides the allow-list (PATH, HOME, LANG, TERM, VIRTUAL_ENV, ...).
+    env: tuple[str, ...] = ()
+    #: Limits per command: CPU seconds, address space, processes of the sandbox's user, size of a written file.
+    cpu_s: int = 600
+    memory_mb: int = 8192
+    processes: int = 1024
+    file_size_mb: int = 1024
+    #: Run MCP stdio servers in the sandbox too.
+    mcp: bool = False
+
+
 @dataclass(frozen=True)
 class CoveConfig:
     """All of Cove's settings."""
@@ -234,6 +263,11 @@ class CoveConfig:
     hooks: HooksConfig = field(default_factory=HooksConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     mcp: McpConfig = field(default_factory=McpConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+
+
+#: Sections a project's own config file may not set (a cloned repository must not loosen its sandbox).
+USER_ONLY_SECTIONS = frozenset({"sandbox"})
 
 
 @dataclass(frozen=True)
@@ -275,7 +309,13 @@ def load_config(
         files.append(project_root / ".cove" / "config.toml")
     for path in files:
         if path.is_file():
-            config = apply_layer(config, read_toml(path), str(path))
+            layer = read_toml(path)
+            if path != files[0] and USER_ONLY_SECTIONS & set(layer):
+                raise ConfigError(
+                    f"{path}: [{', '.join(sorted(USER_ONLY_SECTIONS & set(layer)))}] is read from your own config "
+                    f"only ({files[0]}, COVE_SANDBOX_* or the editor's settings): a project must not loosen its sandbox"
+                )
+            config = apply_layer(config, layer, str(path))
             sources.append(str(path))
     for name, layer in env_settings(env).items():
         config = apply_layer(config, layer, f"environment variable {name}")

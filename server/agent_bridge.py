@@ -25,7 +25,7 @@ from cove.protocol.params import (
     AgentCancel,
     AgentDecide,
     AgentRun,
-    AgentUndo,
+    CheckpointRestore,
     SessionCreate,
     SessionEvent,
     SessionResume,
@@ -89,7 +89,6 @@ class AgentBridge:
         self.link = DaemonLink()
         self.active: set[str] = set()
         self.last_session: str | None = None
-        self.last_task_session: str | None = None
         self.pending_plan: tuple[str, int] | None = None
         #: Results of resolved actions, waiting for the user's `cove.apply` / `cove.show`.
         self.results: dict[int, Proposal] = {}
@@ -183,10 +182,13 @@ class AgentBridge:
         return len(self.active)
 
     async def undo(self) -> str:
-        if self.last_task_session is None:
-            return "no agent task has changed files in this editor session"
-        result = await self.link.call(AgentUndo(self.last_task_session))
-        return str(result["text"])
+        """Undo the agent's last step in this workspace, commands included (again: the one before), from the
+        daemon's checkpoints (agent/checkpoints.py)."""
+        result = await self.link.call(CheckpointRestore(str(self.root.resolve())))
+        restored = result["restored"]
+        changed = ", ".join(restored["changed"][:5]) or "no change"
+        where = f"before step {restored['step']}, {restored['tool']}"
+        return f"restored checkpoint {restored['number']} ({where}): {changed}"
 
     async def transcript(self) -> str:
         if self.last_session is None:

@@ -123,12 +123,9 @@ async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
     if command in ("cove.ask", "cove.agent"):
         if not arguments or not isinstance(arguments[0], str) or not arguments[0].strip():
             raise JsonRpcException(message=f"{command} needs the question or task as its first argument", code=-32602)
-        asking = command == "cove.ask"
         title = f"Cove: {arguments[0][:60]}"
-        result = await _run(ls, title, arguments[0], read_only=asking, propose=False)
+        result = await _run(ls, title, arguments[0], read_only=command == "cove.ask", propose=False)
         finished = result.finished
-        if not asking:
-            bridge.last_task_session = result.session_id
         await bridge.show(title, finished.answer or f"(the run ended: {finished.stopped})")
         return {"stopped": finished.stopped, "answer": finished.answer, "session_id": result.session_id}
     if command == "cove.apply":

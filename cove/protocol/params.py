@@ -156,6 +156,24 @@ class AgentRun(Params):
 
 
 @dataclass(frozen=True)
+class CheckpointList(Params):
+    """The checkpoints of a project's workspace (agent/checkpoints.py), oldest first."""
+
+    method = "checkpoint/list"
+    project: str
+
+
+@dataclass(frozen=True)
+class CheckpointRestore(Params):
+    """Restore checkpoint `number` of a project's workspace; without it, undo the agent's last step (again: the one
+    before)."""
+
+    method = "checkpoint/restore"
+    project: str
+    number: int | None = None
+
+
+@dataclass(frozen=True)
 class AgentDecide(Params):
     method = "agent/decide"
     session_id: str

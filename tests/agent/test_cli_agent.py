@@ -50,10 +50,11 @@ def test_agent_streams_the_transcript_with_the_scripted_server(tmp_path: Path, a
     assert "return a + b" in (root / "calc.py").read_text()
     undo = [sys.executable, "-m", "cove.cli", "undo"]
     undone = subprocess.run(undo, cwd=root, env=env, capture_output=True, text=True, check=False)
-    assert undone.returncode == 0 and undone.stdout.startswith("restored calc.py"), undone.stderr
+    assert undone.returncode == 0 and undone.stdout.startswith("restored checkpoint 1:"), undone.stderr
+    assert "before step 2 (edit_file)" in undone.stdout  # the executor's step 2
     assert "return a - b" in (root / "calc.py").read_text()
     again = subprocess.run(undo, cwd=root, env=env, capture_output=True, text=True, check=False)
-    assert again.returncode != 0 and "nothing to undo" in again.stderr
+    assert again.returncode != 0 and "nothing older to undo" in again.stderr
 
 
 def test_without_a_terminal_decisions_are_refused(tmp_path: Path, agent_env: dict[str, str]) -> None:

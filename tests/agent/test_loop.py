@@ -7,13 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from cove.agent import runner
 from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.agent.file_tools import FileTools
 from cove.agent.loop import AgentLoop, LoopSettings
 from cove.agent.reminders import ReminderEngine
+from cove.agent.runner import PlanDecision, RunIO
 from cove.agent.safety import ApprovalMode, Workspace
 from cove.agent.tool_registry import ToolRegistry
-from cove.config import ReminderConfig
+from cove.config import CoveConfig, ReminderConfig, SandboxConfig
 from cove.inference.remote import RemoteModel
 from cove.protocol.codec import unstructure
 from tests.scripted.openai_server import completion, scripted_openai_server
@@ -135,3 +139,48 @@ def test_a_run_that_keeps_finishing_with_open_todos_ends_after_the_nudges(tmp_pa
         result = make_loop(root, server.url, events, finish_nudges=2).run("You are Cove.", "Fix add().")
     assert (result.stopped, result.steps) == ("todos_open", 4)
     assert [d["level"] for k, d in events if k == "reminder"] == ["advice", "warning"]
+
+
+@pytest.mark.parametrize("unconfined", ["", "bubblewrap is not installed"])
+def test_without_a_sandbox_every_command_is_asked_for_with_why_even_in_full_auto(
+    tmp_path: Path, unconfined: str
+) -> None:
+    """`unconfined` is set by the runner when bubblewrap cannot run and `[sandbox] required` (the default); with
+    `required = false` it stays empty and full-auto runs commands unasked."""
+    root = repository(tmp_path)
+    script = [completion("", [("run_command", '{"command": "echo hi"}')]), completion("Done.")]
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    def approve(tool: str, arguments: dict[str, Any]) -> bool:
+        asked.append((tool, arguments))
+        return True
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    with scripted_openai_server(script) as server:
+        settings = {"mode": ApprovalMode.FULL_AUTO, "approve": approve, "unconfined": unconfined}
+        make_loop(root, server.url, events, **settings).run("You are Cove.", "Say hi.")
+    if unconfined:
+        assert asked == [("run_command", {"command": "echo hi", "sandbox": "none: bubblewrap is not installed"})]
+    else:
+        assert asked == []
+    assert "hi" in next(str(data["output"]) for kind, data in events if kind == "tool")
+
+
+@pytest.mark.parametrize("required", [True, False])
+def test_a_missing_sandbox_is_said_in_the_run_and_required_decides_the_approvals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, required: bool
+) -> None:
+    """`[sandbox] required`: with bubblewrap unable to run, true (the default) makes every command need approval
+    (the loop's `unconfined`), false lets them run unconfined; both say so in the run."""
+    monkeypatch.setattr(runner, "unavailable", lambda: "bubblewrap is not installed")
+    events: list[Any] = []
+    io = RunIO(events.append, lambda tool, arguments: False, lambda plan: PlanDecision(True))
+    config = CoveConfig(sandbox=SandboxConfig(required=required))
+    sandbox, unconfined = runner._sandbox(config, tmp_path, io)
+    assert sandbox is None
+    assert unconfined == ("bubblewrap is not installed" if required else "")
+    assert "bubblewrap is not installed" in events[0].text
+    assert ("asked for, in every mode" in events[0].text) == required
+    monkeypatch.setattr(runner, "unavailable", lambda: "")
+    sandbox, unconfined = runner._sandbox(config, tmp_path, io)
+    assert sandbox is not None and unconfined == "" and len(events) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -23,6 +25,11 @@ def lookup_ticket(number: int) -> str:
 @app.tool(description="Close a ticket of the issue tracker.")
 def close_ticket(number: int) -> str:
     return f"closed ticket {number}"
+
+
+@app.tool(description="The name of the machine the tracker runs on.", annotations=ToolAnnotations(read_only_hint=True))
+def machine() -> str:
+    return socket.gethostname()
 
 
 if __name__ == "__main__":

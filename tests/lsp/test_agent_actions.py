@@ -124,7 +124,7 @@ async def test_ask_explain_a_planned_task_with_approvals_undo_and_the_transcript
     assert editor.asked[0] == "Cove wrote a plan. Approve it?"
     assert editor.asked[1].startswith('Cove wants to run edit_file({"path": "calc.py"')
     assert any("1. Fix the operator in add()" in text for text in shown)  # the plan was shown as a document
-    assert "return a + b" in fixed and undone["text"].startswith("restored calc.py")
+    assert "return a + b" in fixed and undone["text"].startswith("restored checkpoint 1 (before step 1, edit_file)")
     assert (root / "calc.py").read_text() == "def add(a, b):\n    return a - b\n"
     assert "**plan**" in transcript["text"] and "edit_file" in transcript["text"]
     titles = [r.title for r in reports if isinstance(r, types.WorkDoneProgressBegin)]

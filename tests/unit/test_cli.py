@@ -76,7 +76,17 @@ def test_model_and_doctor_report_a_healthy_install(clean_env: dict[str, str]) ->
     doctor = cove("doctor", env=clean_env)
     assert doctor.returncode == 0, doctor.stdout
     assert "FAIL" not in doctor.stdout
-    assert "gemma3" in doctor.stdout and "offline" in doctor.stdout
+    assert "gemma3" in doctor.stdout and "ok  offline    nothing leaves this machine" in doctor.stdout
+    remote = {"COVE_REMOTE_BASE_URL": "https://models.example.com/v1", "COVE_EVENTS_MQTT_HOST": "broker.example.com"}
+    reaching = cove("doctor", env=clean_env | remote)
+    assert (
+        "note offline    reaches beyond this machine: execute, plan, critique to https://models.example.com/v1 "
+        "(refused: [remote] offline = true); events to the MQTT broker broker.example.com:1883" in reaching.stdout
+    ), reaching.stdout
+    # The sandbox: how commands are confined here, or why they cannot be and what then happens.
+    assert "ok  sandbox    bubblewrap" in doctor.stdout or "every agent command will be asked for" in doctor.stdout
+    without = cove("doctor", env=dict(clean_env, PATH=str(Path(sys.executable).parent), COVE_SANDBOX_REQUIRED="false"))
+    assert "warn sandbox    bubblewrap is not installed" in without.stdout and "run unconfined" in without.stdout
 
 
 def test_doctor_fails_on_a_model_path_that_is_missing(tmp_path: Path, clean_env: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ def workspace(tmp_path: Path) -> Workspace:
 
 def test_runs_in_the_workspace_and_reports_status(workspace: Workspace) -> None:
     out = run_command(workspace, "pwd; echo oops >&2; exit 3", cwd="sub")
-    assert out.startswith("exit status 3\n")
+    assert out.startswith("exit status 3 (not sandboxed)\n")
     assert str(workspace.root / "sub") in out and "oops" in out
 
 

@@ -94,3 +94,17 @@ def test_lists_become_tuples_and_must_hold_strings(tmp_path: Path) -> None:
     write(tmp_path / ".cove/config.toml", "[routing]\nplan = [1]\n")
     with pytest.raises(ConfigError, match=r"'routing\.plan' must be a list of strings"):
         load_config(tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "none")})
+
+
+def test_the_sandbox_is_set_by_the_user_only_never_by_the_project(tmp_path: Path) -> None:
+    """A cloned repository's .cove/config.toml must not loosen its own sandbox; the user's file, COVE_SANDBOX_* and
+    the editor's settings may."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    write(tmp_path / "xdg/cove/config.toml", "[sandbox]\nread = ['~/datasets']\n")
+    project = tmp_path / "project"
+    assert load_config(project, env).config.sandbox.read == ("~/datasets",)
+    assert load_config(project, env | {"COVE_SANDBOX_NETWORK": "loopback"}).config.sandbox.network == "loopback"
+    assert load_config(project, env, {"sandbox": {"network": "full"}}).config.sandbox.network == "full"
+    write(project / ".cove/config.toml", "[sandbox]\nnetwork = 'full'\nwrite = ['~']\n")
+    with pytest.raises(ConfigError, match=r"\[sandbox\] is read from your own config only.*loosen its sandbox"):
+        load_config(project, env)

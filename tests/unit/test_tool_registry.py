@@ -40,7 +40,7 @@ def test_every_description_states_purpose_and_arguments(registry: ToolRegistry) 
 def test_calls_are_checked_and_dispatched(registry: ToolRegistry) -> None:
     assert "def handler" in registry.call("read_file", {"path": "app.py"})
     assert "function handler" in registry.call("list_symbols", {"path": "app.py"})
-    assert registry.call("run_command", {"command": "echo hi"}) == "exit status 0\nhi\n"
+    assert registry.call("run_command", {"command": "echo hi"}) == "exit status 0 (not sandboxed)\nhi\n"
     with pytest.raises(ToolError, match="missing \\['path'\\]"):
         registry.call("read_file", {})
     with pytest.raises(ToolError, match="expected integer"):

@@ -117,7 +117,9 @@ describe("resultMessage", () => {
     expect(resultMessage("cove.cancel", { cancelled: 0 })).toBe("Cove: no agent run to cancel");
     expect(resultMessage("cove.cancel", { cancelled: 1 })).toBe("Cove: cancelled 1 run");
     expect(resultMessage("cove.cancel", { cancelled: 2 })).toBe("Cove: cancelled 2 runs");
-    expect(resultMessage("cove.undo", { text: "restored add.py" })).toBe("Cove: restored add.py");
+    expect(resultMessage("cove.undo", { text: "restored checkpoint 1 (before step 2, edit_file): M add.py" })).toBe(
+      "Cove: restored checkpoint 1 (before step 2, edit_file): M add.py",
+    );
     expect(resultMessage("cove.undo", null)).toBe("Cove: nothing to undo");
   });
 });
