@@ -54,7 +54,12 @@ def register(server: CoveServer) -> None:
         if uri.endswith(".py"):
             tree = ls.parsed.tree(uri, document.version or 0, document.source)
             position = params.range.start
-            scopes = scopes_at(tree, position.line, position.character)
+            lines = document.lines
+            text = lines[position.line] if position.line < len(lines) else ""
+            # At the end of a line (where a click in VS Code leaves the cursor) the tree has only the module: the
+            # line's own code says which function it is in.
+            column = position.character if position.character < len(text.rstrip()) else len(text) - len(text.lstrip())
+            scopes = scopes_at(tree, position.line, column)
             scope = scopes[0] if scopes else None
         unfit = ls.agent_unfit()
         offers = offered(uri, params.range, params.context.diagnostics, scope)

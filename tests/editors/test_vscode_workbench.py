@@ -164,3 +164,40 @@ def test_ghost_text_while_typing_tab_accepts_it_and_cove_stats_counts_it(workben
         time.sleep(1)
     else:
         raise AssertionError(f"cove stats did not count the acceptance:\n{stats}")
+
+
+def test_the_refactor_menu_offers_a_docstring_reviewed_and_applied(workbench: Workbench) -> None:
+    """With the default model only: VS Code's Refactor menu lists the local model's docstring action; it is
+    written, its diff shown, and VS Code's dialog applies it."""
+    page = workbench.page
+    page.click(".explorer-folders-view .monaco-list-row:has-text('shapes.py')", timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => [...document.querySelectorAll('.statusbar-item')]"
+        ".some(e => e.textContent.includes('Cove:') && e.textContent.includes('ready'))",
+        timeout=180_000,
+    )
+    # A click leaves the cursor at the end of the line: the actions must be found there too (they were not).
+    page.click(".monaco-editor .view-line:has-text('return math.pi')")  # type: ignore[attr-defined]
+    page.keyboard.press("F1")  # type: ignore[attr-defined]
+    page.keyboard.type("Refactor...")  # type: ignore[attr-defined]
+    page.wait_for_selector(".quick-input-list .monaco-list-row:has-text('Refactor...')")  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    menu = page.wait_for_selector(".action-widget", timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_selector(".action-widget :text('add a docstring to area')", timeout=60_000)  # type: ignore[attr-defined]
+    listed = menu.text_content() or ""
+    assert "Cove: add a docstring to area (local model)" in listed, listed
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "vscode-refactor-menu.png"))  # type: ignore[attr-defined]
+    page.click(".action-widget :text('add a docstring to area')")  # type: ignore[attr-defined]
+    apply = page.wait_for_selector(".notification-toast .monaco-button:has-text('Apply')", timeout=120_000)  # type: ignore[attr-defined]
+    page.screenshot(path=str(SCREENSHOTS / "vscode-review.png"))  # type: ignore[attr-defined]
+    apply.click()
+    page.click(".tabs-container .tab:has-text('shapes.py')")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lines = editor_lines(page)
+        if len(lines) > 4 and lines[4].startswith('    """'):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the docstring was not applied: {editor_lines(page)}")

@@ -214,3 +214,18 @@ async def test_with_the_remote_server_down_an_action_says_which_server_and_what_
         explain = next(a for a in actions if isinstance(a, types.CodeAction) and a.title.startswith("Cove: explain"))
         with pytest.raises(Exception, match=r"cannot reach http://127\.0\.0\.1:9/v1.*\[remote\] base_url"):
             await lsp.code_action_resolve_async(explain)
+
+
+async def test_the_actions_are_found_with_the_cursor_at_the_end_of_a_line(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """Where a click in VS Code leaves the cursor: past the line's last character, where the tree has only the
+    module (found in the real workbench: no action was offered there)."""
+    root = repository(tmp_path)
+    async with cove_server(agent_env, "visual-studio-code", root=root) as (lsp, _):
+        uri, text = open_file(lsp, root / "calc.py")
+        end = len(text.split("\n")[1])
+        where = types.Range(types.Position(1, end), types.Position(1, end))
+        params = types.CodeActionParams(types.TextDocumentIdentifier(uri), where, types.CodeActionContext([]))
+        actions = await lsp.text_document_code_action_async(params)
+    assert actions and "Cove: add a docstring to add (local model)" in [a.title for a in actions], actions
