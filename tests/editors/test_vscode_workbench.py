@@ -111,9 +111,16 @@ def workbench(tmp_path: Path, clean_env: dict[str, str]) -> Iterator[Workbench]:
         log.close()
 
 
-def status_text(page: object) -> str:
-    items = page.query_selector_all(".statusbar-item")  # type: ignore[attr-defined]
-    return " | ".join(text for item in items if "Cove" in (text := item.text_content() or ""))
+def open_when_ready(page: object, name: str) -> None:
+    """Open `name` from the explorer, then wait on the extension's own state: the status bar saying the server is
+    ready (no fixed sleeps)."""
+    page.click(f".explorer-folders-view .monaco-list-row:has-text('{name}')", timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_selector(".monaco-editor .view-lines", timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => [...document.querySelectorAll('.statusbar-item')]"
+        ".some(e => e.textContent.includes('Cove:') && e.textContent.includes('ready'))",
+        timeout=180_000,
+    )
 
 
 def editor_lines(page: object) -> list[str]:
@@ -123,14 +130,7 @@ def editor_lines(page: object) -> list[str]:
 
 def test_ghost_text_while_typing_tab_accepts_it_and_cove_stats_counts_it(workbench: Workbench) -> None:
     page = workbench.page
-    page.click(".explorer-folders-view .monaco-list-row:has-text('shapes.py')", timeout=60_000)  # type: ignore[attr-defined]
-    page.wait_for_selector(".monaco-editor .view-lines", timeout=60_000)  # type: ignore[attr-defined]
-    # The extension's own state: the status bar says the server is ready before anything is typed.
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => [...document.querySelectorAll('.statusbar-item')]"
-        ".some(e => e.textContent.includes('Cove:') && e.textContent.includes('ready'))",
-        timeout=180_000,
-    )
+    open_when_ready(page, "shapes.py")
     page.click(".monaco-editor .view-lines")  # type: ignore[attr-defined]
     page.keyboard.press("Control+End")  # type: ignore[attr-defined]
     page.keyboard.type("def circumference(radius):\n    return ")  # type: ignore[attr-defined]
@@ -170,12 +170,7 @@ def test_the_refactor_menu_offers_a_docstring_reviewed_and_applied(workbench: Wo
     """With the default model only: VS Code's Refactor menu lists the local model's docstring action; it is
     written, its diff shown, and VS Code's dialog applies it."""
     page = workbench.page
-    page.click(".explorer-folders-view .monaco-list-row:has-text('shapes.py')", timeout=60_000)  # type: ignore[attr-defined]
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "() => [...document.querySelectorAll('.statusbar-item')]"
-        ".some(e => e.textContent.includes('Cove:') && e.textContent.includes('ready'))",
-        timeout=180_000,
-    )
+    open_when_ready(page, "shapes.py")
     # A click leaves the cursor at the end of the line: the actions must be found there too (they were not).
     page.click(".monaco-editor .view-line:has-text('return math.pi')")  # type: ignore[attr-defined]
     page.keyboard.press("F1")  # type: ignore[attr-defined]

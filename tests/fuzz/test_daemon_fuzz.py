@@ -44,6 +44,8 @@ METHODS = [
     "complete/cancel",
     "complete/forget",
     "complete/load",
+    "checkpoint/list",
+    "checkpoint/restore",
 ]
 
 json_values = st.recursive(

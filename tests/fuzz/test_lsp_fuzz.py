@@ -22,6 +22,7 @@ SOURCE = "import os\n\n\ndef mean(values):\n    return sum(values) / len(values)
 AGENT_COMMANDS = {"cove.ask", "cove.agent"}
 COMMANDS = ["cove.accepted", "cove.apply", "cove.show", "cove.approvePlan", "cove.rejectPlan", "cove.cancel"]
 COMMANDS += ["cove.undo", "cove.transcript", "cove.event", "cove.status", *AGENT_COMMANDS, "no.such.command"]
+COMMANDS += ["cove.commitMessage"]
 
 
 class Server:
