@@ -156,6 +156,21 @@ def apply_edits(text: str, edits: list[types.TextEdit]) -> str:
     return text
 
 
+def diagnostics_event(path: str, diagnostics: Sequence[types.Diagnostic]) -> dict[str, Any]:
+    """A `diagnostics_changed` event (agent/reminders.py) for what the editor shows in `path`: the number of errors
+    (a diagnostic without a severity counts as one, as the spec lets clients read it) and the first of them by
+    position, with the line and its source, for the reminder to quote."""
+    errors = sorted(
+        (d for d in diagnostics if d.severity in (None, types.DiagnosticSeverity.Error)),
+        key=lambda d: (d.range.start.line, d.range.start.character),
+    )
+    if not errors:
+        return {"path": path, "errors": 0}
+    first = errors[0]
+    source = f" ({first.source})" if first.source else ""
+    return {"path": path, "errors": len(errors), "first": f"line {first.range.start.line + 1}: {first.message}{source}"}
+
+
 def _diagnostic(diagnostic: types.Diagnostic) -> dict[str, Any]:
     return {"message": diagnostic.message, "source": diagnostic.source or "", "line": diagnostic.range.start.line}
 

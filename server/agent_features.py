@@ -15,9 +15,10 @@ from pygls.exceptions import JsonRpcException
 from pygls.uris import to_fs_path
 
 from cove.errors import CoveError, InputError
-from cove.server.actions import ACTIONS, Offer, code_action, offered, task_for
+from cove.server.actions import ACTIONS, Offer, code_action, diagnostics_event, offered, task_for
 from cove.server.agent_bridge import Proposal, RunResult
 from cove.server.code_context import scopes_at
+from cove.server.cove_methods import DIAGNOSTICS, DiagnosticsParams
 from cove.server.local_actions import LOCAL_ACTIONS
 from cove.server.local_features import local_change
 from cove.server.positions import document_key, open_document
@@ -95,6 +96,11 @@ def register(server: CoveServer) -> None:
     async def on_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
         path = to_fs_path(params.text_document.uri) or ""
         await ls.agent.event("file_saved", {"path": _relative(ls, Path(path))})
+
+    @server.feature(DIAGNOSTICS)
+    async def on_diagnostics(ls: CoveServer, params: DiagnosticsParams) -> None:
+        path = to_fs_path(params.text_document.uri) or params.text_document.uri
+        await ls.agent.event("diagnostics_changed", diagnostics_event(_relative(ls, Path(path)), params.diagnostics))
 
 
 def _without_agent(offer: Offer, disabled_support: bool) -> Offer:

@@ -29,5 +29,27 @@ class CursorNotification:
     jsonrpc: str = attrs.field(default="2.0")
 
 
+#: Notification: the problems the editor shows for a document now (all its sources: linters, type checkers, other
+#: language servers), sent by the editors when they change, so that a run in progress hears of the errors it made.
+DIAGNOSTICS = "cove/diagnostics"
+
+
+@attrs.define
+class DiagnosticsParams:
+    """`cove/diagnostics`'s params: the document and every diagnostic the editor shows for it (LSP's shape)."""
+
+    text_document: types.TextDocumentIdentifier = attrs.field()
+    diagnostics: list[types.Diagnostic] = attrs.field()
+
+
+@attrs.define
+class DiagnosticsNotification:
+    """A `cove/diagnostics` message as it comes off the wire."""
+
+    params: DiagnosticsParams = attrs.field()
+    method: str = attrs.field(default=DIAGNOSTICS)
+    jsonrpc: str = attrs.field(default="2.0")
+
+
 #: Message type of each of Cove's notifications, by method.
-NOTIFICATION_TYPES: dict[str, type[Any]] = {CURSOR: CursorNotification}
+NOTIFICATION_TYPES: dict[str, type[Any]] = {CURSOR: CursorNotification, DIAGNOSTICS: DiagnosticsNotification}

@@ -117,6 +117,18 @@ def notification_params(server: Server, method: str) -> st.SearchStrategy[Any]:
         document = st.fixed_dictionaries({"uri": uris(server)}) | json_values
         position = st.fixed_dictionaries({"line": numbers, "character": numbers}) | json_values
         return maybe_drop(st.fixed_dictionaries({"textDocument": document, "position": position}))
+    if method == "cove/diagnostics":
+        document = st.fixed_dictionaries({"uri": uris(server)}) | json_values
+        position = st.fixed_dictionaries({"line": numbers, "character": numbers}) | json_values
+        diagnostic = st.fixed_dictionaries(
+            {
+                "range": st.fixed_dictionaries({"start": position, "end": position}) | json_values,
+                "message": json_values,
+            },
+            optional={"severity": numbers | json_values, "source": json_values},
+        )
+        problems = st.lists(diagnostic, max_size=3) | json_values
+        return maybe_drop(st.fixed_dictionaries({"textDocument": document, "diagnostics": problems}))
     return maybe_drop(st.fixed_dictionaries({"textDocument": json_values}))
 
 
@@ -141,6 +153,7 @@ NOTIFICATIONS = [
     "textDocument/didSave",
     "$/cancelRequest",
     "cove/cursor",
+    "cove/diagnostics",
 ]
 
 

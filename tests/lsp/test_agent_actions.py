@@ -18,7 +18,7 @@ from cove.server.actions import apply_edits
 from tests.agent.test_loop import repository
 from tests.fim_model import write_fim_model
 from tests.lsp.harness import cove_server, open_file
-from tests.scripted.openai_server import completion, scripted_openai_server
+from tests.scripted.openai_server import completion, executor_requests, scripted_openai_server
 
 
 class Editor:
@@ -130,6 +130,49 @@ async def test_ask_explain_a_planned_task_with_approvals_undo_and_the_transcript
     titles = [r.title for r in reports if isinstance(r, types.WorkDoneProgressBegin)]
     assert "Cove: Fix add()" in titles
     assert any(isinstance(r, types.WorkDoneProgressReport) and r.message == "edit_file" for r in reports)
+
+
+async def test_saves_and_the_editors_problems_reach_a_run_in_progress_as_reminders(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """While the agent waits on its plan, the editor saves calc.py and shows two problems in it (`cove/diagnostics`,
+    sent by both editors' plugins): the model's next request carries both as system reminders."""
+    root = repository(tmp_path)
+    done_todo = call("todo_write", items=[{"text": "Fix add()", "status": "done"}])
+    script = [completion("1. Fix add()"), done_todo, completion("Fixed.")]
+    with scripted_openai_server(script) as server:
+        env = dict(agent_env, COVE_REMOTE_BASE_URL=server.url, COVE_REMOTE_MODEL="scripted")
+        async with cove_server(env, "visual-studio-code", root=root) as (lsp, _):
+            uri, _ = open_file(lsp, root / "calc.py")
+            problems = [
+                {
+                    "range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 9}},
+                    "message": "unused name",
+                    "severity": 2,
+                },
+                {
+                    "range": {"start": {"line": 1, "character": 11}, "end": {"line": 1, "character": 12}},
+                    "message": 'Operator "-" not supported',
+                    "severity": 1,
+                    "source": "Pylance",
+                },
+                {
+                    "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}},
+                    "message": "no severity: an error",
+                },
+            ]
+
+            @lsp.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)  # type: ignore[untyped-decorator]
+            def ask(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
+                lsp.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+                lsp.protocol.notify("cove/diagnostics", {"textDocument": {"uri": uri}, "diagnostics": problems})
+                return types.MessageActionItem("Approve")
+
+            done: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.agent", ["Fix"]))
+    assert done["answer"] == "Fixed.", done
+    after_plan = json.dumps(executor_requests(server)[1]["messages"])
+    assert 'type=\\"file_saved\\"' in after_plan and "calc.py" in after_plan, after_plan
+    assert "calc.py now has 2 error(s): line 1: no severity: an error" in after_plan, after_plan
 
 
 def in_add(lsp: LanguageClient, root: Path) -> types.CodeActionParams:

@@ -352,3 +352,45 @@ def test_checkhealth_says_completions_fell_back_when_a_server_is_skipped(
     assert re.search(rf"WARNING completions: fell back: \S+ is skipped: .*127\.0\.0\.1:{port}", report), report
     assert "`cove doctor` checks the servers of [routing] complete" in report
     assert re.search(r"cursor places \(cove/cursor\): \d+ received", report), report
+
+
+# Records the `cove/diagnostics` notifications the plugin sends (in _G.problems), and still sends them.
+RECORD_PROBLEMS = (
+    '(function() local c = require("cove").client(0); local notify = c.notify; _G.problems = {}; '
+    "c.notify = function(self, method, params) "
+    'if method == "cove/diagnostics" then table.insert(_G.problems, params) end; return notify(self, method, params) '
+    "end; return true end)()"
+)
+
+
+def test_the_buffers_problems_are_sent_once_they_settle(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    """A linter's diagnostics (any namespace) reach the server as `cove/diagnostics` in LSP's shape: a burst of
+    changes is one notification, a buffer Cove does not serve sends nothing."""
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    source = project / "my calc.py"
+    source.write_text("def add(a, b):\n    return a - b\n")
+    set_problems = (
+        '(function() local ns = vim.api.nvim_create_namespace("lint"); vim.diagnostic.set(ns, 0, {{lnum = 1, '
+        'col = 11, end_col = 12, message = "%s", severity = vim.diagnostic.severity.ERROR, source = "lint"}}); '
+        "return true end)()"
+    )
+    with neovim(tmp_path, agent_env, source) as nvim:
+        nvim.wait('require("cove").client(0) and require("cove").client(0).initialized')
+        nvim.lua(RECORD_PROBLEMS)
+        nvim.lua(set_problems % "first")
+        nvim.lua(set_problems % "wrong operator")  # still changing: only this one goes out
+        sent = nvim.wait("#_G.problems > 0 and _G.problems or nil", timeout=30)
+        time.sleep(1.2)  # two debounce periods: a second notification would have gone out by now
+        after_burst = nvim.lua("#_G.problems")
+        uri = nvim.lua("vim.uri_from_bufnr(0)")
+        nvim.send(":enew<CR>")
+        nvim.lua(set_problems % "not served")  # a scratch buffer: nothing goes out
+        time.sleep(1.2)
+        after_scratch = nvim.lua("#_G.problems")
+    assert "my%20calc.py" in uri
+    assert after_burst == 1 and after_scratch == 1
+    [problem] = sent[0]["diagnostics"]
+    assert sent[0]["textDocument"] == {"uri": uri}
+    assert problem["message"] == "wrong operator" and problem["severity"] == 1 and problem["source"] == "lint"
+    assert problem["range"]["start"] == {"line": 1, "character": 11}
