@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * Activates the built extension (out/extension.js) with a stand-in for the `vscode` module, so that the real
- * vscode-languageclient starts the real `cove lsp`. VS Code itself cannot run here; this checks what
+ * Activates the bundled extension (dist/extension.js, as the .vsix ships it) with a stand-in for the `vscode`
+ * module, so that the real vscode-languageclient starts the real `cove lsp`. VS Code itself cannot run here; this checks what
  * extension.ts adds on top of the client: the server starts with the mapped settings, a settings change reaches
  * it, the palette commands talk to it, the status bar follows it (and says who serves completions, from
  * `cove.status`), the cursor reaches the server as `cove/cursor` (counted in `cove.status`'s `warm.requested`),
@@ -285,7 +285,7 @@ async function moveCursor(editor, lines) {
 }
 
 async function main() {
-  const extension = require(path.join(PACKAGE, "out", "extension.js"));
+  const extension = require(path.join(PACKAGE, "dist", "extension.js"));
   const context = { subscriptions: [] };
   const project = fs.mkdtempSync(path.join(os.tmpdir(), "cove-activate-"));
   try {

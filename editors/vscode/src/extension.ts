@@ -5,13 +5,16 @@
  * commands (`cove.apply`, `cove.show`, `cove.accepted`... become VS Code commands), `$/progress`,
  * `window/showMessageRequest`, `window/showDocument` and `workspace/applyEdit`. This file adds the palette
  * commands (under `cove.palette.*`, because the client registers the server's own `cove.*` ids), the status
- * bar item (who serves completions, from `cove.status`), the settings the server gets, and `cove/cursor`: where
- * the cursor settles, so the server can prefill there while the user is idle.
+ * bar item (who serves completions, from `cove.status`), the settings the server gets, `cove/cursor`: where
+ * the cursor settles, so the server can prefill there while the user is idle, and `cove/diagnostics`: the problems
+ * VS Code shows, so that an agent run hears of the errors it made (saves go as LSP's own didSave).
  */
 
 import * as vscode from "vscode";
 import {
+  CloseAction,
   DidChangeConfigurationNotification,
+  ErrorAction,
   DidOpenTextDocumentNotification,
   ExecuteCommandRequest,
   LanguageClient,
@@ -23,6 +26,7 @@ import {
 } from "vscode-languageclient/node";
 
 import { CURSOR_DEBOUNCE_MS, CURSOR_METHOD, Debounced } from "./cursor";
+import { BatchedChanges, DIAGNOSTICS_DEBOUNCE_MS, DIAGNOSTICS_METHOD } from "./diagnostics";
 import {
   SERVER_SETTINGS,
   explicitValue,
@@ -34,10 +38,22 @@ import {
   type SettingValue,
   type StatusState,
 } from "./settings";
-import { parseAgentStatus, parseCompletionStatus, statusDetails, statusView, type CompletionStatus } from "./status";
+import { findExecutable } from "./executable";
+import { RestartPolicy } from "./restarts";
+import {
+  parseAgentStatus,
+  parseCompletionStatus,
+  servingBackend,
+  statusDetails,
+  statusView,
+  type CompletionStatus,
+} from "./status";
 
 const SECTION = "cove";
 const CURSOR = new NotificationType<TextDocumentPositionParams>(CURSOR_METHOD);
+const DIAGNOSTICS = new NotificationType<{ textDocument: { uri: string }; diagnostics: unknown[] }>(
+  DIAGNOSTICS_METHOD,
+);
 /** After a settings change the server applies them in its model thread: ask who serves a moment later. */
 const AFTER_CONFIGURATION_MS = 1_000;
 
@@ -50,6 +66,8 @@ let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 /** Counts status requests, so that an answer overtaken by a newer request (or a restart) is dropped. */
 let statusRequests = 0;
 const cursorMoves = new Debounced<vscode.TextEditor>(CURSOR_DEBOUNCE_MS, sendCursor);
+const restarts = new RestartPolicy();
+const problemChanges = new BatchedChanges(DIAGNOSTICS_DEBOUNCE_MS, (uri) => void sendDiagnostics(uri));
 
 /** The settings the user changed (defaults are left to Cove's own config files), mapped for the server. */
 function serverOptions(): CoveOptions {
@@ -105,7 +123,9 @@ async function refreshStatus(): Promise<void> {
     refreshTimer = undefined;
   }
   const running = client;
-  if (running === undefined || !running.isRunning() || !vscode.window.state.focused) {
+  // While the model loads the answer is about to change: ask whatever the focus (a browser tab may never report it).
+  const loading = completions === undefined || servingBackend(completions) === "loading";
+  if (running === undefined || !running.isRunning() || (!vscode.window.state.focused && !loading)) {
     return; // a start, or the window's focus, asks again
   }
   const request = ++statusRequests;
@@ -166,21 +186,57 @@ function sendCursor(editor: vscode.TextEditor): void {
   running.sendNotification(CURSOR, params).catch(() => undefined);
 }
 
+/** `cove/diagnostics` for a document the server has open: everything VS Code shows for it now. */
+async function sendDiagnostics(uri: string): Promise<void> {
+  const running = client;
+  const document = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+  if (running === undefined || !running.isRunning() || document === undefined || !isOpenOnServer(running, document)) {
+    return;
+  }
+  const convert = running.code2ProtocolConverter;
+  const diagnostics = await convert.asDiagnostics(vscode.languages.getDiagnostics(document.uri));
+  // Like the cursor, a hint: a run that does not hear of a problem sees it when it runs the tests.
+  running
+    .sendNotification(DIAGNOSTICS, { textDocument: convert.asTextDocumentIdentifier(document), diagnostics })
+    .catch(() => undefined);
+}
+
 function cursorSettling(editor: vscode.TextEditor | undefined): void {
   if (editor !== undefined) {
     cursorMoves.moved(editor);
   }
 }
 
-function createClient(): LanguageClient {
+/** `cove.path` as set (the `cove` on PATH when empty), and the folder the server runs in. */
+function serverLaunch(): { command: string; folder: string | undefined } {
   const command = vscode.workspace.getConfiguration(SECTION).get<string>("path", "cove") || "cove";
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  return { command, folder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath };
+}
+
+function createClient(): LanguageClient {
+  const { command, folder } = serverLaunch();
   const server: ServerOptions = { command, args: ["lsp"], options: folder ? { cwd: folder } : {} };
   const options: LanguageClientOptions = {
     documentSelector: [{ scheme: "file" }],
     // A function, so that a restart sends the settings as they are then.
     initializationOptions: () => serverOptions(),
     outputChannelName: "Cove",
+    errorHandler: {
+      error: (_error, _message, count) => ({
+        action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+      }),
+      closed: () => serverStopped(),
+    },
+    middleware: {
+      // A suggestion served while the status bar still says the model is loading: it has loaded; ask now.
+      provideInlineCompletionItems: async (document, position, context, token, next) => {
+        const items = await next(document, position, context, token);
+        if (completions === undefined || servingBackend(completions) === "loading") {
+          scheduleStatusRefresh(0);
+        }
+        return items;
+      },
+    },
   };
   const created = new LanguageClient("cove", "Cove", server, options);
   created.onDidChangeState((event) => {
@@ -191,29 +247,54 @@ function createClient(): LanguageClient {
     } else if (event.newState === State.Starting) {
       updateStatus("starting");
     } else {
-      updateStatus("stopped");
+      updateStatus(phase === "failed" ? "failed" : "stopped"); // a server given up on stays failed
     }
   });
   return created;
 }
 
+/** The server stopped unasked (killed, crashed): start it again unless it stops too often, and say which. */
+function serverStopped(): { action: CloseAction; handled: boolean } {
+  const decision = restarts.stopped(Date.now());
+  updateStatus(decision.restart ? "starting" : "failed");
+  void vscode.window.showWarningMessage(decision.message, "Show log").then((choice) => {
+    if (choice === "Show log") {
+      client?.outputChannel.show(true);
+    }
+  });
+  return { action: decision.restart ? CloseAction.Restart : CloseAction.DoNotRestart, handled: true };
+}
+
 async function startClient(): Promise<void> {
+  const { command, folder } = serverLaunch();
+  if (findExecutable(command, process.env["PATH"] ?? "", folder ?? process.cwd()) === undefined) {
+    // Not started at all: one message that says what to set, not the client's "couldn't create connection" too.
+    const where = command.includes("/") ? "is not an executable file" : "is not on PATH";
+    await startFailed(command, `\`${command}\` ${where}`);
+    return;
+  }
   client = createClient();
   updateStatus("starting");
   try {
     await client.start();
   } catch (err) {
-    updateStatus("failed");
-    // The client has shown its own error (and logged it in the "Cove" output channel); say what to change.
-    const path = vscode.workspace.getConfiguration(SECTION).get<string>("path", "cove");
-    const choice = await vscode.window.showErrorMessage(
-      `Cove: \`${path} lsp\` did not start (${errorText(err)}). Set cove.path to the cove executable, ` +
-        "e.g. .venv/bin/cove in a clone of Cove, then run Cove: Restart server.",
-      "Open settings",
-    );
-    if (choice === "Open settings") {
-      await vscode.commands.executeCommand("workbench.action.openSettings", "cove.path");
-    }
+    await startFailed(command, errorText(err)); // the client has logged it in the "Cove" output channel
+  }
+}
+
+/** The server could not start: the status bar says failed, a message says what to change, with the setting. */
+async function startFailed(command: string, reason: string): Promise<void> {
+  updateStatus("failed");
+  const choice = await vscode.window.showErrorMessage(
+    `Cove: \`${command} lsp\` did not start (${reason}). Set cove.path to the cove executable, ` +
+      "e.g. .venv/bin/cove in a clone of Cove, then run Cove: Restart server.",
+    "Open settings",
+  );
+  if (choice === "Open settings") {
+    // A machine setting: in a remote window (SSH, a container, code-server) it is listed under Remote only.
+    await (vscode.env.remoteName === undefined
+      ? vscode.commands.executeCommand("workbench.action.openSettings", "cove.path")
+      : vscode.commands.executeCommand("workbench.action.openRemoteSettings", { query: "cove.path" }));
   }
 }
 
@@ -221,6 +302,7 @@ async function stopClient(): Promise<void> {
   const running = client;
   client = undefined;
   cursorMoves.cancel();
+  problemChanges.cancel();
   if (running === undefined || !running.needsStop()) {
     return; // never started, or failed to: nothing left to stop
   }
@@ -376,6 +458,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("cove.palette.status", showStatusDetails);
   register("cove.palette.commitMessage", commitMessage);
   register("cove.palette.restart", async () => {
+    restarts.reset();
     await stopClient();
     await startClient();
   });
@@ -395,6 +478,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         scheduleStatusRefresh(AFTER_CONFIGURATION_MS);
       }
     }),
+    vscode.languages.onDidChangeDiagnostics((event) => problemChanges.changed(event.uris.map((u) => u.toString()))),
     vscode.window.onDidChangeTextEditorSelection((event) => cursorSettling(event.textEditor)),
     vscode.window.onDidChangeActiveTextEditor(cursorSettling),
     vscode.window.onDidChangeWindowState((state) => {
