@@ -81,7 +81,8 @@ def test_a_session_end_to_end_with_the_real_local_model(tmp_path: Path, clean_en
     with agent_daemon(env, tmp_path) as client:
         # The base model is refused without `unfit_model_ok`; here its calls' form is what is checked.
         _, events = run_session(client, root, "Fix add() in calc.py", decide, mode="auto-read", unfit_model_ok=True)  # type: ignore[arg-type]
-    assert [r["target"] for r in of_type(events, "route")] == ["local", "local"] * (len(of_type(events, "route")) // 2)
+    targets = [r["target"] for r in of_type(events, "route")]
+    assert targets and set(targets) == {"local"}, targets  # every model call went to the local model
     finished = of_type(events, "finished")[-1]
     assert finished["stopped"] in ("answered", "max_steps", "todos_open", "no_plan"), finished
     specs = load_specs()

@@ -101,7 +101,9 @@ def test_complete_cancel_stops_a_running_generation(daemon: DaemonPaths) -> None
         seconds = time.monotonic() - started
         assert got[asked]["error"]["code"] == -32800, got[asked]
         assert got[cancel]["result"] == {"cancelled": True}
-        assert seconds < 1.0, f"stopped between two tokens, not at the end ({seconds:.2f} s)"
+        # Between two batches of the prefill (one batch: 0.5 s on a fast machine, 1.6 s seen on a slow one), not at
+        # the end of the job (a whole window and 400 tokens: over 10 s).
+        assert seconds < 4.0, f"stopped between two batches, not at the end ({seconds:.2f} s)"
 
 
 def test_a_client_that_goes_away_stops_its_generation(daemon: DaemonPaths) -> None:
@@ -115,7 +117,8 @@ def test_a_client_that_goes_away_stops_its_generation(daemon: DaemonPaths) -> No
     started = time.monotonic()
     with DaemonClient(daemon.socket) as client:
         assert client.call(CompleteGenerate(job()))["text"] == "add(action)"
-    assert time.monotonic() - started < 1.5, "the abandoned prefill did not hold the model"
+    # A batch of the abandoned prefill at most, then this job (the whole abandoned job would take over 10 s).
+    assert time.monotonic() - started < 4.0, "the abandoned prefill held the model"
 
 
 def test_wire_form_is_plain_json() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from cove.config import ModelConfig
@@ -25,7 +27,15 @@ def greedy_run(model: LocalModel, tokens: list[int], steps: int = 8) -> list[int
     return out
 
 
+def agreement(x: npt.NDArray[np.float32], y: npt.NDArray[np.float32]) -> float:
+    """How alike two next-token distributions are (the correlation of their logits)."""
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 def test_an_swa_aware_cache_matches_a_fresh_evaluation_after_near_and_far_edits(model_path: Path) -> None:
+    """The next-token logits after a reuse agree with a fresh evaluation's: the same first choice and correlation
+    near 1 (a wrong context, e.g. a stale window, falls to ~0.7). Not the same bits: a few new tokens run through
+    other matmul kernels than a batch does (seen on AVX2 with repacked weights: a greedy run drifted after a token)."""
     model = LocalModel(model_path, ModelConfig(n_ctx=4096, swa_full=False))
     assert model.swa_window == 512
     text = ARGPARSE.read_text()[:12_000]
@@ -34,16 +44,20 @@ def test_an_swa_aware_cache_matches_a_fresh_evaluation_after_near_and_far_edits(
     far = original[:100] + model.tokenize("# edited\n") + original[100:1700]  # beyond the window
     greedy_run(model, original)
     reused_near = model.prefill(near)
-    after_near = greedy_run(model, near)
+    after_near = model.logits().copy()
     reused_far = model.prefill(far)
-    after_far = greedy_run(model, far)
+    after_far = model.logits().copy()
     fresh = []
     for tokens in (near, far):
         model.clear()
-        fresh.append(greedy_run(model, tokens))
+        model.prefill(tokens)
+        fresh.append(model.logits().copy())
     model.close()
-    assert [after_near, after_far] == fresh
     assert reused_near >= 1700 and reused_far == 0
+    for reused, again in zip((after_near, after_far), fresh, strict=True):
+        assert int(np.argmax(reused)) == int(np.argmax(again))
+        assert agreement(reused, again) > 0.99, agreement(reused, again)
+    assert agreement(after_near, fresh[1]) < 0.9, "the check tells contexts apart"
 
 
 @pytest.mark.parametrize("kv_type", ["q8_0", "q4_0"])
