@@ -225,6 +225,17 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(env: dict[str, str]) -
     assert missing == []
 
 
+def connect_when_listening(port: int) -> socket.socket:
+    """A connection to the daemon's TCP listener, which may open a moment after its Unix socket."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"nothing listens on 127.0.0.1:{port}"
+            time.sleep(0.05)
+
+
 def test_tcp_listener_refuses_clients_without_the_token(env: dict[str, str]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -237,7 +248,7 @@ def test_tcp_listener_refuses_clients_without_the_token(env: dict[str, str]) -> 
     wait_for_socket(paths, process)
     try:
         for token in (None, "wrong"):
-            remote = socket.create_connection(("127.0.0.1", port), timeout=10)
+            remote = connect_when_listening(port)
             params: dict[str, object] = {"protocol_version": 1}
             if token:
                 params["token"] = token
