@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tree_sitter
+from pygls.uris import to_fs_path
 
 from cove.server.code_context import PYTHON
+from cove.server.python_imports import resolve
 
 _IMPORT = re.compile(r"^(?:from\s+([\w.]+)\s+import\s+(?:\(([\w\s,]+)\)|([\w \t,]+))|import\s+([\w.]+))", re.MULTILINE)
 _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
@@ -58,7 +60,7 @@ class WorkspaceContext:
         """The context for a completion in `uri` whose window starts at `anchor_line`; at most `budget` chars."""
         if budget <= 0 or not uri.endswith(".py"):
             return ""
-        parts = [self._imported(text), self._recent(uri), _enclosing_headers(text, anchor_line)]
+        parts = [self._imported(uri, text), self._recent(uri), _enclosing_headers(text, anchor_line)]
         out, used = [], 0
         for part in parts:
             if part and used + len(part) <= budget:
@@ -66,24 +68,28 @@ class WorkspaceContext:
                 used += len(part)
         return "".join(out)
 
-    def _imported(self, text: str) -> str:
+    def _imported(self, uri: str, text: str) -> str:
+        importer = Path(to_fs_path(uri) or uri) if uri.startswith("file:") else None
         lines = tuple(match.group(0) for match in _IMPORT.finditer(text[:20_000]))
-        cached = self._imports.get(lines)
+        key = (str(importer.parent) if importer else "", *lines)  # relative imports depend on the folder
+        cached = self._imports.get(key)
         if cached is not None:
             return cached
         blocks = []
         for match in _IMPORT.finditer("\n".join(lines)):
             module, names, plain = match.group(1), match.group(2) or match.group(3), match.group(4)
-            path = self._module_path(module or plain)
-            if path is None:
-                continue
-            definitions = self._definitions_of(path)
-            wanted = [n.strip() for n in names.split(",")] if names else list(definitions)[:8]
-            found = [definitions[name] for name in wanted if name in definitions]
-            if found:
-                blocks.append(f"# {self._relative(path)}\n" + "\n".join(found) + "\n")
+            found = resolve(module or plain, importer, self.root)
+            definitions = self._definitions_of(found.file) if found.file is not None else {}
+            wanted = [n.split()[0] for n in names.split(",") if n.strip()] if names else list(definitions)[:8]
+            shown = [definitions[name] for name in wanted if name in definitions]
+            if shown and found.file is not None:
+                blocks.append(f"# {self._relative(found.file)}\n" + "\n".join(shown) + "\n")
+            for name in wanted:  # `from . import segment`: a submodule's definitions
+                submodule = found.submodule(name) if name not in definitions else None
+                if submodule is not None and (inside := list(self._definitions_of(submodule).values())[:8]):
+                    blocks.append(f"# {self._relative(submodule)}\n" + "\n".join(inside) + "\n")
         context = "".join(blocks)
-        self._imports[lines] = context
+        self._imports[key] = context
         if len(self._imports) > 64:
             self._imports.popitem(last=False)
         return context
@@ -100,15 +106,6 @@ class WorkspaceContext:
             snippet = "\n".join(lines[start : start + SNIPPET_LINES])
             blocks.append(f"# {key.rsplit('/', 1)[-1]} (recently edited)\n{snippet}\n")
         return "".join(blocks)
-
-    def _module_path(self, module: str) -> Path | None:
-        if self.root is None:
-            return None
-        base = self.root.joinpath(*module.split("."))
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            if candidate.is_file():
-                return candidate
-        return None
 
     def _definitions_of(self, path: Path) -> dict[str, str]:
         """Top-level functions and classes of a file: their signature lines and the first docstring line."""
@@ -138,7 +135,7 @@ class WorkspaceContext:
         return found
 
     def _relative(self, path: Path) -> str:
-        return str(path.relative_to(self.root)) if self.root else path.name
+        return str(path.relative_to(self.root)) if self.root and path.is_relative_to(self.root) else path.name
 
 
 def _enclosing_headers(text: str, anchor_line: int) -> str:

@@ -87,3 +87,29 @@ def test_suggestion_counts_and_the_report(tmp_path: Path) -> None:
     assert report(load(path)).splitlines()[-1].split() == ["all", "3", "1", "1", "33.3%"]
     path.write_text("{ not json")
     assert load(path) == {} and path.with_suffix(".damaged").exists()
+
+
+def test_imports_resolve_as_python_does(tmp_path: Path) -> None:
+    """Package-relative imports (one level below the root, like a copy of rich), `..` from a subpackage, `from .
+    import submodule`, aliases, a src layout and a namespace package (no __init__.py)."""
+    rich = tmp_path / "rich"
+    (rich / "sub").mkdir(parents=True)
+    (rich / "__init__.py").write_text('def get_console():\n    """The global console."""\n')
+    (rich / "segment.py").write_text("class Segment:\n    def apply_style(self, style):\n        pass\n")
+    (rich / "console.py").write_text("def group(fit=True):\n    pass\n")
+    (tmp_path / "segment.py").write_text("def wrong_segment():\n    pass\n")  # what the root-relative lookup found
+    (tmp_path / "src" / "app" / "parts").mkdir(parents=True)  # src layout; app.parts is a namespace package
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    (tmp_path / "src" / "app" / "parts" / "wheel.py").write_text("def spin(speed: int) -> None:\n    pass\n")
+    context = WorkspaceContext(tmp_path)
+    live = (rich / "live.py").as_uri()
+    text = context.gather(live, "from .segment import Segment\nfrom . import console as c\n", 0, 2000)
+    assert "# rich/segment.py\nclass Segment:" in text and "wrong_segment" not in text
+    assert "# rich/console.py\ndef group(fit=True):" in text  # a submodule imported from the package
+    deep = (rich / "sub" / "deep.py").as_uri()
+    text = context.gather(deep, "from .. import get_console\nfrom ..segment import Segment as S\n", 0, 2000)
+    assert '# rich/__init__.py\ndef get_console():\n    """The global console."""' in text
+    assert "class Segment:" in text
+    user = (tmp_path / "src" / "app" / "main.py").as_uri()
+    assert "def spin(speed: int) -> None:" in context.gather(user, "from app.parts.wheel import spin\n", 0, 2000)
+    assert context.gather(live, "from ...outside import x\n", 0, 2000) == ""  # above the workspace: nothing
