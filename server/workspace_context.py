@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,10 @@ import tree_sitter
 from pygls.uris import to_fs_path
 
 from cove.server.code_context import PYTHON
-from cove.server.python_imports import resolve
+from cove.server.python_imports import Resolved, resolve
+
+#: Finds what an import names: (dotted module, importing file, workspace root) -> where it is.
+ImportResolver = Callable[[str, Path | None, Path | None], Resolved]
 
 _IMPORT = re.compile(r"^(?:from\s+([\w.]+)\s+import\s+(?:\(([\w\s,]+)\)|([\w \t,]+))|import\s+([\w.]+))", re.MULTILINE)
 _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
@@ -39,8 +43,9 @@ class _Edited:
 class WorkspaceContext:
     """Context for the documents of one workspace; `note_edit` is fed by didChange, `gather` by completions."""
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, resolve_import: ImportResolver = resolve) -> None:
         self.root = root
+        self.resolve_import = resolve_import
         self.parser = tree_sitter.Parser(PYTHON)
         self._definitions: dict[Path, tuple[float, dict[str, str]]] = {}
         self._imports: OrderedDict[tuple[str, ...], str] = OrderedDict()
@@ -78,7 +83,7 @@ class WorkspaceContext:
         blocks = []
         for match in _IMPORT.finditer("\n".join(lines)):
             module, names, plain = match.group(1), match.group(2) or match.group(3), match.group(4)
-            found = resolve(module or plain, importer, self.root)
+            found = self.resolve_import(module or plain, importer, self.root)
             definitions = self._definitions_of(found.file) if found.file is not None else {}
             wanted = [n.split()[0] for n in names.split(",") if n.strip()] if names else list(definitions)[:8]
             shown = [definitions[name] for name in wanted if name in definitions]
