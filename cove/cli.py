@@ -141,6 +141,19 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workspace_context(path: Path, text: str, config: CoveConfig) -> Callable[[int], str] | None:
+    """The workspace context the editor's server would give a completion in `path`, when it is in a project (a
+    folder with `.git` or `.cove`); none for a file on its own."""
+    from cove.server.workspace_context import WorkspaceContext
+
+    root = find_project_root(path.parent)
+    if root is None:
+        return None
+    context = WorkspaceContext(root)
+    uri = path.resolve().as_uri()
+    return lambda anchor_line: context.gather(uri, text, anchor_line, config.completion.context_chars)
+
+
 def cmd_complete(args: argparse.Namespace) -> int:
     """Complete the text at FILE:LINE[:COL] as `[routing] complete` says (the local model by default); print it."""
     from cove.inference.engine import CompletionEngine, CompletionRequest
@@ -157,6 +170,11 @@ def cmd_complete(args: argparse.Namespace) -> int:
     # Loaded here only when it serves (by default the daemon's model does, loaded once for every client).
     engine = CompletionEngine(lambda: LocalModel(path, config.model), config.completion)
     engine.reroute(config)
+    request = CompletionRequest(
+        str(position.path), text, offset, context=_workspace_context(position.path, text, config)
+    )
+    if args.show_prompt:
+        print(engine.prompt(request).describe(), file=sys.stderr)
     line_prefix = text[text.rfind("\n", 0, offset) + 1 : offset]
     tty = sys.stdout.isatty()
     shown = [0]
@@ -169,7 +187,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
     if tty:
         sys.stdout.write(f"\033[2m{line_prefix}\033[0m")
-    completion = engine.complete(CompletionRequest(str(position.path), text, offset), on_text=stream)
+    completion = engine.complete(request, on_text=stream)
     if tty:
         # The streamed text may have been trimmed at the end (stop rules, repeated suffix): redraw the final line.
         sys.stdout.write("\r\033[K" + f"\033[2m{line_prefix}\033[0m" + completion.text + "\n")
@@ -371,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     complete = sub.add_parser("complete", help="complete the code at FILE:LINE[:COL] with the local model")
     complete.add_argument("position", metavar="FILE:LINE[:COL]")
     complete.add_argument("--multiline", choices=["auto", "never", "always"], help="override completion.multiline")
+    complete.add_argument(
+        "--show-prompt", action="store_true", help="print the prompt (workspace context, window) to stderr first"
+    )
     complete.set_defaults(run=cmd_complete)
     model = sub.add_parser("model", help="print the model's path, assembling the default model when missing")
     model.add_argument("--verify", action="store_true", help="also check the default model's sha256")

@@ -34,6 +34,19 @@ class GenerationJob:
     #: that keeps no cache of ours ignores it).
     first_window: PromptWindow | None = None
 
+    def describe(self) -> str:
+        """The prompt's parts as the backend gets them, for a person: the workspace context, the window's prefix up
+        to the cursor (marked), the suffix (a backend without fill-in-the-middle leaves it out), the limits."""
+        window = self.window
+        return (
+            f"--- {self.document}: {self.mode.value}, at most {self.max_new} tokens, window from line "
+            f"{window.anchor_line + 1}\n"
+            f"--- context ({len(self.context)} chars)\n{self.context}"
+            f"--- prefix ({len(window.prefix)} chars)\n{window.prefix}<CURSOR>\n"
+            f"--- suffix ({len(window.suffix)} chars; only fill-in-the-middle models and servers get it)\n"
+            f"{window.suffix}\n--- end of prompt"
+        )
+
 
 @dataclass(frozen=True)
 class Generated:

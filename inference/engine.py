@@ -12,6 +12,7 @@ the text after the cursor is trimmed here.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +27,8 @@ from cove.inference.local_backend import LocalBackend
 from cove.inference.local_model import LocalModel
 from cove.inference.prompt_window import PromptWindow, build_window
 from cove.inference.stop_rules import CompletionMode, StopRule, choose_mode, trim_suffix_overlap
+
+logger = logging.getLogger(__name__)
 
 #: Documents whose anchor and last suggestion are remembered.
 MAX_DOCUMENTS = 128
@@ -173,6 +176,14 @@ class CompletionEngine:
             return Completion(rest, mode, "suggestion", seconds=time.perf_counter() - started)
         return self._ask_backend(request, memo, window, mode, cancel, on_text, started)
 
+    def prompt(self, request: CompletionRequest) -> GenerationJob:
+        """What the backend would be asked for at `request`'s cursor now (`GenerationJob.describe` shows it)."""
+        memo = self._memo(request.document)
+        window = self._window(request, memo)
+        return self._job(
+            request, memo, window, choose_mode(window.line_prefix, window.line_suffix, self.config.multiline)
+        )
+
     def write(self, request: WritingRequest, cancel: threading.Event | None = None) -> Generated:
         """The text the model writes for `request` (cut before its first stop string); raises Cancelled once
         `cancel` is set."""
@@ -262,7 +273,7 @@ class CompletionEngine:
         block = mode is CompletionMode.BLOCK
         budget_ms = config.block_time_budget_ms if block else config.time_budget_ms
         context = request.context(window.anchor_line) if request.context is not None else ""
-        return GenerationJob(
+        job = GenerationJob(
             document=request.document,
             window=window,
             mode=mode,
@@ -272,6 +283,9 @@ class CompletionEngine:
             context=context,
             first_window=self._first_window(request, memo, window, context),
         )
+        if logger.isEnabledFor(logging.DEBUG):  # `cove lsp --log-level debug`: the prompt of every request
+            logger.debug("prompt\n%s", job.describe())
+        return job
 
     def _first_window(
         self, request: CompletionRequest, memo: _DocumentMemo, window: PromptWindow, context: str

@@ -69,6 +69,26 @@ def test_complete_prints_the_models_suggestion(clean_env: dict[str, str]) -> Non
 
 
 @pytest.mark.model
+def test_show_prompt_prints_the_workspace_context_and_the_window(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    """`--show-prompt`: what the model is given, the package's imported definition included, before the answer;
+    without it nothing of the prompt is printed."""
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "shapes").mkdir()
+    (project / "shapes" / "__init__.py").write_text("")
+    (project / "shapes" / "units.py").write_text('def to_metres(feet: float) -> float:\n    """Feet to metres."""\n')
+    source = project / "shapes" / "area.py"
+    source.write_text("from .units import to_metres\n\n\ndef area(width, height):\n    return to_")
+    shown = cove("complete", f"{source}:5", "--show-prompt", env=clean_env)
+    plain = cove("complete", f"{source}:5", env=clean_env)
+    assert shown.returncode == 0, shown.stderr
+    prompt = shown.stderr[shown.stderr.index("--- context") : shown.stderr.index("--- end of prompt")]
+    assert "# shapes/units.py\ndef to_metres(feet: float) -> float:" in prompt
+    assert "def area(width, height):\n    return to_<CURSOR>" in prompt
+    assert "--- context" not in plain.stderr and plain.stdout == shown.stdout  # the same answer either way
+
+
+@pytest.mark.model
 def test_model_and_doctor_report_a_healthy_install(clean_env: dict[str, str]) -> None:
     model = cove("model", env=clean_env)
     assert model.returncode == 0, model.stderr
