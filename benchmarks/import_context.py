@@ -21,9 +21,10 @@ from pathlib import Path
 import pip._vendor.rich as vendored
 
 from cove.server.python_imports import Resolved, resolve
-from cove.server.workspace_context import _IMPORT, ImportResolver, WorkspaceContext
+from cove.server.workspace_context import ImportResolver, WorkspaceContext, parse_imports
 
-_NAME = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)", re.MULTILINE)
+#: Names defined in the context: functions, classes, constants and aliases.
+_NAME = re.compile(r"^(?:(?:async\s+def|def|class)\s+(\w+)|(\w+)\s*(?::[^=\n]*)?=)", re.MULTILINE)
 
 
 def root_only(module: str, importer: Path | None, root: Path | None) -> Resolved:
@@ -38,13 +39,8 @@ def root_only(module: str, importer: Path | None, root: Path | None) -> Resolved
 
 
 def imported_names(text: str) -> list[str]:
-    """The names a module imports from relative modules (`from .x import a, b`)."""
-    names = []
-    for match in _IMPORT.finditer(text[:20_000]):
-        module, listed = match.group(1), match.group(2) or match.group(3)
-        if module and module.startswith(".") and listed:
-            names += [name.split()[0] for name in listed.split(",") if name.strip()]
-    return names
+    """The names a module imports from relative modules (`from .x import a, b`; indented imports too)."""
+    return [i.alias for i in parse_imports(text) if i.module.startswith(".") and i.name is not None]
 
 
 def coverage(root: Path, files: list[Path], budget: int, lookup: ImportResolver) -> tuple[int, int, int]:
@@ -57,7 +53,7 @@ def coverage(root: Path, files: list[Path], budget: int, lookup: ImportResolver)
         if not names:
             continue
         gathered = context.gather(path.as_uri(), text, 0, budget)
-        defined = set(_NAME.findall(gathered))
+        defined = {a or b for a, b in _NAME.findall(gathered)}
         wanted += len(names)
         hits = sum(name in defined for name in names)
         shown += hits

@@ -188,7 +188,7 @@ def time_context(strokes: list[Keystroke]) -> list[float]:
     for stroke in strokes:
         started = time.perf_counter()
         anchor = choose_anchor(line_starts(stroke.text), stroke.offset, anchors.get(stroke.path), 3000)
-        context.gather(stroke.path.as_uri(), stroke.text, anchor, 1200)
+        context.gather(stroke.path.as_uri(), stroke.text, anchor, 1200, stroke.offset)
         seconds.append(time.perf_counter() - started)
         anchors[stroke.path] = anchor
         context.note_edit(stroke.path.as_uri(), stroke.text, stroke.line)

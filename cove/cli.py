@@ -141,7 +141,7 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workspace_context(path: Path, text: str, config: CoveConfig) -> Callable[[int], str] | None:
+def _workspace_context(path: Path, text: str, offset: int, config: CoveConfig) -> Callable[[int], str] | None:
     """The workspace context the editor's server would give a completion in `path`, when it is in a project (a
     folder with `.git` or `.cove`); none for a file on its own."""
     from cove.server.workspace_context import WorkspaceContext
@@ -151,7 +151,7 @@ def _workspace_context(path: Path, text: str, config: CoveConfig) -> Callable[[i
         return None
     context = WorkspaceContext(root)
     uri = path.resolve().as_uri()
-    return lambda anchor_line: context.gather(uri, text, anchor_line, config.completion.context_chars)
+    return lambda anchor_line: context.gather(uri, text, anchor_line, config.completion.context_chars, offset)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -171,7 +171,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     engine = CompletionEngine(lambda: LocalModel(path, config.model), config.completion)
     engine.reroute(config)
     request = CompletionRequest(
-        str(position.path), text, offset, context=_workspace_context(position.path, text, config)
+        str(position.path), text, offset, context=_workspace_context(position.path, text, offset, config)
     )
     if args.show_prompt:
         print(engine.prompt(request).describe(), file=sys.stderr)

@@ -162,10 +162,10 @@ class CoveServer(LanguageServer):
     def context_at(self, cursor: Cursor) -> Callable[[int], str]:
         """The workspace context of a window at `cursor`, given the window's anchor line."""
         budget = self.service().loaded.config.completion.context_chars
-        uri, text = cursor.uri, cursor.text
+        uri, text, offset = cursor.uri, cursor.text, cursor.offset
 
         def context(anchor_line: int) -> str:
-            return self.context.gather(uri, text, anchor_line, budget)
+            return self.context.gather(uri, text, anchor_line, budget, offset)
 
         return context
 

@@ -1,11 +1,16 @@
 """Workspace context for completions: what the model cannot see in the document's window.
 
-Three parts, in this order, within a character budget: the signatures (and first docstring lines) of the
-definitions the document imports from workspace files, snippets of files edited recently, and the headers of the
-functions and classes that enclose the cursor but start before the window. The context goes before the window in
-the prompt, so it must stay the same from keystroke to keystroke: every part is keyed by what it depends on (the
-import lines, the other files' versions, the window's anchor), and gathering it costs a regular-expression scan and
-dictionary lookups on a keystroke; files are parsed only when they change.
+Three sources within a character budget: the definitions the document imports from workspace files (signatures,
+first docstring lines, constants and aliases, the members of imported classes that the code uses), snippets of files
+edited recently, and the headers of the functions and classes that enclose the cursor but start before the window.
+
+Each source gives items, and the items are chosen most useful first — the enclosing headers, then what the code
+near the cursor uses, then recent edits, then what the rest of the file uses, then the rest — and an item that does
+not fit is cut to its first line rather than dropped with its whole part. Chosen items are placed in a fixed order
+(imports by file in import order, recent edits, enclosing headers last), because the context goes before the window
+in the prompt and must stay the same from keystroke to keystroke: a block changes only when what it depends on (the
+import lines, the other files' versions, the names used near the cursor, the window's anchor) changes. Gathering
+costs regular-expression scans and dictionary lookups on a keystroke; files are parsed only when they change.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,16 +26,96 @@ import tree_sitter
 from pygls.uris import to_fs_path
 
 from cove.server.code_context import PYTHON
+from cove.server.python_definitions import Definition, definitions
 from cove.server.python_imports import Resolved, resolve
 
 #: Finds what an import names: (dotted module, importing file, workspace root) -> where it is.
 ImportResolver = Callable[[str, Path | None, Path | None], Resolved]
 
-_IMPORT = re.compile(r"^(?:from\s+([\w.]+)\s+import\s+(?:\(([\w\s,]+)\)|([\w \t,]+))|import\s+([\w.]+))", re.MULTILINE)
+#: Import statements anywhere in a file (indented ones too: under `if TYPE_CHECKING:`, inside functions).
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(?:\(([\w\s,]+)\)|([\w \t,]+))|import[ \t]+([\w., \t]+))",
+    re.MULTILINE,
+)
 _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+#: How much of a file is scanned for imports.
+SCAN_CHARS = 200_000
+#: Lines around the cursor whose names count as "used near the cursor".
+NEAR_BEFORE, NEAR_AFTER = 40, 10
 #: Recently edited documents whose snippets may be included.
 RECENT_FILES = 2
 SNIPPET_LINES = 12
+#: Definitions listed for a module imported whole (`import pkg.mod`) that the file does not use.
+UNUSED_PER_MODULE = 8
+
+# Ranks: lower is chosen first.
+SCOPE, NEAR, RECENT, FILE, OTHER = range(5)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """One name an import statement binds: `module`'s `name` (None: the module itself) as `alias`."""
+
+    module: str
+    name: str | None
+    alias: str
+
+
+def parse_imports(text: str) -> list[Imported]:
+    """What the import statements of `text` bind, in order."""
+    found = []
+    for match in _import_statements(text):
+        module, listed, plain = match.group(1), match.group(2) or match.group(3), match.group(4)
+        for entry in (listed or plain or "").split(","):
+            words = entry.split()
+            if not words:
+                continue
+            alias = words[2] if len(words) == 3 and words[1] == "as" else words[0]
+            if module:
+                found.append(Imported(module, words[0], alias))
+            else:
+                found.append(Imported(words[0], None, alias if len(words) == 3 else words[0].split(".")[0]))
+    return found
+
+
+def _import_statements(text: str) -> Iterator[re.Match[str]]:
+    """The import statements in the first SCAN_CHARS of `text`: the lines where the word `import` occurs, matched
+    from their start (a plain scan with the pattern would try it at every position of a long file)."""
+    limit = min(len(text), SCAN_CHARS)
+    at = text.find("import", 0, limit)
+    while at != -1:
+        match = _IMPORT.match(text, text.rfind("\n", 0, at) + 1, limit)
+        if match is not None and match.end() > at:
+            yield match
+            at = match.end()
+        else:
+            at = text.find("\n", at)
+            if at == -1:
+                return
+        at = text.find("import", at, limit)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """An imported definition that may go into the context: where it is from and what binds it here."""
+
+    heading: str
+    definition: Definition
+    alias: str
+    #: Bound as a module attribute (`import mod`, `mod.name`) rather than by name.
+    attribute: bool
+
+
+@dataclass(frozen=True)
+class _Item:
+    rank: int
+    order: tuple[int, int]
+    #: Among items of one rank, nearer (in lines from the cursor) is chosen first.
+    distance: int
+    heading: str
+    text: str
+    short: str = ""
 
 
 @dataclass
@@ -47,8 +132,8 @@ class WorkspaceContext:
         self.root = root
         self.resolve_import = resolve_import
         self.parser = tree_sitter.Parser(PYTHON)
-        self._definitions: dict[Path, tuple[float, dict[str, str]]] = {}
-        self._imports: OrderedDict[tuple[str, ...], str] = OrderedDict()
+        self._definitions: dict[Path, tuple[float, dict[str, Definition]]] = {}
+        self._imports: OrderedDict[tuple[str, ...], tuple[list[_Candidate], frozenset[str]]] = OrderedDict()
         self._edited: dict[str, _Edited] = {}
 
     def note_edit(self, uri: str, text: str, line: int) -> None:
@@ -61,86 +146,164 @@ class WorkspaceContext:
     def forget(self, uri: str) -> None:
         self._edited.pop(uri, None)
 
-    def gather(self, uri: str, text: str, anchor_line: int, budget: int) -> str:
-        """The context for a completion in `uri` whose window starts at `anchor_line`; at most `budget` chars."""
+    def gather(self, uri: str, text: str, anchor_line: int, budget: int, cursor: int | None = None) -> str:
+        """The context for a completion in `uri` whose window starts at `anchor_line` (the cursor at offset
+        `cursor`; without it, the window's first lines count as near it); at most `budget` characters."""
         if budget <= 0 or not uri.endswith(".py"):
             return ""
-        parts = [self._imported(uri, text), self._recent(uri), _enclosing_headers(text, anchor_line)]
-        out, used = [], 0
-        for part in parts:
-            if part and used + len(part) <= budget:
-                out.append(part)
-                used += len(part)
-        return "".join(out)
+        near = _names_near(text, anchor_line, cursor)
+        items = [*self._imported(uri, text, near), *self._recent(uri)]
+        scopes = _enclosing_headers(text, anchor_line)
+        if scopes:
+            items.append(_Item(SCOPE, (2, 0), 0, "", scopes))
+        return _pack(items, budget)
 
-    def _imported(self, uri: str, text: str) -> str:
+    def _imported(self, uri: str, text: str, near: dict[str, int]) -> Iterator[_Item]:
+        candidates, in_file = self._candidates(uri, text)
+        groups: dict[str, int] = {}  # one block per file, files in the order they are first imported
+        for index, candidate in enumerate(candidates):
+            group = groups.setdefault(candidate.heading, len(groups))
+            definition, alias = candidate.definition, candidate.alias
+            used_name = definition.name if candidate.attribute else alias
+            if candidate.attribute and alias not in near and alias not in in_file:
+                rank = OTHER
+            elif used_name in near:
+                rank = NEAR
+            elif used_name in in_file:
+                rank = FILE
+            else:
+                rank = OTHER
+            text = definition.render(near)
+            short = definition.header() if "\n" in text else ""
+            yield _Item(rank, (0, group * 10_000 + index), near.get(used_name, 0), candidate.heading, text, short)
+
+    def _candidates(self, uri: str, text: str) -> tuple[list[_Candidate], frozenset[str]]:
+        """The definitions the document's imports bring in, and the names the document uses (cached by its import
+        lines: they change far less often than the text)."""
         importer = Path(to_fs_path(uri) or uri) if uri.startswith("file:") else None
-        lines = tuple(match.group(0) for match in _IMPORT.finditer(text[:20_000]))
+        lines = tuple(match.group(0) for match in _import_statements(text))
         key = (str(importer.parent) if importer else "", *lines)  # relative imports depend on the folder
         cached = self._imports.get(key)
         if cached is not None:
             return cached
-        blocks = []
-        for match in _IMPORT.finditer("\n".join(lines)):
-            module, names, plain = match.group(1), match.group(2) or match.group(3), match.group(4)
-            found = self.resolve_import(module or plain, importer, self.root)
-            definitions = self._definitions_of(found.file) if found.file is not None else {}
-            wanted = [n.split()[0] for n in names.split(",") if n.strip()] if names else list(definitions)[:8]
-            shown = [definitions[name] for name in wanted if name in definitions]
-            if shown and found.file is not None:
-                blocks.append(f"# {self._relative(found.file)}\n" + "\n".join(shown) + "\n")
-            for name in wanted:  # `from . import segment`: a submodule's definitions
-                submodule = found.submodule(name) if name not in definitions else None
-                if submodule is not None and (inside := list(self._definitions_of(submodule).values())[:8]):
-                    blocks.append(f"# {self._relative(submodule)}\n" + "\n".join(inside) + "\n")
-        context = "".join(blocks)
-        self._imports[key] = context
+        candidates: dict[tuple[str, str], _Candidate] = {}
+        for imported in parse_imports("\n".join(lines)):
+            for candidate in self._bound(imported, importer):
+                candidates.setdefault((candidate.heading, candidate.definition.name), candidate)
+        result = (list(candidates.values()), frozenset(_WORD.findall(text[:SCAN_CHARS])))
+        self._imports[key] = result
         if len(self._imports) > 64:
             self._imports.popitem(last=False)
-        return context
+        return result
 
-    def _recent(self, uri: str) -> str:
+    def _bound(self, imported: Imported, importer: Path | None) -> list[_Candidate]:
+        found = self.resolve_import(imported.module, importer, self.root)
+        module = self._definitions_of(found.file) if found.file is not None else {}
+        if imported.name is not None and imported.name in module and found.file is not None:
+            return [_Candidate(self._relative(found.file), module[imported.name], imported.alias, False)]
+        # `import pkg.mod`, or `from . import segment`: a module, whose definitions are its attributes
+        file = found.file if imported.name is None else found.submodule(imported.name)
+        if file is None and imported.name is not None and found.file is not None:
+            return self._reexported(found.file, imported)
+        if file is None:
+            return []
+        heading = self._relative(file)
+        return [_Candidate(heading, item, imported.alias, True) for item in self._definitions_of(file).values()]
+
+    def _reexported(self, init: Path, imported: Imported) -> list[_Candidate]:
+        """A name a package's module imports from another (`from ._client import Client` in `__init__.py`)."""
+        for inner in parse_imports(init.read_text(errors="replace")):
+            if inner.alias == imported.name and inner.name is not None:
+                found = self.resolve_import(inner.module, init, self.root)
+                module = self._definitions_of(found.file) if found.file is not None else {}
+                if found.file is not None and inner.name in module:
+                    return [_Candidate(self._relative(found.file), module[inner.name], imported.alias, False)]
+        return []
+
+    def _recent(self, uri: str) -> Iterator[_Item]:
         others = sorted(
             ((key, edit) for key, edit in self._edited.items() if key != uri and key.endswith(".py")),
             key=lambda item: -item[1].when,
         )[:RECENT_FILES]
-        blocks = []
-        for key, edit in others:
+        for index, (key, edit) in enumerate(others):
             lines = edit.text.split("\n")
             start = max(0, edit.line - SNIPPET_LINES // 2)
             snippet = "\n".join(lines[start : start + SNIPPET_LINES])
-            blocks.append(f"# {key.rsplit('/', 1)[-1]} (recently edited)\n{snippet}\n")
-        return "".join(blocks)
+            short = "\n".join(lines[max(0, edit.line - 2) : edit.line + 2])
+            yield _Item(RECENT, (1, index), 0, f"{key.rsplit('/', 1)[-1]} (recently edited)", snippet, short)
 
-    def _definitions_of(self, path: Path) -> dict[str, str]:
-        """Top-level functions and classes of a file: their signature lines and the first docstring line."""
-        mtime = path.stat().st_mtime
-        cached = self._definitions.get(path)
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
-        source = path.read_bytes()
-        tree = self.parser.parse(source)
-        found: dict[str, str] = {}
-        for node in tree.root_node.named_children:
-            definition = node.child_by_field_name("definition") if node.type == "decorated_definition" else node
-            if definition is None or definition.type not in ("function_definition", "class_definition"):
-                continue
-            name = definition.child_by_field_name("name")
-            body = definition.child_by_field_name("body")
-            if name is None or body is None or name.text is None:
-                continue
-            header = source[definition.start_byte : body.start_byte].decode("utf-8", "replace").rstrip()
-            doc = ""
-            first = body.named_children[0] if body.named_children else None
-            if first is not None and first.type == "expression_statement" and first.text:
-                line = first.text.decode("utf-8", "replace").strip().split("\n")[0]
-                doc = f"\n    {line}" if line.startswith(('"""', "'''", '"', "'")) else ""
-            found[name.text.decode()] = f"{header}{doc}\n    ..."
+    def _definitions_of(self, path: Path) -> dict[str, Definition]:
+        """A file's top-level definitions (parsed again when the file changes)."""
+        try:
+            mtime = path.stat().st_mtime
+            cached = self._definitions.get(path)
+            if cached is not None and cached[0] == mtime:
+                return cached[1]
+            found = definitions(path.read_bytes(), self.parser)
+        except OSError:
+            return {}
         self._definitions[path] = (mtime, found)
         return found
 
     def _relative(self, path: Path) -> str:
         return str(path.relative_to(self.root)) if self.root and path.is_relative_to(self.root) else path.name
+
+
+def _names_near(text: str, anchor_line: int, cursor: int | None) -> dict[str, int]:
+    """The names used around the cursor, each with its distance in lines from the cursor's line (attribute names
+    too: `seg.apply_style` uses `apply_style`); without a cursor, in the window's first lines."""
+    if cursor is None:
+        cursor = _line_end(text, 0, anchor_line)
+    start = text.rfind("\n", 0, cursor)
+    for _ in range(NEAR_BEFORE):
+        if start <= 0:
+            break
+        start = text.rfind("\n", 0, start)
+    lines = text[max(start, 0) : _line_end(text, cursor, NEAR_AFTER)].split("\n")
+    here = text.count("\n", max(start, 0), cursor)
+    near: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        for name in _WORD.findall(line):
+            near[name] = min(near.get(name, 10_000), abs(index - here))
+    return near
+
+
+def _line_end(text: str, offset: int, lines: int) -> int:
+    """The offset `lines` line breaks after `offset` (the text's end if there are fewer)."""
+    for _ in range(lines):
+        found = text.find("\n", offset)
+        if found == -1:
+            return len(text)
+        offset = found + 1
+    return offset
+
+
+def _pack(items: list[_Item], budget: int) -> str:
+    """The most useful items that fit in `budget` characters (cut to their first line where they do not), placed
+    in their fixed order with one heading per file."""
+    chosen: dict[tuple[int, int], str] = {}
+    headed: set[str] = set()
+    used = 0
+    for item in sorted(items, key=lambda item: (item.rank, item.distance, item.order)):
+        heading_cost = len(f"# {item.heading}\n") if item.heading and item.heading not in headed else 0
+        for text in (item.text, item.short):
+            cost = heading_cost + len(text) + 1
+            if text and used + cost <= budget:
+                chosen[item.order] = text
+                used += cost
+                if item.heading:
+                    headed.add(item.heading)
+                break
+    out: list[str] = []
+    last: str | None = None
+    by_order = {item.order: item for item in items}
+    for order in sorted(chosen):
+        heading = by_order[order].heading
+        if heading and heading != last:
+            out.append(f"# {heading}\n")
+        last = heading
+        out.append(chosen[order] + "\n")
+    return "".join(out)
 
 
 def _enclosing_headers(text: str, anchor_line: int) -> str:
@@ -158,4 +321,4 @@ def _enclosing_headers(text: str, anchor_line: int) -> str:
             indent = len(match.group(1))
             if indent == 0:
                 break
-    return "\n".join(reversed(headers)) + "\n" if headers else ""
+    return "\n".join(reversed(headers)) if headers else ""

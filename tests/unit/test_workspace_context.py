@@ -113,3 +113,88 @@ def test_imports_resolve_as_python_does(tmp_path: Path) -> None:
     user = (tmp_path / "src" / "app" / "main.py").as_uri()
     assert "def spin(speed: int) -> None:" in context.gather(user, "from app.parts.wheel import spin\n", 0, 2000)
     assert context.gather(live, "from ...outside import x\n", 0, 2000) == ""  # above the workspace: nothing
+
+
+SEGMENT = '''"""Segments."""
+from typing import Iterable, NamedTuple
+
+RenderResult = Iterable["Segment"]
+_PRIVATE_LIMIT = 80
+
+
+class Segment(NamedTuple):
+    """A piece of text with a style."""
+
+    text: str
+    style: str | None = None
+
+    @classmethod
+    def apply_style(cls, segments: Iterable["Segment"], style: str) -> Iterable["Segment"]:
+        """Apply a style to segments."""
+        return segments
+
+    def split_cells(self, cut: int) -> tuple["Segment", "Segment"]:
+        return self, self
+'''
+
+
+def test_constants_aliases_and_the_members_the_code_uses(tmp_path: Path) -> None:
+    """A type alias is shown by its line; a class by its header, docstring and fields, plus the members used near
+    the cursor (`Segment.apply_style`), not the others; imports under `if TYPE_CHECKING:` and inside functions
+    count."""
+    (tmp_path / "rich").mkdir()
+    (tmp_path / "rich" / "segment.py").write_text(SEGMENT)
+    (tmp_path / "rich" / "style.py").write_text(
+        "class Style:\n    def __init__(self, bold: bool = False):\n        pass\n"
+    )
+    (tmp_path / "rich" / "color.py").write_text("def parse_color(text: str) -> int:\n    return 0\n")
+    live = (tmp_path / "rich" / "live.py").as_uri()
+    text = (
+        "from typing import TYPE_CHECKING\n"
+        "from .segment import RenderResult, Segment\n"
+        "if TYPE_CHECKING:\n"
+        "    from .style import Style\n\n\n"
+        "def render(style: Style) -> RenderResult:\n"
+        "    from .color import parse_color\n"
+        "    yield from Segment.apply_style([], style)\n"
+    )
+    context = WorkspaceContext(tmp_path).gather(live, text, 0, 2000, cursor=len(text))
+    assert 'RenderResult = Iterable["Segment"]' in context and "_PRIVATE_LIMIT" not in context
+    assert 'class Segment(NamedTuple):\n    """A piece of text with a style."""\n    text: str\n' in context
+    assert "    def apply_style(cls, segments" in context and "split_cells" not in context
+    assert "# rich/style.py\nclass Style:\n    def __init__(self, bold: bool = False):" in context  # constructor
+    assert "def parse_color(text: str) -> int:" in context
+
+
+def test_items_are_ranked_and_cut_not_dropped_with_their_part(tmp_path: Path) -> None:
+    """With a short budget the definitions the code near the cursor uses win over the others, a long one is cut to
+    its first line, and the enclosing headers stay; the blocks keep their places (imports first, headers last)."""
+    (tmp_path / "pkg").mkdir()
+    many = "".join(
+        f'def helper_{i}(value: int, other: str = "x") -> int:\n    """Helper {i}."""\n\n' for i in range(30)
+    )
+    (tmp_path / "pkg" / "helpers.py").write_text(many)
+    names = ", ".join(f"helper_{i}" for i in range(30))
+    body = "\n".join(f"    x = helper_{i}(1)" for i in range(30))  # every helper is used, helper_29 near the end
+    text = f"from pkg.helpers import {names}\n\n\nclass Job:\n    def run(self):\n{body}\n        y = helper_29(\n"
+    anchor = text.count("\n") - 3
+    context = WorkspaceContext(tmp_path).gather("file:///w/main.py", text, anchor, 300, cursor=len(text) - 1)
+    assert len(context) <= 300
+    assert context.startswith("# pkg/helpers.py\n")
+    assert "def helper_29(value: int" in context  # used at the cursor: chosen first
+    assert context.endswith("class Job:\n")  # the window starts inside run(), indented as it
+    whole = WorkspaceContext(tmp_path).gather("file:///w/main.py", text, anchor, 100_000, cursor=len(text) - 1)
+    assert whole.index("helper_0(") < whole.index("helper_29(")  # placed in import order, not by rank
+    tight = WorkspaceContext(tmp_path).gather("file:///w/main.py", text, anchor, 90, cursor=len(text) - 1)
+    assert 'def helper_29(value: int, other: str = "x") -> int:\n' in tight and "Helper 29" not in tight  # cut
+
+
+def test_a_name_a_package_reexports(tmp_path: Path) -> None:
+    """`from httpx import Client` where httpx/__init__.py re-exports it from `._client`."""
+    (tmp_path / "httpx").mkdir()
+    (tmp_path / "httpx" / "__init__.py").write_text("from ._client import Client as Client\n")
+    (tmp_path / "httpx" / "_client.py").write_text("class Client:\n    def get(self, url: str) -> str:\n        ...\n")
+    context = WorkspaceContext(tmp_path).gather(
+        (tmp_path / "app.py").as_uri(), "from httpx import Client\nClient().get(", 0, 2000, cursor=29
+    )
+    assert "# httpx/_client.py\nclass Client:\n    def get(self, url: str) -> str:" in context
