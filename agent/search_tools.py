@@ -1,7 +1,8 @@
-"""Finding things in the workspace: files (honouring .gitignore), a regex over their text, Python symbols.
+"""Finding things in the workspace: files (honouring .gitignore), a regex over their text, symbols.
 
 Ignore rules come from every `.gitignore` in the tree (pathspec implements git's matching); `.git` itself is always
-skipped. Symbols come from tree-sitter's Python grammar, so that half-written code still yields what parses.
+skipped. Symbols come from each language's tree-sitter grammar and query (cove/languages.py), so that half-written
+code still yields what parses.
 """
 
 from __future__ import annotations
@@ -13,22 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
-import tree_sitter
-import tree_sitter_python
 
+from cove import languages
 from cove.agent.file_tools import ToolError
 from cove.agent.safety import Workspace
 
-_PYTHON = tree_sitter.Language(tree_sitter_python.language())
-_SYMBOLS = tree_sitter.Query(
-    _PYTHON,
-    "(function_definition name: (identifier) @function) (class_definition name: (identifier) @class)",
-)
+#: Files larger than this are not parsed for symbols (generated code, bundles).
+MAX_SYMBOL_BYTES = 2_000_000
 
 
 @dataclass(frozen=True)
 class Symbol:
-    """A function or class definition."""
+    """A definition: a function, method, class, interface, type, module, constant ..."""
 
     name: str
     kind: str
@@ -98,35 +95,39 @@ def search(workspace: Workspace, pattern: str, path: str = ".", limit: int = 100
     return "\n".join(hits) or f"no match for {pattern!r}"
 
 
-def python_symbols(workspace: Workspace, file: Path) -> list[Symbol]:
-    """Functions and classes defined in a Python file."""
-    tree = tree_sitter.Parser(_PYTHON).parse(file.read_bytes())
-    found = tree_sitter.QueryCursor(_SYMBOLS).captures(tree.root_node)
-    symbols = [
-        Symbol(node.text.decode("utf-8", errors="replace"), kind, workspace.relative(file), node.start_point[0] + 1)
-        for kind, nodes in found.items()
-        for node in nodes
-        if node.text is not None
-    ]
-    return sorted(symbols, key=lambda s: s.line)
+def symbols_of(workspace: Workspace, file: Path) -> list[Symbol]:
+    """The definitions in a file of any language Cove has a grammar for (none for the rest)."""
+    grammar = languages.grammar_for(file.name)
+    if grammar is None:
+        return []
+    try:
+        if file.stat().st_size > MAX_SYMBOL_BYTES:
+            return []
+        source = file.read_bytes()
+    except OSError:
+        return []
+    found = grammar.symbols(grammar.parse(source), source).definitions
+    return [Symbol(d.name, d.kind, workspace.relative(file), d.start_line + 1) for d in found]
 
 
 def list_symbols(workspace: Workspace, path: str) -> str:
-    """The functions and classes of one Python file, with their lines."""
+    """The definitions of one source file, with their lines."""
     file = workspace.resolve(path)
     if not file.is_file():
         raise ToolError(f"no such file: {path}")
-    rows = [f"{s.line:>6}  {s.kind} {s.name}" for s in python_symbols(workspace, file)]
-    return "\n".join(rows) or f"no functions or classes in {path}"
+    if languages.grammar_for(file.name) is None:
+        raise ToolError(f"no grammar for {path}: symbols are listed for {', '.join(languages.names())} files")
+    rows = [f"{s.line:>6}  {s.kind} {s.name}" for s in symbols_of(workspace, file)]
+    return "\n".join(rows) or f"no definitions in {path}"
 
 
 def find_symbol(workspace: Workspace, name: str) -> str:
-    """Where a function or class named `name` is defined in the workspace's Python files."""
+    """Where a definition named `name` is, in the workspace's source files of every language."""
     rows = [
         f"{s.path}:{s.line}: {s.kind} {s.name}"
         for file in walk_files(workspace)
-        if file.suffix == ".py"
-        for s in python_symbols(workspace, file)
+        if languages.language_of(file.name) is not None
+        for s in symbols_of(workspace, file)
         if s.name == name
     ]
-    return "\n".join(rows) or f"no function or class named {name!r}"
+    return "\n".join(rows) or f"no definition named {name!r}"

@@ -14,6 +14,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.uris import to_fs_path
 
+from cove import languages
 from cove.errors import CoveError, InputError
 from cove.server.actions import ACTIONS, Offer, code_action, diagnostics_event, offered, task_for
 from cove.server.agent_bridge import Proposal, RunResult
@@ -52,21 +53,24 @@ def register(server: CoveServer) -> None:
         uri = document_key(params.text_document.uri)
         document = open_document(ls.workspace, uri)
         scope = None
-        if uri.endswith(".py"):
-            tree = ls.parsed.tree(uri, document.version or 0, document.source)
+        language = languages.language_of(uri)
+        tree = ls.parsed.tree(uri, document.version or 0, document.source)
+        if tree is not None and language is not None:
             position = params.range.start
             lines = document.lines
             text = lines[position.line] if position.line < len(lines) else ""
             # At the end of a line (where a click in VS Code leaves the cursor) the tree has only the module: the
             # line's own code says which function it is in.
             column = position.character if position.character < len(text.rstrip()) else len(text) - len(text.lstrip())
-            scopes = scopes_at(tree, position.line, column)
+            scopes = scopes_at(tree, position.line, column, language)
             scope = scopes[0] if scopes else None
         unfit = ls.agent_unfit()
         offers = offered(uri, params.range, params.context.diagnostics, scope)
+        # The local model's docstrings and tests are Python's; elsewhere those need the agent too.
+        local: tuple[str, ...] = LOCAL_ACTIONS if language == "python" else ()
         if unfit:  # the local model serves what it can; the rest is listed, off, with the reason
-            offers = [_without_agent(offer, _disabled_support(ls)) for offer in offers]
-        return [code_action(offer, "" if offer.action in LOCAL_ACTIONS else unfit) for offer in offers]
+            offers = [_without_agent(offer, _disabled_support(ls), local) for offer in offers]
+        return [code_action(offer, "" if offer.action in local else unfit) for offer in offers]
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def on_resolve(ls: CoveServer, action: types.CodeAction) -> types.CodeAction:
@@ -75,7 +79,7 @@ def register(server: CoveServer) -> None:
         if kind not in ACTIONS or "uri" not in data:
             raise JsonRpcException(message="not a Cove code action (no action data)", code=-32602)
         path, text = _document(ls, data["uri"])
-        if kind in LOCAL_ACTIONS and ls.agent_unfit():
+        if kind in LOCAL_ACTIONS and ls.agent_unfit() and languages.language_of(data["uri"]) == "python":
             change = await local_change(ls, kind, data, path, text)
             ident = ls.agent.keep(Proposal(action.title, changes=(change,)))
             action.command = types.Command(title=action.title, command="cove.apply", arguments=[ident])
@@ -103,10 +107,10 @@ def register(server: CoveServer) -> None:
         await ls.agent.event("diagnostics_changed", diagnostics_event(_relative(ls, Path(path)), params.diagnostics))
 
 
-def _without_agent(offer: Offer, disabled_support: bool) -> Offer:
+def _without_agent(offer: Offer, disabled_support: bool, local: tuple[str, ...]) -> Offer:
     """An offer as listed when no model fit for the agent is configured: served by the local model, or off (the
     title says so where the client shows no reason; running it says why and what to set)."""
-    if offer.action in LOCAL_ACTIONS:
+    if offer.action in local:
         return dataclasses.replace(offer, title=f"{offer.title} (local model)")
     return offer if disabled_support else dataclasses.replace(offer, title=f"{offer.title} (off: needs a chat model)")
 

@@ -1,14 +1,16 @@
 """What the code around a position is, from tree-sitter: the enclosing function or class, whether it has a
-docstring, the file's imports. Parsed trees are cached per document version."""
+docstring (Python) or a doc comment (the rest), in every language of cove/languages.toml. Parsed trees are cached
+per document version."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import tree_sitter
-import tree_sitter_python
 
-PYTHON = tree_sitter.Language(tree_sitter_python.language())
+from cove import languages
+
+PYTHON = languages.grammar("python").language
 
 
 @dataclass(frozen=True)
@@ -25,18 +27,22 @@ class Scope:
 
 
 class ParsedDocuments:
-    """Trees of Python documents, by URI and version: a keystroke's request parses once, later ones reuse it."""
+    """Trees of documents, by URI and version, each parsed with its language's grammar: a keystroke's request
+    parses once, later ones reuse it."""
 
     def __init__(self, capacity: int = 64) -> None:
-        self.parser = tree_sitter.Parser(PYTHON)
         self._trees: dict[str, tuple[int, tree_sitter.Tree]] = {}
         self.capacity = capacity
 
-    def tree(self, uri: str, version: int, text: str) -> tree_sitter.Tree:
+    def tree(self, uri: str, version: int, text: str) -> tree_sitter.Tree | None:
+        """The document's tree; None for a language Cove has no grammar for."""
+        grammar = languages.grammar_for(uri)
+        if grammar is None:
+            return None
         cached = self._trees.get(uri)
         if cached is not None and cached[0] == version:
             return cached[1]
-        tree = self.parser.parse(text.encode("utf-8"))
+        tree = grammar.parse(text.encode("utf-8"))
         self._trees.pop(uri, None)
         self._trees[uri] = (version, tree)
         while len(self._trees) > self.capacity:
@@ -44,8 +50,11 @@ class ParsedDocuments:
         return tree
 
 
-def scopes_at(tree: tree_sitter.Tree, line: int, column: int = 0) -> list[Scope]:
+def scopes_at(tree: tree_sitter.Tree, line: int, column: int = 0, language: str = "python") -> list[Scope]:
     """The functions and classes that contain (line, column), innermost first."""
+    if language != "python":
+        source = tree.root_node.text or b""
+        return [_generic_scope(d) for d in languages.grammar(language).scopes_at(tree, source, line)]
     node: tree_sitter.Node | None = tree.root_node.descendant_for_point_range((line, column), (line, column))
     found: list[Scope] = []
     while node is not None:
@@ -53,6 +62,24 @@ def scopes_at(tree: tree_sitter.Tree, line: int, column: int = 0) -> list[Scope]
             found.append(_scope(node))
         node = node.parent
     return found
+
+
+def _generic_scope(definition: languages.Definition) -> Scope:
+    """A scope from a language's query: a doc comment is a comment on the lines right above the definition."""
+    node = definition.node
+    before = node.prev_named_sibling
+    while before is None and node.parent is not None and node.parent.start_point[0] == definition.start_line:
+        node = node.parent  # an export statement, a decorator list: the comment is above the whole
+        before = node.prev_named_sibling
+    documented = before is not None and "comment" in before.type and before.end_point[0] >= definition.start_line - 1
+    return Scope(
+        kind="function" if definition.kind in ("function", "method") else "class",
+        name=definition.name,
+        start_line=definition.start_line,
+        end_line=definition.end_line,
+        has_docstring=documented,
+        body_line=definition.start_line,
+    )
 
 
 def _scope(node: tree_sitter.Node) -> Scope:

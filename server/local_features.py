@@ -11,6 +11,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.uris import to_fs_path
 
+from cove import languages
 from cove.errors import CoveError
 from cove.inference.engine import WritingRequest
 from cove.protocol.events import Change
@@ -43,6 +44,8 @@ async def local_change(ls: CoveServer, kind: str, data: dict[str, Any], path: st
     """The change the completion model proposes for the local action `kind` ("docstring", "tests")."""
     document = open_document(ls.workspace, data["uri"])
     tree = ls.parsed.tree(document_key(document.uri), document.version or 0, text)
+    if tree is None or languages.language_of(document.uri) != "python":
+        raise JsonRpcException(message="the local model writes Python docstrings and tests only", code=-32602)
     line = data.get("start")
     if not isinstance(line, int) or isinstance(line, bool):
         raise JsonRpcException(message="the code action's data has no line; list the code actions again", code=-32602)

@@ -80,7 +80,7 @@ def _definition(source: bytes, node: tree_sitter.Node) -> Definition | None:
 
 
 def _constant(source: bytes, node: tree_sitter.Node, name: tree_sitter.Node) -> Definition | None:
-    if not name.text:
+    if not name.text or name.text.startswith(b"__"):  # __all__, __version__: not what code uses
         return None
     line = _text(source, node.start_byte, node.end_byte).split("\n", 1)[0]
     if len(line) > VALUE_CHARS:
@@ -111,8 +111,13 @@ def _docstring(body: tree_sitter.Node, indent: str) -> str:
     first = body.named_children[0] if body.named_children else None
     if first is None or first.type != "expression_statement" or not first.text:
         return ""
-    line = first.text.decode("utf-8", "replace").strip().split("\n")[0]
-    return f"\n{indent}{line}" if line.startswith(('"""', "'''", '"', "'")) else ""
+    lines = first.text.decode("utf-8", "replace").strip().split("\n")
+    line = lines[0]
+    if not line.startswith(('"""', "'''", '"', "'")):
+        return ""
+    if line.lstrip("rbuRBU") in ('"""', "'''") and len(lines) > 1:  # the text starts on the next line
+        line = line + next((rest.strip() for rest in lines[1:] if rest.strip()), "")
+    return f"\n{indent}{line}"
 
 
 def _text(source: bytes, start: int, end: int) -> str:

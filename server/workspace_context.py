@@ -1,6 +1,7 @@
 """Workspace context for completions: what the model cannot see in the document's window.
 
-Three sources within a character budget: the definitions the document imports from workspace files (signatures,
+Three sources within a character budget (Python has all three; the other languages with a grammar the last two):
+the definitions the document imports from workspace files (signatures,
 first docstring lines, constants and aliases, the members of imported classes that the code uses), snippets of files
 edited recently, and the headers of the functions and classes that enclose the cursor but start before the window.
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import tree_sitter
 from pygls.uris import to_fs_path
 
+from cove import languages
 from cove.server.code_context import PYTHON
 from cove.server.python_definitions import Definition, definitions
 from cove.server.python_imports import Resolved, resolve
@@ -135,6 +137,7 @@ class WorkspaceContext:
         self._definitions: dict[Path, tuple[float, dict[str, Definition]]] = {}
         self._imports: OrderedDict[tuple[str, ...], tuple[list[_Candidate], frozenset[str]]] = OrderedDict()
         self._edited: dict[str, _Edited] = {}
+        self._scopes: OrderedDict[tuple[str, int, int], str] = OrderedDict()
 
     def note_edit(self, uri: str, text: str, line: int) -> None:
         """Remember where a document was last edited (for other documents' context)."""
@@ -148,15 +151,37 @@ class WorkspaceContext:
 
     def gather(self, uri: str, text: str, anchor_line: int, budget: int, cursor: int | None = None) -> str:
         """The context for a completion in `uri` whose window starts at `anchor_line` (the cursor at offset
-        `cursor`; without it, the window's first lines count as near it); at most `budget` characters."""
-        if budget <= 0 or not uri.endswith(".py"):
+        `cursor`; without it, the window's first lines count as near it); at most `budget` characters. Python gets
+        every source; the other languages with a grammar recent edits and enclosing headers; the rest none."""
+        language = languages.language_of(uri)
+        if budget <= 0 or language is None:
             return ""
-        near = _names_near(text, anchor_line, cursor)
-        items = [*self._imported(uri, text, near), *self._recent(uri)]
-        scopes = _enclosing_headers(text, anchor_line)
+        items = list(self._recent(uri, language))
+        if language == "python":
+            items += self._imported(uri, text, _names_near(text, anchor_line, cursor))
+            scopes = _enclosing_headers(text, anchor_line)
+        else:
+            scopes = self._enclosing(uri, text, anchor_line, language)
         if scopes:
             items.append(_Item(SCOPE, (2, 0), 0, "", scopes))
-        return _pack(items, budget)
+        return _pack(items, budget, languages.grammar(language).comment)
+
+    def _enclosing(self, uri: str, text: str, anchor_line: int, language: str) -> str:
+        """The header lines of the definitions around the window's start, from the language's grammar (parsed again
+        only when the anchor moves or the text above it changes)."""
+        above = _line_end(text, 0, anchor_line)
+        key = (uri, anchor_line, hash(text[:above]))
+        cached = self._scopes.get(key)
+        if cached is not None:
+            return cached
+        grammar = languages.grammar(language)
+        source = text.encode("utf-8")
+        scopes = grammar.scopes_at(grammar.parse(source), source, anchor_line) if anchor_line > 0 else []
+        headers = "\n".join(d.header for d in reversed(scopes) if d.start_line < anchor_line)
+        self._scopes[key] = headers
+        if len(self._scopes) > 64:
+            self._scopes.popitem(last=False)
+        return headers
 
     def _imported(self, uri: str, text: str, near: dict[str, int]) -> Iterator[_Item]:
         candidates, in_file = self._candidates(uri, text)
@@ -220,9 +245,14 @@ class WorkspaceContext:
                     return [_Candidate(self._relative(found.file), module[inner.name], imported.alias, False)]
         return []
 
-    def _recent(self, uri: str) -> Iterator[_Item]:
+    def _recent(self, uri: str, language: str) -> Iterator[_Item]:
+        """Snippets around the last edit of the documents of the same language edited most recently."""
         others = sorted(
-            ((key, edit) for key, edit in self._edited.items() if key != uri and key.endswith(".py")),
+            (
+                (key, edit)
+                for key, edit in self._edited.items()
+                if key != uri and languages.language_of(key) == language
+            ),
             key=lambda item: -item[1].when,
         )[:RECENT_FILES]
         for index, (key, edit) in enumerate(others):
@@ -278,14 +308,14 @@ def _line_end(text: str, offset: int, lines: int) -> int:
     return offset
 
 
-def _pack(items: list[_Item], budget: int) -> str:
+def _pack(items: list[_Item], budget: int, comment: str) -> str:
     """The most useful items that fit in `budget` characters (cut to their first line where they do not), placed
     in their fixed order with one heading per file."""
     chosen: dict[tuple[int, int], str] = {}
     headed: set[str] = set()
     used = 0
     for item in sorted(items, key=lambda item: (item.rank, item.distance, item.order)):
-        heading_cost = len(f"# {item.heading}\n") if item.heading and item.heading not in headed else 0
+        heading_cost = len(f"{comment} {item.heading}\n") if item.heading and item.heading not in headed else 0
         for text in (item.text, item.short):
             cost = heading_cost + len(text) + 1
             if text and used + cost <= budget:
@@ -300,7 +330,7 @@ def _pack(items: list[_Item], budget: int) -> str:
     for order in sorted(chosen):
         heading = by_order[order].heading
         if heading and heading != last:
-            out.append(f"# {heading}\n")
+            out.append(f"{comment} {heading}\n")
         last = heading
         out.append(chosen[order] + "\n")
     return "".join(out)

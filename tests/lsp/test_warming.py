@@ -73,13 +73,15 @@ async def test_a_completion_stops_a_warm_and_a_cold_place_answers_at_once_then_e
     async with cove_server(clean_env) as (lsp, _):
         uri, text = open_file(lsp, ARGPARSE)
         await lsp.text_document_inline_completion_async(inline_params(uri, 0, 0))  # wait for the model to load
+        # (argparse's imports resolve next to it: that first answer has workspace context, and may be a short one)
+        before = (await warm_status(lsp))["short_answers"]
         far, column = find_line(text, "def _get_values(self, action, arg_strings):")
         send_cursor(lsp, uri, far, column)
         line, column = find_line(text, "seen_non_default_actions.add(action)")
         reply = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 12))
         assert isinstance(reply, types.InlineCompletionList) and reply.items
         warm = await warm_status(lsp)
-        assert (warm["requested"], warm["abandoned"], warm["short_answers"]) == (1, 1, 1), warm
+        assert (warm["requested"], warm["abandoned"], warm["short_answers"] - before) == (1, 1, 1), warm
         warm = await wait_for(lsp, "prefilled", 1)  # the full window of the place answered, in the background
         assert warm["prefilled"] == 1 and warm["tokens"] > 400, warm
 

@@ -32,14 +32,30 @@ class Box:
 
 def test_scopes_come_from_tree_sitter_with_their_docstrings() -> None:
     tree = ParsedDocuments().tree("file:///m.py", 1, SOURCE)
+    assert tree is not None
     assert [(s.kind, s.name, s.has_docstring) for s in scopes_at(tree, 9, 4)] == [("function", "bare", False)]
     assert scopes_at(tree, 4, 8)[0].has_docstring
     assert [s.name for s in scopes_at(tree, 15, 8)] == ["put", "Box"]
     assert scopes_at(tree, 0, 0) == []
+    assert ParsedDocuments().tree("file:///notes.txt", 1, SOURCE) is None  # no grammar: no scopes, no error
+
+
+def test_scopes_and_doc_comments_in_other_languages() -> None:
+    """A Go method with a doc comment and a TypeScript function without one: what the code actions offer."""
+    go = "package main\n\n// Start serves.\nfunc (s *Server) Start() error {\n\treturn nil\n}\n"
+    tree = ParsedDocuments().tree("file:///main.go", 1, go)
+    assert tree is not None
+    assert [(s.kind, s.name, s.has_docstring) for s in scopes_at(tree, 4, 1, "go")] == [("function", "Start", True)]
+    ts = "export class Cache {\n  get(key: string) {\n    return key;\n  }\n}\n"
+    tree = ParsedDocuments().tree("file:///cache.ts", 1, ts)
+    assert tree is not None
+    scopes = scopes_at(tree, 2, 4, "typescript")
+    assert [(s.kind, s.name, s.has_docstring) for s in scopes] == [("function", "get", False), ("class", "Cache", False)]
 
 
 def test_offers_fit_the_selection_diagnostics_and_enclosing_function() -> None:
     tree = ParsedDocuments().tree("file:///m.py", 1, SOURCE)
+    assert tree is not None
     scope = scopes_at(tree, 9, 4)[0]
     cursor = types.Range(types.Position(9, 4), types.Position(9, 4))
     diagnostic = types.Diagnostic(cursor, "undefined name 'totl'", source="pyflakes")

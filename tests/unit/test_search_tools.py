@@ -52,4 +52,25 @@ def test_symbols_from_tree_sitter(workspace: Workspace) -> None:
         "     6  function main",
     ]
     assert find_symbol(workspace, "main") == "src/pkg/core.py:6: function main"
-    assert "no function or class" in find_symbol(workspace, "absent")
+    assert "no definition named" in find_symbol(workspace, "absent")
+
+
+def test_symbols_in_every_language(workspace: Workspace) -> None:
+    """list_symbols and find_symbol read Go, TypeScript, Rust ... as they read Python; other files are refused."""
+    (workspace.root / "cmd").mkdir()
+    (workspace.root / "cmd" / "main.go").write_text("package main\n\nfunc main() {\n}\n\ntype Parser struct{}\n")
+    (workspace.root / "web.ts").write_text("export interface Parser {\n  parse(text: string): void;\n}\n")
+    (workspace.root / "lib.rs").write_text("pub fn parse(text: &str) -> usize {\n    text.len()\n}\n")
+    assert list_symbols(workspace, "cmd/main.go").split("\n") == ["     3  function main", "     6  class Parser"]
+    assert find_symbol(workspace, "Parser").split("\n") == [  # a folder's files, then its subfolders
+        "web.ts:1: interface Parser",
+        "cmd/main.go:6: class Parser",
+        "src/pkg/core.py:1: class Parser",
+    ]
+    assert find_symbol(workspace, "parse").split("\n") == [
+        "lib.rs:1: function parse",
+        "web.ts:2: method parse",
+        "src/pkg/core.py:2: function parse",
+    ]
+    with pytest.raises(ToolError, match=r"no grammar for README\.md"):
+        list_symbols(workspace, "README.md")

@@ -198,3 +198,18 @@ def test_a_name_a_package_reexports(tmp_path: Path) -> None:
         (tmp_path / "app.py").as_uri(), "from httpx import Client\nClient().get(", 0, 2000, cursor=29
     )
     assert "# httpx/_client.py\nclass Client:\n    def get(self, url: str) -> str:" in context
+
+
+def test_other_languages_get_enclosing_headers_and_recent_edits_of_their_own_language(tmp_path: Path) -> None:
+    """A Go file: the headers around the window's start from Go's grammar, a recently edited Go file (not the Python
+    one) under a `//` heading; a file with no grammar gets no context."""
+    context = WorkspaceContext(tmp_path)
+    context.note_edit("file:///w/store.go", "package main\n\nfunc Open(path string) (*Store, error) {\n", 2)
+    context.note_edit("file:///w/notes.py", "TOKEN_LIMIT = 4096\n", 0)
+    body = "".join(f"\tx{i} := {i}\n" for i in range(40))
+    text = f"package main\n\ntype Server struct{{}}\n\nfunc (s *Server) Start() error {{\n{body}\treturn nil\n}}\n"
+    gathered = context.gather("file:///w/main.go", text, anchor_line=20, budget=2000)
+    assert gathered.startswith("// store.go (recently edited)\npackage main\n\nfunc Open(path string)")
+    assert gathered.endswith("func (s *Server) Start() error {\n") and "TOKEN_LIMIT" not in gathered
+    assert context.gather("file:///w/main.go", text + "\t", 20, 2000) == gathered  # stable while typing below
+    assert context.gather("file:///w/notes.txt", text, 20, 2000) == ""

@@ -1,0 +1,234 @@
+"""Cross-file completion quality on packages nobody here wrote (CrossCodeEval's construction).
+
+Each package installed in the virtualenv (httpx, pygls, anyio, cattrs, pathspec, pip's rich, ...) is copied one level
+below a workspace root, as a checkout would hold it. Target lines are lines that use a name the module imports from
+another module of the same package (`from ._models import Request` ... `request = Request(`); control lines use
+none. At each target the line is cut after its first --cut characters (past the indentation) and the local model
+completes the rest of the line; the suggestion is scored by exact match with the line's rest and by edit
+similarity. Runs on the same targets, in one process:
+
+  none      no workspace context
+  baseline  the context as it landed before issue 17 (benchmarks/baseline_context.py)
+  cove      today's context (server/workspace_context.py)
+
+Single-line completions with a generous time budget (--budget-ms, so the scores are the prompt's, not the clock's).
+Also printed: the context's characters and tokens added to the prompt, and its gathering time per request.
+
+    .venv/bin/python benchmarks/crossfile.py [--targets 60] [--controls 20] [--seed 1] [--cut 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import importlib.util
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tree_sitter
+from baseline_context import BaselineContext  # benchmarks/baseline_context.py, beside this script
+from tqdm import tqdm
+
+from cove.config import CompletionConfig, ModelConfig
+from cove.inference.engine import CompletionEngine, CompletionRequest
+from cove.inference.local_model import LocalModel
+from cove.inference.model_files import locate_model
+from cove.inference.prompt_window import choose_anchor, line_starts
+from cove.server.code_context import PYTHON
+from cove.server.python_imports import resolve
+from cove.server.workspace_context import WorkspaceContext, parse_imports
+
+PACKAGES = ["httpx", "httpcore", "pygls", "anyio", "cattrs", "pathspec", "h11", "pip._vendor.rich"]
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class Target:
+    path: Path
+    text: str  # the file cut at the cursor's line: the rest of the line removed
+    offset: int
+    truth: str  # the rest of the line after the cursor
+    crossfile: bool
+
+
+@dataclass
+class Score:
+    exact: int = 0
+    similarity: list[float] = field(default_factory=list)
+    context_chars: list[int] = field(default_factory=list)
+    context_tokens: list[int] = field(default_factory=list)
+    gather_s: list[float] = field(default_factory=list)
+
+
+def imported_from_package(path: Path, text: str, root: Path, package: Path) -> set[str]:
+    """Names the module binds from other modules of its own package."""
+    names = set()
+    for imported in parse_imports(text):
+        if imported.name is None:
+            continue
+        found = resolve(imported.module, path, root)
+        home = found.file or found.folder
+        if home is not None and home != path and home.is_relative_to(package):
+            names.add(imported.alias)
+    return names
+
+
+def pick_targets(root: Path, packages: list[Path], targets: int, controls: int, cut: int, seed: int) -> list[Target]:
+    """Lines using a name from another module of the package, and control lines using none, spread over packages."""
+    rng = random.Random(seed)
+    cross: dict[Path, list[Target]] = {}
+    plain: dict[Path, list[Target]] = {}
+    parser = tree_sitter.Parser(PYTHON)
+    for package in packages:
+        for path in sorted(package.rglob("*.py")):
+            text = path.read_text(errors="replace")
+            names = imported_from_package(path, text, root, package)
+            tree = parser.parse(text.encode())
+            offset = 0
+            for number, line in enumerate(text.split("\n")):
+                start, offset = offset, offset + len(line) + 1
+                body = line.strip()
+                if len(body) < cut + 6 or not line.startswith(" ") or not code_line(tree, number, line):
+                    continue
+                cursor = start + len(line) - len(line.lstrip()) + cut
+                target = Target(path, text[:cursor] + text[start + len(line) :], cursor, line[cursor - start :], False)
+                if names & set(_WORD.findall(body)):
+                    cross.setdefault(package, []).append(dataclasses.replace(target, crossfile=True))
+                elif re.search("[A-Za-z_]{3}", body):  # code, not a table of numbers
+                    plain.setdefault(package, []).append(target)
+    return spread(cross, targets, rng) + spread(plain, controls, rng)
+
+
+def spread(lines: dict[Path, list[Target]], count: int, rng: random.Random) -> list[Target]:
+    """`count` lines drawn evenly from the packages."""
+    chosen: list[Target] = []
+    per_package = -(-count // max(1, len(lines)))
+    for package in sorted(lines):
+        chosen += rng.sample(lines[package], min(per_package, len(lines[package])))
+    return chosen[:count]
+
+
+def code_line(tree: tree_sitter.Tree, number: int, line: str) -> bool:
+    """A line of statements: not in a string, a comment, an import or a decorator (ASCII lines only, where a
+    column is a byte)."""
+    if not line.isascii():
+        return False
+    column = len(line) - len(line.lstrip())
+    node: tree_sitter.Node | None = tree.root_node.descendant_for_point_range((number, column), (number, column))
+    while node is not None:
+        if node.type in ("string", "comment", "import_from_statement", "import_statement", "decorator"):
+            return False
+        node = node.parent
+    return True
+
+
+def similarity(suggested: str, truth: str) -> float:
+    return difflib.SequenceMatcher(None, suggested.strip(), truth.strip()).ratio()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--targets", type=int, default=60, help="cross-file lines")
+    parser.add_argument("--controls", type=int, default=20, help="lines that use no name from another module")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cut", type=int, default=4, help="characters of the line given, past the indentation")
+    parser.add_argument("--budget-ms", type=int, default=3000, help="time budget of a single-line completion")
+    parser.add_argument("--context-chars", type=int, default=CompletionConfig().context_chars)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        packages = []
+        for name in PACKAGES:
+            spec = importlib.util.find_spec(name)
+            if spec is None or not spec.submodule_search_locations:
+                continue
+            source = Path(next(iter(spec.submodule_search_locations)))
+            copy = root / source.name
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
+            packages.append(copy)
+        targets = pick_targets(root, packages, args.targets, args.controls, args.cut, args.seed)
+        run(root, packages, targets, args)
+
+
+def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.Namespace) -> None:
+    crossfile = sum(t.crossfile for t in targets)
+    print(
+        f"{crossfile} cross-file lines and {len(targets) - crossfile} control lines from "
+        f"{', '.join(p.name for p in packages)}; cut after {args.cut} characters; context budget {args.context_chars}"
+    )
+    config = dataclasses.replace(CompletionConfig(), multiline="never", time_budget_ms=args.budget_ms)
+    model = LocalModel(locate_model(ModelConfig()), ModelConfig())
+    engine = CompletionEngine(model, dataclasses.replace(config, reuse_suggestions=False))
+    cove, baseline = WorkspaceContext(root), BaselineContext(root)
+    sources: dict[str, Callable[[Target, int], str] | None] = {
+        "none": None,
+        "baseline": lambda t, anchor: baseline.gather(t.path.as_uri(), t.text, anchor, args.context_chars),
+        "cove": lambda t, anchor: cove.gather(t.path.as_uri(), t.text, anchor, args.context_chars, t.offset),
+    }
+    scores = {(name, kind): Score() for name in sources for kind in (True, False)}
+    for target in tqdm(targets, desc="targets", file=sys.stderr):
+        anchor = choose_anchor(line_starts(target.text), target.offset, None, config.max_prefix_chars)
+        for name, source in sources.items():
+            score = scores[name, target.crossfile]
+            context = None
+            if source is not None:
+                started = time.perf_counter()
+                gathered = source(target, anchor)
+                score.gather_s.append(time.perf_counter() - started)
+                score.context_chars.append(len(gathered))
+                score.context_tokens.append(len(model.tokenize(gathered)) if gathered else 0)
+                context = lambda _anchor, text=gathered: text  # noqa: E731 - one value per target
+            document = f"{target.path}#{name}"  # each run keeps its own KV state
+            completion = engine.complete(CompletionRequest(document, target.text, target.offset, context=context))
+            score.exact += completion.text.strip() == target.truth.strip()
+            score.similarity.append(similarity(completion.text, target.truth))
+        model.clear()
+    report(scores, targets)
+
+
+def report(scores: dict[tuple[str, bool], Score], targets: list[Target]) -> None:
+    counts = {kind: sum(t.crossfile == kind for t in targets) for kind in (True, False)}
+    print(
+        f"\n{'context':<10} {'cross exact':>12} {'cross sim':>10} {'ctrl exact':>11} {'ctrl sim':>9}"
+        f" {'chars':>6} {'tokens':>7} {'gather p50':>11} {'p95':>7}"
+    )
+    for name in dict.fromkeys(name for name, _ in scores):
+        cross, control = scores[name, True], scores[name, False]
+        both = Score(
+            context_chars=cross.context_chars + control.context_chars,
+            context_tokens=cross.context_tokens + control.context_tokens,
+            gather_s=sorted(cross.gather_s + control.gather_s),
+        )
+        gather = both.gather_s
+        print(
+            f"{name:<10} {pct(cross.exact, counts[True]):>12} {mean(cross.similarity):>10.3f}"
+            f" {pct(control.exact, counts[False]):>11} {mean(control.similarity):>9.3f}"
+            f" {mean(both.context_chars):>6.0f} {mean(both.context_tokens):>7.0f}"
+            + (
+                f" {gather[len(gather) // 2] * 1000:>8.2f} ms {gather[int(len(gather) * 0.95)] * 1000:>4.1f}"
+                if gather
+                else f" {'-':>11} {'-':>7}"
+            )
+        )
+    print("exact: the suggestion is the rest of the line; sim: edit similarity (difflib ratio) with it")
+
+
+def pct(hits: int, total: int) -> str:
+    return f"{hits}/{total} {100 * hits / max(1, total):.0f}%"
+
+
+def mean(values: list[float] | list[int]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+if __name__ == "__main__":
+    main()
