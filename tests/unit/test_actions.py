@@ -50,7 +50,10 @@ def test_scopes_and_doc_comments_in_other_languages() -> None:
     tree = ParsedDocuments().tree("file:///cache.ts", 1, ts)
     assert tree is not None
     scopes = scopes_at(tree, 2, 4, "typescript")
-    assert [(s.kind, s.name, s.has_docstring) for s in scopes] == [("function", "get", False), ("class", "Cache", False)]
+    assert [(s.kind, s.name, s.has_docstring) for s in scopes] == [
+        ("function", "get", False),
+        ("class", "Cache", False),
+    ]
 
 
 def test_offers_fit_the_selection_diagnostics_and_enclosing_function() -> None:
