@@ -11,7 +11,8 @@ similarity. Runs on the same targets, in one process:
   baseline  the context as it landed before issue 17 (benchmarks/baseline_context.py)
   cove      today's context (server/workspace_context.py)
 
-Single-line completions with a generous time budget (--budget-ms, so the scores are the prompt's, not the clock's).
+Single-line completions of the full window (not the short first window, which has no context by design) with a
+generous time budget (--budget-ms), so that the scores are the prompt's, not the clock's.
 Also printed: the context's characters and tokens added to the prompt, and its gathering time per request.
 
     .venv/bin/python benchmarks/crossfile.py [--targets 60] [--controls 20] [--seed 1] [--cut 4]
@@ -165,7 +166,11 @@ def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.
         f"{crossfile} cross-file lines and {len(targets) - crossfile} control lines from "
         f"{', '.join(p.name for p in packages)}; cut after {args.cut} characters; context budget {args.context_chars}"
     )
-    config = dataclasses.replace(CompletionConfig(), multiline="never", time_budget_ms=args.budget_ms)
+    # The full window with its context answers: the short first window that answers at once at a cold place (each
+    # target is one) has no workspace context by design, and would measure only the window.
+    config = dataclasses.replace(
+        CompletionConfig(), multiline="never", time_budget_ms=args.budget_ms, first_window_chars=0
+    )
     model = LocalModel(locate_model(ModelConfig()), ModelConfig())
     engine = CompletionEngine(model, dataclasses.replace(config, reuse_suggestions=False))
     cove, baseline = WorkspaceContext(root), BaselineContext(root)
