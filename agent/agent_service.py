@@ -80,9 +80,15 @@ class AgentService:
     every subscriber, from any thread."""
 
     def __init__(
-        self, store: MemoryStore, deliver: Deliver, resident: tuple[ModelConfig, Callable[[], ChatModel]] | None = None
+        self,
+        store: MemoryStore,
+        deliver: Deliver,
+        resident: tuple[ModelConfig, Callable[[], ChatModel]] | None = None,
+        code_search: Callable[[Path, str, int], str] | None = None,
     ) -> None:
         self.store = store
+        #: The workspace index's search, for the agent's `search_code` tool.
+        self.code_search = code_search
         self.deliver = deliver
         #: The daemon's model (its settings, and the model, loaded on first use), which completions use too: a run
         #: whose `[model]` is the daemon's shares it.
@@ -130,7 +136,9 @@ class AgentService:
         mode = ApprovalMode(config.agent.mode)
         agent_session = self.sessions.get(session.id)
         if agent_session is None or agent_session.propose != params.propose:
-            agent_session = AgentSession(self.store, session.id, Path(session.project), propose=params.propose)
+            agent_session = AgentSession(
+                self.store, session.id, Path(session.project), propose=params.propose, code_search=self.code_search
+            )
             self.sessions[session.id] = agent_session
         try:
             agent_session.set_overlay(params.overlay or {})

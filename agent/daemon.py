@@ -25,6 +25,7 @@ from cove.agent.checkpoint_service import CheckpointService
 from cove.agent.clients import Client, Clients
 from cove.agent.completion_service import CompletionService
 from cove.agent.event_service import EventService
+from cove.agent.index_service import IndexService
 from cove.agent.memory_service import MemoryService
 from cove.agent.mqtt_bridge import MqttBridge
 from cove.agent.service import Method
@@ -82,7 +83,10 @@ class Daemon:
         )
         self._resident: ResidentModel | None = None
         self.completions = CompletionService(self._resident_model)
-        self.agents = AgentService(store, self._deliver_agent_event, (config.model, self._resident_model))
+        self.indexes = IndexService(paths.data)
+        self.agents = AgentService(
+            store, self._deliver_agent_event, (config.model, self._resident_model), self.indexes.search_code
+        )
         self.sessions = SessionService(store, hub, self.agents.inbox, self._announce)
         self._stop = asyncio.Event()
         self._last_seen = time.monotonic()
@@ -94,7 +98,15 @@ class Daemon:
             Method(ShutdownParams, self._shutdown),
         ]
         checkpoints = CheckpointService(self.agents.running_in)
-        services = (self.sessions, MemoryService(store), self.events, self.agents, self.completions, checkpoints)
+        services = (
+            self.sessions,
+            MemoryService(store),
+            self.events,
+            self.agents,
+            self.completions,
+            checkpoints,
+            self.indexes,
+        )
         self.methods: dict[str, Method] = {m.name: m for m in core + [m for s in services for m in s.methods()]}
 
     async def serve(self) -> None:
@@ -135,6 +147,7 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*self._client_tasks, return_exceptions=True)
             self.paths.socket.unlink(missing_ok=True)
+            await asyncio.to_thread(self.indexes.close)
             logger.info("stopped")
 
     def _resident_model(self) -> ResidentModel:

@@ -173,6 +173,8 @@ class AgentSession:
     root: Path
     #: Changes stay in memory (see FileTools.propose) for an editor to apply.
     propose: bool = False
+    #: The workspace index's search (root, query, limit) -> text, for the `search_code` tool (None: no index).
+    code_search: Callable[[Path, str, int], str] | None = None
     file_tools: FileTools = field(init=False)
     todos: TodoList = field(default_factory=TodoList)
 
@@ -211,6 +213,9 @@ class AgentSession:
             "memory_write": memory_write,
             "read_output": read_output,
         }
+        if self.code_search is not None:
+            code_search = self.code_search
+            extra["search_code"] = lambda query, limit=10: code_search(self.root, query, limit)
         registry = ToolRegistry(self.file_tools, self.todos, extra, sandbox=sandbox)
         for spec in mcp.specs.values() if mcp else ():
             registry.add(spec, functools.partial(_call_mcp, mcp, spec.name))

@@ -34,10 +34,11 @@ class Definition:
 
 @dataclass(frozen=True)
 class Symbols:
-    """What a query finds in one tree: definitions in source order, referenced names, import statements' text."""
+    """What a query finds in one tree: definitions in source order, referenced names with their lines (0-based),
+    import statements' text."""
 
     definitions: list[Definition]
-    references: list[str]
+    references: list[tuple[str, int]]
     imports: list[str]
 
 
@@ -59,7 +60,7 @@ class Grammar:
 
     def symbols(self, tree: tree_sitter.Tree, source: bytes) -> Symbols:
         definitions: list[Definition] = []
-        references: list[str] = []
+        references: list[tuple[str, int]] = []
         imports: list[str] = []
         for _, captures in tree_sitter.QueryCursor(self.query).matches(tree.root_node):
             names = captures.get("name", [])
@@ -78,7 +79,7 @@ class Grammar:
                         )
                     )
                 elif capture.startswith("reference.") and names and names[0].text:
-                    references.append(names[0].text.decode("utf-8", "replace"))
+                    references.append((names[0].text.decode("utf-8", "replace"), names[0].start_point[0]))
                 elif capture == "import" and nodes[0].text:
                     imports.append(nodes[0].text.decode("utf-8", "replace"))
         definitions.sort(key=lambda d: (d.node.start_byte, -d.node.end_byte))

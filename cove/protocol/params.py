@@ -233,3 +233,50 @@ class CompleteLoad(Params):
     `model` (its description) and `loaded_now` (false: it was loaded already)."""
 
     method = "complete/load"
+
+
+@dataclass(frozen=True)
+class IndexOpen(Params):
+    """Start indexing a workspace in the background if it is not (every later index/* call on it answers from the
+    index as it stands); the reply is `index/status`'s."""
+
+    method = "index/open"
+    root: str
+
+
+@dataclass(frozen=True)
+class IndexStatusParams(Params):
+    """The index of a workspace: files, chunks, references, when it was built and updated, a build's progress."""
+
+    method = "index/status"
+    root: str
+
+
+@dataclass(frozen=True)
+class IndexSearch(Params):
+    """The chunks of code that best match `query`'s words (BM25), leaving out the file `exclude` (relative)."""
+
+    method = "index/search"
+    root: str
+    query: str
+    limit: int = 10
+    exclude: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexDefinitions(Params):
+    """The chunks that define these names, in the order given."""
+
+    method = "index/definitions"
+    root: str
+    names: list[str]
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class IndexUpdate(Params):
+    """Index these files again now (saved, created, deleted); paths absolute or relative to the root."""
+
+    method = "index/update"
+    root: str
+    paths: list[str]
