@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cove import __version__, checkpoint_commands, commit_command
+from cove import __version__, checkpoint_commands, commit_command, index_command
 from cove.config import (
     CoveConfig,
     LoadedConfig,
@@ -254,9 +254,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     _report_completion_route(loaded.config, report)
     from cove.agent.sandbox import sandbox_status
     from cove.outbound import offline_line
+    from cove.runtime import daemon_paths
 
     print(offline_line(loaded.config))
     print(sandbox_status(loaded.config.sandbox))
+    print(f"index      {index_command.doctor_line(loaded.project_root, daemon_paths().data)}")
     return 1 if failures else 0
 
 
@@ -417,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--kind", default="fact", choices=["fact", "convention", "decision"])
     memory.set_defaults(run=cmd_memory)
     commit_command.add_parser(sub)
+    index_command.add_parser(sub)
     sub.add_parser("doctor", help="check versions, config, the model and what runs offline").set_defaults(
         run=cmd_doctor
     )

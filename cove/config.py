@@ -169,6 +169,15 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    """The workspace's code index in the daemon (agent/code_index.py)."""
+
+    #: Editors open their project's index in the daemon (built in the background, then kept current); completions
+    #: take definitions from it and the agent searches it. false: no index is built, nothing is asked of it.
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class EventsConfig:
     """Events from outside (CI, test watchers) over MQTT; the in-process bus alone when no broker is set."""
 
@@ -264,6 +273,7 @@ class CoveConfig:
     agent: AgentConfig = field(default_factory=AgentConfig)
     mcp: McpConfig = field(default_factory=McpConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
 
 
 #: Sections a project's own config file may not set (a cloned repository must not loosen its sandbox).

@@ -99,6 +99,8 @@ def register(server: CoveServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     async def on_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
         path = to_fs_path(params.text_document.uri) or ""
+        if ls.index is not None:
+            await ls.index.saved(Path(path))
         await ls.agent.event("file_saved", {"path": _relative(ls, Path(path))})
 
     @server.feature(DIAGNOSTICS)

@@ -9,7 +9,7 @@ import itertools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from cove.server.convert import completion_list, inline_completion_list
 from cove.server.cove_methods import CURSOR, CursorParams
 from cove.server.edge import CoveProtocol
 from cove.server.positions import Cursor, document_key, locate, open_document
+from cove.server.project_index import IndexedDefinition, ProjectIndex
 from cove.server.stats import SuggestionStats
 from cove.server.workspace_context import WorkspaceContext
 
@@ -60,6 +61,9 @@ class CoveServer(LanguageServer):
         self.stats = SuggestionStats(state_directory() / "stats.json")
         self.agent = AgentBridge(self, self.work_done_progress)
         self._progress_ids = itertools.count(1)
+        #: The project's code index in the daemon (None until `initialized`, or when `[index] enabled = false`).
+        self.index: ProjectIndex | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def load_settings(self, editor_settings: Any) -> LoadedConfig:
         """Read every config layer; on an error keep what worked before and tell the user why."""
@@ -110,6 +114,33 @@ class CoveServer(LanguageServer):
             self.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"Cove: {message}"))
         if token is not None:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    async def open_index(self, index: ProjectIndex) -> None:
+        """Open the project's index in the daemon, its build shown as `$/progress` (done of total files)."""
+        token = None
+        async for status in index.open():
+            if status["building"] and token is None:
+                token = await self.begin_progress(f"indexing {index.root.name}", title="Cove index")
+            if token is None:
+                continue
+            if status["building"]:
+                percent = 100 * status["done"] // status["total"] if status["total"] else 0
+                report = types.WorkDoneProgressReport(message=f"{status['done']} of {status['total']} files")
+                report.percentage = percent
+                self.work_done_progress.report(token, report)
+            else:
+                message = f"indexed: {status['files']} files, {status['chunks']} chunks"
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    def index_definitions(self, names: list[str]) -> list[IndexedDefinition]:
+        """Definitions of `names` from the project's index, as far as this server knows them (from any thread)."""
+        return self.index.definitions(names) if self.index is not None else []
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def begin_progress(self, message: str, title: str = "Cove") -> str | None:
         """A `$/progress` begun with `message`, where the client supports it: its token; else None."""
@@ -202,13 +233,16 @@ def build_server() -> CoveServer:
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
         ls.project_root = _root_of(params)
-        ls.context = WorkspaceContext(ls.project_root)
+        ls.context = WorkspaceContext(ls.project_root, index=ls.index_definitions)
         ls.completions = CompletionService(ls.load_settings(params.initialization_options))
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: CoveServer, params: types.InitializedParams) -> None:
         ls.report_config_error()
         ls.watch_loading(ls.service().start())
+        if ls.project_root is not None and ls.service().loaded.config.index.enabled:
+            ls.index = ProjectIndex(ls.agent.link, ls.project_root)
+            ls.spawn(ls.open_index(ls.index))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:

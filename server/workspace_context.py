@@ -16,10 +16,12 @@ costs regular-expression scans and dictionary lookups on a keystroke; files are 
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,9 @@ from cove.server.python_imports import Resolved, resolve
 
 #: Finds what an import names: (dotted module, importing file, workspace root) -> where it is.
 ImportResolver = Callable[[str, Path | None, Path | None], Resolved]
+
+#: Definitions of names from the project's index: names -> (name, workspace-relative path, first line, text) each.
+IndexLookup = Callable[[list[str]], Sequence[tuple[str, str, int, str]]]
 
 #: Import statements anywhere in a file (indented ones too: under `if TYPE_CHECKING:`, inside functions).
 _IMPORT = re.compile(
@@ -48,6 +53,10 @@ NEAR_BEFORE, NEAR_AFTER = 40, 10
 #: Recently edited documents whose snippets may be included.
 RECENT_FILES = 2
 SNIPPET_LINES = 12
+#: Names near the cursor looked up in the project's index, nearest first.
+INDEX_NAMES = 24
+#: Names not worth a lookup: Python's keywords and builtins.
+_COMMON = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
 #: Definitions listed for a module imported whole (`import pkg.mod`) that the file does not use.
 UNUSED_PER_MODULE = 8
 
@@ -118,6 +127,8 @@ class _Item:
     heading: str
     text: str
     short: str = ""
+    #: The name the item defines ("" for recent edits and headers).
+    name: str = ""
 
 
 @dataclass
@@ -130,9 +141,13 @@ class _Edited:
 class WorkspaceContext:
     """Context for the documents of one workspace; `note_edit` is fed by didChange, `gather` by completions."""
 
-    def __init__(self, root: Path | None, resolve_import: ImportResolver = resolve) -> None:
+    def __init__(
+        self, root: Path | None, resolve_import: ImportResolver = resolve, index: IndexLookup | None = None
+    ) -> None:
         self.root = root
         self.resolve_import = resolve_import
+        #: Definitions by name from the project's index (any language, any file); answers from memory.
+        self.index = index
         self.parser = tree_sitter.Parser(PYTHON)
         self._definitions: dict[Path, tuple[float, dict[str, Definition]]] = {}
         self._imports: OrderedDict[tuple[str, ...], tuple[list[_Candidate], frozenset[str]]] = OrderedDict()
@@ -157,14 +172,39 @@ class WorkspaceContext:
         if budget <= 0 or language is None:
             return ""
         items = list(self._recent(uri, language))
+        near = _names_near(text, anchor_line, cursor)
         if language == "python":
-            items += self._imported(uri, text, _names_near(text, anchor_line, cursor))
+            imported = list(self._imported(uri, text, near))
+            items += imported
             scopes = _enclosing_headers(text, anchor_line)
         else:
+            imported = []
             scopes = self._enclosing(uri, text, anchor_line, language)
+        if self.index is not None:
+            items += self._indexed(uri, near, {item.name for item in imported})
         if scopes:
-            items.append(_Item(SCOPE, (2, 0), 0, "", scopes))
+            items.append(_Item(SCOPE, (3, 0), 0, "", scopes))
         return _pack(items, budget, languages.grammar(language).comment)
+
+    def _indexed(self, uri: str, near: dict[str, int], imported: set[str]) -> Iterator[_Item]:
+        """Definitions from the project's index of the names used near the cursor that neither the imports nor this
+        file define (nearest first; at most two per name)."""
+        assert self.index is not None
+        own = self._relative(Path(to_fs_path(uri) or uri)) if uri.startswith("file:") else ""
+        names = [
+            name
+            for name in sorted(near, key=near.__getitem__)
+            if len(name) >= 3 and name not in imported and name not in _COMMON
+        ][:INDEX_NAMES]
+        per_name: dict[str, int] = {}
+        found = []
+        for name, path, line, text in self.index(names):
+            if path == own or name not in near or per_name.get(name, 0) >= 2:
+                continue
+            per_name[name] = per_name.get(name, 0) + 1
+            found.append((path, line, name, text))
+        for order, (path, _, name, text) in enumerate(sorted(found)):  # placed by file and line: stable
+            yield _Item(NEAR, (1, order), near[name], path, text, text.split("\n", 1)[0], name)
 
     def _enclosing(self, uri: str, text: str, anchor_line: int, language: str) -> str:
         """The header lines of the definitions around the window's start, from the language's grammar (parsed again
@@ -200,7 +240,8 @@ class WorkspaceContext:
                 rank = OTHER
             text = definition.render(near)
             short = definition.header() if "\n" in text else ""
-            yield _Item(rank, (0, group * 10_000 + index), near.get(used_name, 0), candidate.heading, text, short)
+            order = (0, group * 10_000 + index)
+            yield _Item(rank, order, near.get(used_name, 0), candidate.heading, text, short, used_name)
 
     def _candidates(self, uri: str, text: str) -> tuple[list[_Candidate], frozenset[str]]:
         """The definitions the document's imports bring in, and the names the document uses (cached by its import
@@ -260,7 +301,7 @@ class WorkspaceContext:
             start = max(0, edit.line - SNIPPET_LINES // 2)
             snippet = "\n".join(lines[start : start + SNIPPET_LINES])
             short = "\n".join(lines[max(0, edit.line - 2) : edit.line + 2])
-            yield _Item(RECENT, (1, index), 0, f"{key.rsplit('/', 1)[-1]} (recently edited)", snippet, short)
+            yield _Item(RECENT, (2, index), 0, f"{key.rsplit('/', 1)[-1]} (recently edited)", snippet, short)
 
     def _definitions_of(self, path: Path) -> dict[str, Definition]:
         """A file's top-level definitions (parsed again when the file changes)."""

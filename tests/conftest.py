@@ -53,6 +53,8 @@ def clean_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     # Completions from the language server's own model: a test's servers must not share the user's daemon (those
     # about the daemon's model route to it themselves, with a runtime folder of their own: `agent_env`).
     env["COVE_ROUTING_COMPLETE"] = '["local"]'
+    # Nor their workspace index (the index tests turn it on, with a daemon of their own).
+    env["COVE_INDEX_ENABLED"] = "false"
     yield env
 
 

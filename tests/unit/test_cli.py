@@ -146,3 +146,22 @@ def test_commit_message_for_the_staged_changes_printed_or_committed_after_review
     assert committed.returncode == 0, committed.stderr
     assert subject in committed.stdout  # git's editor was shown the message first
     assert git("log", "-1", "--format=%s").strip() == subject
+
+
+def test_index_builds_in_the_daemon_searches_and_shows_in_doctor(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    """`cove index` builds the project's index in the daemon (a bar on a terminal, a summary line), `--search` ranks
+    its chunks, and `cove doctor` reads it from its database (the daemon need not run)."""
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "app.py").write_text("def render_invoice(total: float) -> str:\n    return f'{total:.2f}'\n")
+    (project / "web.ts").write_text("export function renderReceipt(id: string): string {\n  return id;\n}\n")
+    before = cove("doctor", env=agent_env, cwd=project)
+    assert "index      " in before.stdout and "not indexed yet (`cove index` builds it" in before.stdout
+    built = cove("index", "-C", str(project), env=agent_env)
+    assert built.returncode == 0, built.stderr
+    assert f"{project}: 2 files, 2 chunks" in built.stdout and "last update 20" in built.stdout
+    found = cove("index", "--search", "renderReceipt(order.id)", env=agent_env, cwd=project)
+    assert found.stdout.splitlines() == ["web.ts:1-3: function renderReceipt"]
+    cove("daemon", "stop", env=agent_env)
+    after = cove("doctor", env=agent_env, cwd=project)
+    assert f"index      {project}: 2 files, 2 chunks" in after.stdout, after.stdout

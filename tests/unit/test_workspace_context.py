@@ -213,3 +213,35 @@ def test_other_languages_get_enclosing_headers_and_recent_edits_of_their_own_lan
     assert gathered.endswith("func (s *Server) Start() error {\n") and "TOKEN_LIMIT" not in gathered
     assert context.gather("file:///w/main.go", text + "\t", 20, 2000) == gathered  # stable while typing below
     assert context.gather("file:///w/notes.txt", text, 20, 2000) == ""
+
+
+def test_definitions_from_the_project_index_for_names_near_the_cursor(tmp_path: Path) -> None:
+    """Names the code near the cursor uses that no import brings (an attribute's method, a Go function from another
+    package) are looked up in the project's index (a real one over the files): their definitions are shown, the
+    document's own and Python's builtins are not."""
+    from cove.agent.code_index import CodeIndex
+
+    root = tmp_path / "w"
+    (root / "store").mkdir(parents=True)
+    (root / "store" / "disk.py").write_text(
+        'class Disk:\n    def read_header(self, request) -> bytes:\n        """The request\'s header."""\n'
+    )
+    (root / "jobs").mkdir()
+    (root / "jobs" / "queue.go").write_text("package jobs\n\nfunc ScheduleJob(name string) error {\n\treturn nil\n}\n")
+    index = CodeIndex(root, tmp_path / "index.db")
+    index.refresh()
+    asked: list[list[str]] = []
+
+    def lookup(names: list[str]) -> list[tuple[str, str, int, str]]:
+        asked.append(names)
+        return [(c.name, c.path, c.start_line, c.text) for c in index.definitions(names)]
+
+    context = WorkspaceContext(root, index=lookup)
+    text = "def handle(self, request):\n    data = self.disk.read_header(request)\n    print(len(data))\n"
+    gathered = context.gather((root / "app.py").as_uri(), text, 0, 2000, cursor=len(text))
+    assert "# store/disk.py\n    def read_header(self, request) -> bytes:" in gathered
+    assert "print" not in asked[-1] and "len" not in asked[-1] and "handle" in asked[-1]
+    assert "def handle" not in gathered  # this document's own definitions are in the window already
+    go = 'package main\n\nfunc main() {\n\tjobs.ScheduleJob("nightly")\n}\n'
+    gathered = context.gather((root / "main.go").as_uri(), go, 0, 2000, cursor=len(go) - 3)
+    assert gathered.startswith("// jobs/queue.go\nfunc ScheduleJob(name string) error {")

@@ -1,0 +1,111 @@
+"""The language server's side of the project's code index, which lives in the daemon (agent/code_index.py).
+
+On `initialized` the server opens the project's index (`index/open`: the daemon builds it in the background) and
+shows the build as `$/progress` until it is done; saves are sent as `index/update`. For completions it keeps the
+definitions it has fetched, by name: `definitions` answers from that memory at once, and asks the daemon in the
+background for the names it does not know yet — a keystroke never waits on the socket; a completion that comes
+before the daemon's answer has no index context rather than a slow suggestion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from cove.errors import CoveError
+from cove.protocol.params import IndexDefinitions, IndexOpen, IndexStatusParams, IndexUpdate
+from cove.server.daemon_link import DaemonLink
+
+logger = logging.getLogger(__name__)
+
+#: How often the build's progress is asked for (seconds).
+POLL_S = 0.5
+#: Names whose definitions (or their absence) are remembered.
+MAX_NAMES = 4096
+
+
+class IndexedDefinition(NamedTuple):
+    """A definition the index holds: its name, file (relative to the root), first line (1-based), text."""
+
+    name: str
+    path: str
+    line: int
+    text: str
+
+
+class ProjectIndex:
+    """The project's index as this server sees it: opened once, fed saves, read for completions."""
+
+    def __init__(self, link: DaemonLink, root: Path) -> None:
+        self.link = link
+        self.root = root
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._known: OrderedDict[str, tuple[IndexedDefinition, ...]] = OrderedDict()
+        self._asking: set[str] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    async def open(self) -> AsyncIterator[dict[str, Any]]:
+        """Open the index; while the daemon builds it, its status every POLL_S (`done` of `total` files), and the
+        final one. Nothing when the daemon cannot be reached: completions go on without the index."""
+        self.loop = asyncio.get_running_loop()
+        try:
+            status = await self.link.call(IndexOpen(str(self.root)))
+            while status["building"]:
+                yield status
+                await asyncio.sleep(POLL_S)
+                status = await self.link.call(IndexStatusParams(str(self.root)))
+            yield status
+        except CoveError as err:
+            logger.warning("the project's index is not available: %s", err)
+
+    async def saved(self, path: Path) -> None:
+        """A saved file: indexed again now, and what was known of its definitions forgotten."""
+        with contextlib.suppress(CoveError):
+            await self.link.call(IndexUpdate(str(self.root), [str(path)]))
+        self._known.clear()
+
+    def definitions(self, names: Iterable[str]) -> list[IndexedDefinition]:
+        """The definitions known for `names` (in their order); the unknown ones are asked for in the background.
+        Safe to call from any thread (the engine's)."""
+        found: list[IndexedDefinition] = []
+        missing = []
+        for name in names:
+            known = self._known.get(name)
+            if known is None:
+                missing.append(name)
+            else:
+                found += known
+        if missing and self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._ask, missing)
+        return found
+
+    def _ask(self, names: list[str]) -> None:
+        wanted = [name for name in names if name not in self._asking][:64]
+        if wanted:
+            self._asking.update(wanted)
+            task = asyncio.ensure_future(self._fetch(wanted))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _fetch(self, names: list[str]) -> None:
+        try:
+            chunks: list[dict[str, Any]] = await self.link.call(IndexDefinitions(str(self.root), names, 40))
+        except CoveError:
+            return
+        finally:
+            self._asking.difference_update(names)
+        by_name: dict[str, list[IndexedDefinition]] = {name: [] for name in names}
+        for chunk in chunks:
+            by_name.setdefault(chunk["name"], []).append(
+                IndexedDefinition(chunk["name"], chunk["path"], chunk["start_line"], chunk["text"])
+            )
+        for name, definitions in by_name.items():
+            self._known[name] = tuple(definitions)
+            self._known.move_to_end(name)
+        while len(self._known) > MAX_NAMES:
+            self._known.popitem(last=False)

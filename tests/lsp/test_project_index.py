@@ -1,0 +1,64 @@
+"""The project's code index through the real server and a real daemon: the build shown as `$/progress`, a save
+indexed at once, and `[index] enabled = false` asking nothing of the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pip._vendor.rich as rich
+from lsprotocol import types
+
+from cove.daemon_client import DaemonClient
+from cove.runtime import daemon_paths
+from tests.lsp.harness import cove_server, open_file
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / ".git").mkdir(parents=True)
+    shutil.copytree(Path(rich.__file__).parent, root / "rich", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def index_reports(lsp: Any) -> list[Any]:
+    for reports in lsp.progress_reports.values():
+        if reports and isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].title == "Cove index":
+            return list(reports)
+    return []
+
+
+async def test_the_build_is_shown_and_a_save_is_indexed(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    root = project(tmp_path)
+    env = dict(agent_env, COVE_INDEX_ENABLED="true")
+    async with cove_server(env, client="visual-studio-code", root=root) as (lsp, _):
+        for _ in range(600):
+            reports = index_reports(lsp)
+            if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
+                break
+            await asyncio.sleep(0.05)
+        begin, *_, end = reports
+        assert begin.message == "indexing project"
+        files = len(list(root.rglob("*.py")))
+        assert end.message.startswith(f"indexed: {files} files, ")
+        path = root / "rich" / "added.py"
+        path.write_text("def fresh_helper(width: int) -> int:\n    return width\n")
+        uri, _ = open_file(lsp, path)
+        lsp.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+        with DaemonClient(daemon_paths(env).socket) as client:
+            for _ in range(100):
+                if client.request("index/definitions", {"root": str(root), "names": ["fresh_helper"]}):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the saved file was not indexed")
+
+
+async def test_turned_off_nothing_is_indexed(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    root = project(tmp_path)
+    async with cove_server(agent_env, client="visual-studio-code", root=root) as (lsp, _):  # COVE_INDEX_ENABLED=false
+        await asyncio.sleep(1.0)
+        assert index_reports(lsp) == []
+    assert not daemon_paths(agent_env).socket.exists()  # no daemon was started for it
