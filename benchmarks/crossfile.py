@@ -9,7 +9,10 @@ similarity. Runs on the same targets, in one process:
 
   none      no workspace context
   baseline  the context as it landed before issue 17 (benchmarks/baseline_context.py)
-  cove      today's context (server/workspace_context.py)
+  imports   today's context without the project's index: imported definitions, enclosing headers
+  index     the index alone: definitions of the names near the cursor from the project's code index
+            (agent/code_index.py, built over the workspace first), with the enclosing headers
+  cove      today's context: both
 
 Single-line completions of the full window (not the short first window, which has no context by design) with a
 generous time budget (--budget-ms), so that the scores are the prompt's, not the clock's.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import importlib.util
 import random
 import re
@@ -39,13 +43,14 @@ import tree_sitter
 from baseline_context import BaselineContext  # benchmarks/baseline_context.py, beside this script
 from tqdm import tqdm
 
+from cove.agent.code_index import CodeIndex
 from cove.config import CompletionConfig, ModelConfig
 from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.prompt_window import choose_anchor, line_starts
 from cove.server.code_context import PYTHON
-from cove.server.python_imports import resolve
+from cove.server.python_imports import Resolved, resolve
 from cove.server.workspace_context import WorkspaceContext, parse_imports
 
 PACKAGES = ["httpx", "httpcore", "pygls", "anyio", "cattrs", "pathspec", "h11", "pip._vendor.rich"]
@@ -173,29 +178,59 @@ def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.
     )
     model = LocalModel(locate_model(ModelConfig()), ModelConfig())
     engine = CompletionEngine(model, dataclasses.replace(config, reuse_suggestions=False))
-    cove, baseline = WorkspaceContext(root), BaselineContext(root)
-    sources: dict[str, Callable[[Target, int], str] | None] = {
-        "none": None,
-        "baseline": lambda t, anchor: baseline.gather(t.path.as_uri(), t.text, anchor, args.context_chars),
-        "cove": lambda t, anchor: cove.gather(t.path.as_uri(), t.text, anchor, args.context_chars, t.offset),
-    }
+    with tempfile.TemporaryDirectory() as folder:
+        index = CodeIndex(root, Path(folder) / "index.db")
+        started = time.perf_counter()
+        index.refresh()
+        built = index.status()
+        print(f"index: {built.files} files, {built.chunks} chunks in {time.perf_counter() - started:.1f} s")
+
+        def lookup(names: list[str]) -> list[tuple[str, str, int, str]]:
+            return [(c.name, c.path, c.start_line, c.text) for c in index.definitions(names)]
+
+        contexts = {
+            "imports": WorkspaceContext(root),
+            "index": WorkspaceContext(root, resolve_import=lambda *_: Resolved(None, None), index=lookup),
+            "cove": WorkspaceContext(root, index=lookup),
+        }
+        baseline = BaselineContext(root)
+        sources: dict[str, Callable[[Target, int], str] | None] = {
+            "none": None,
+            "baseline": lambda t, anchor: baseline.gather(t.path.as_uri(), t.text, anchor, args.context_chars),
+        }
+        for name, context in contexts.items():
+            sources[name] = functools.partial(gathered_by, context, args.context_chars)
+        score(targets, sources, engine, model, config)
+
+
+def gathered_by(context: WorkspaceContext, budget: int, target: Target, anchor: int) -> str:
+    return context.gather(target.path.as_uri(), target.text, anchor, budget, target.offset)
+
+
+def score(
+    targets: list[Target],
+    sources: dict[str, Callable[[Target, int], str] | None],
+    engine: CompletionEngine,
+    model: LocalModel,
+    config: CompletionConfig,
+) -> None:
     scores = {(name, kind): Score() for name in sources for kind in (True, False)}
     for target in tqdm(targets, desc="targets", file=sys.stderr):
         anchor = choose_anchor(line_starts(target.text), target.offset, None, config.max_prefix_chars)
         for name, source in sources.items():
-            score = scores[name, target.crossfile]
+            tally = scores[name, target.crossfile]
             context = None
             if source is not None:
                 started = time.perf_counter()
                 gathered = source(target, anchor)
-                score.gather_s.append(time.perf_counter() - started)
-                score.context_chars.append(len(gathered))
-                score.context_tokens.append(len(model.tokenize(gathered)) if gathered else 0)
+                tally.gather_s.append(time.perf_counter() - started)
+                tally.context_chars.append(len(gathered))
+                tally.context_tokens.append(len(model.tokenize(gathered)) if gathered else 0)
                 context = lambda _anchor, text=gathered: text  # noqa: E731 - one value per target
             document = f"{target.path}#{name}"  # each run keeps its own KV state
             completion = engine.complete(CompletionRequest(document, target.text, target.offset, context=context))
-            score.exact += completion.text.strip() == target.truth.strip()
-            score.similarity.append(similarity(completion.text, target.truth))
+            tally.exact += completion.text.strip() == target.truth.strip()
+            tally.similarity.append(similarity(completion.text, target.truth))
         model.clear()
     report(scores, targets)
 

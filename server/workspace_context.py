@@ -1,17 +1,18 @@
 """Workspace context for completions: what the model cannot see in the document's window.
 
-Three sources within a character budget (Python has all three; the other languages with a grammar the last two):
-the definitions the document imports from workspace files (signatures,
-first docstring lines, constants and aliases, the members of imported classes that the code uses), snippets of files
-edited recently, and the headers of the functions and classes that enclose the cursor but start before the window.
+Four sources within a character budget: the definitions the document imports from workspace files (Python:
+signatures, first docstring lines, constants and aliases, the members of imported classes that the code uses), the
+definitions of other names used near the cursor from the project's index (any language), snippets of files of the
+same language edited recently, and the headers of the functions and classes that enclose the window's start.
 
 Each source gives items, and the items are chosen most useful first — the enclosing headers, then what the code
 near the cursor uses, then recent edits, then what the rest of the file uses, then the rest — and an item that does
 not fit is cut to its first line rather than dropped with its whole part. Chosen items are placed in a fixed order
-(imports by file in import order, recent edits, enclosing headers last), because the context goes before the window
-in the prompt and must stay the same from keystroke to keystroke: a block changes only when what it depends on (the
-import lines, the other files' versions, the names used near the cursor, the window's anchor) changes. Gathering
-costs regular-expression scans and dictionary lookups on a keystroke; files are parsed only when they change.
+(imports by file in import order, indexed definitions, recent edits, enclosing headers last), because the context
+goes before the window in the prompt and must stay the same from keystroke to keystroke: a block changes only when
+what it depends on (the import lines, the other files' versions, the names used near the cursor, the window's
+anchor) changes. Gathering costs regular-expression scans and dictionary lookups on a keystroke; files are parsed
+only when they change, and the index is read from memory.
 """
 
 from __future__ import annotations
