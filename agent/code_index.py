@@ -11,12 +11,16 @@ build resumes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import multiprocessing
+import os
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +37,14 @@ MAX_FILE_BYTES = 1_000_000
 WHOLE_LINES, HEAD_LINES = 40, 10
 #: A chunk's text is cut at this many characters.
 CHUNK_CHARS = 2_000
+#: Files to read before a build parses in several processes (below it, starting them costs more than it saves).
+PARALLEL_FROM = 500
+#: Niceness of the build (Linux sets it per thread, and per process for the parsing processes).
+BUILD_NICENESS = 10
 #: Files written per transaction while the workspace is walked.
 BATCH_FILES = 64
 #: Words of a search that appear in more than this share of the chunks are left out (keywords, `self`).
-COMMON_SHARE = 0.05
+COMMON_SHARE = 0.02
 #: A file without definitions is a chunk whole when it is this short.
 SMALL_FILE_LINES = 60
 
@@ -155,6 +163,16 @@ class _Parsed:
     references: list[tuple[str, int]]
 
 
+def _parse_entry(entry: tuple[Path, str, int, float]) -> _Parsed | None:
+    return _parse(*entry)
+
+
+def lower_priority() -> None:
+    """Lower this thread's (or process's) scheduling priority: completions come first."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_NICENESS)
+
+
 def _parse(path: Path, relative: str, size: int, mtime: float) -> _Parsed | None:
     grammar = languages.grammar_for(path.name)
     if grammar is None or size > MAX_FILE_BYTES:
@@ -184,24 +202,32 @@ class CodeIndex:
                 raise sqlite3.DatabaseError("quick_check failed")
         except sqlite3.DatabaseError as err:
             raise CodeIndexError(f"cannot open the code index {database}: {err}; delete it to rebuild") from err
+        # Searches read through a connection of their own: in WAL mode they see the last commit and never wait for
+        # a build's transaction.
+        self._read = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            self._read.close()
 
-    def refresh(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> int:
+    def refresh(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
+        workers: int = 1,
+    ) -> int:
         """Index what changed since the last pass, drop what is gone; returns the files (re)indexed. `progress` gets
-        (files seen, files in the workspace) as it goes; `stop` ends the pass early (what was done is kept)."""
+        (files done, files in the workspace) as it goes; `stop` ends the pass early (what was done is kept);
+        `workers` > 1 parses in that many processes when there are many files to read."""
         files = list(self._source_files())
         with self._lock:
             known = {row[0]: (row[1], row[2]) for row in self._db.execute("SELECT path, size, mtime FROM files")}
         seen: set[str] = set()
-        batch: list[_Parsed] = []
-        indexed = 0
-        for number, path in enumerate(files, start=1):
-            if stop is not None and stop.is_set():
-                break
+        changed: list[tuple[Path, str, int, float]] = []
+        for path in files:
             relative = self.workspace.relative(path)
             seen.add(relative)
             try:
@@ -209,14 +235,29 @@ class CodeIndex:
             except OSError:
                 continue
             if known.get(relative) != (info.st_size, info.st_mtime):
-                parsed = _parse(path, relative, info.st_size, info.st_mtime)
+                changed.append((path, relative, info.st_size, info.st_mtime))
+        unchanged = len(files) - len(changed)
+        if progress is not None:
+            progress(unchanged, len(files))
+        batch: list[_Parsed] = []
+        indexed = 0
+        with contextlib.ExitStack() as stack:
+            parsed_files: Iterable[_Parsed | None] = (_parse(*entry) for entry in changed)
+            if workers > 1 and len(changed) >= PARALLEL_FROM:
+                context = multiprocessing.get_context("spawn")  # the daemon has threads: never fork it
+                pool = ProcessPoolExecutor(workers, context, initializer=lower_priority)
+                stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # a stop leaves the rest unread
+                parsed_files = pool.map(_parse_entry, changed, chunksize=16)
+            for number, parsed in enumerate(parsed_files, start=1):
+                if stop is not None and stop.is_set():
+                    break
                 if parsed is not None:
                     batch.append(parsed)
-            if len(batch) >= BATCH_FILES:
-                indexed += self._write(batch)
-                batch = []
-            if progress is not None and (number % 50 == 0 or number == len(files)):
-                progress(number, len(files))
+                if len(batch) >= BATCH_FILES:
+                    indexed += self._write(batch)
+                    batch = []
+                if progress is not None and (number % 50 == 0 or number == len(changed)):
+                    progress(unchanged + number, len(files))
         indexed += self._write(batch)
         if stop is not None and stop.is_set():
             return indexed
@@ -294,20 +335,20 @@ class CodeIndex:
             " JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id"
             " WHERE chunks_fts MATCH ? AND f.path IS NOT ? ORDER BY bm25(chunks_fts, 5.0, 1.0) LIMIT ?"
         )
-        with self._lock:
-            rows = self._db.execute(sql, (query, exclude, limit)).fetchall()
+        with self._read_lock:
+            rows = self._read.execute(sql, (query, exclude, limit)).fetchall()
         return [Chunk(*row) for row in rows]
 
-    def _distinctive(self, words: list[str], keep: int = 12) -> list[str]:
+    def _distinctive(self, words: list[str], keep: int = 8) -> list[str]:
         """The rarest of `words` in the index (at most `keep`), without those most chunks hold: ranking by them
         tells little, and costs the most."""
         if not words:
             return []
         terms = [word.lower() for word in words]  # the tokenizer folds case
         marks = ",".join("?" * len(terms))
-        with self._lock:
-            total = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            counts = dict(self._db.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms))
+        with self._read_lock:
+            total = self._read.execute("SELECT max(rowid) FROM chunks").fetchone()[0] or 0  # about their number
+            counts = dict(self._read.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms))
         common = max(50, total * COMMON_SHARE)
         found = [word for word in words if 0 < counts.get(word.lower(), 0) <= common]
         return sorted(found, key=lambda word: counts[word.lower()])[:keep]
@@ -322,8 +363,8 @@ class CodeIndex:
             "SELECT f.path, c.kind, c.name, c.start_line, c.end_line, c.text FROM chunks c"
             f" JOIN files f ON f.id = c.file_id WHERE c.name IN ({marks}) LIMIT ?"
         )
-        with self._lock:
-            rows = self._db.execute(sql, (*wanted, limit * 4)).fetchall()
+        with self._read_lock:
+            rows = self._read.execute(sql, (*wanted, limit * 4)).fetchall()
         order = {name: index for index, name in enumerate(wanted)}
         return [Chunk(*row) for row in sorted(rows, key=lambda row: order[row[2]])][:limit]
 
@@ -332,15 +373,15 @@ class CodeIndex:
         sql = (
             "SELECT f.path, r.line FROM refs r JOIN files f ON f.id = r.file_id WHERE r.name = ? ORDER BY 1, 2 LIMIT ?"
         )
-        with self._lock:
-            return [(str(path), int(line)) for path, line in self._db.execute(sql, (name, limit))]
+        with self._read_lock:
+            return [(str(path), int(line)) for path, line in self._read.execute(sql, (name, limit))]
 
     def status(self) -> IndexStatus:
-        with self._lock:
-            files = self._db.execute("SELECT count(*) FROM files").fetchone()[0]
-            chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-            refs = self._db.execute("SELECT count(*) FROM refs").fetchone()[0]
-            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        with self._read_lock:
+            files = self._read.execute("SELECT count(*) FROM files").fetchone()[0]
+            chunks = self._read.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            refs = self._read.execute("SELECT count(*) FROM refs").fetchone()[0]
+            meta = dict(self._read.execute("SELECT key, value FROM meta").fetchall())
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file())
         return IndexStatus(
             str(self.root),

@@ -23,15 +23,13 @@ import watchfiles
 
 from cove import languages
 from cove.agent.clients import Client
-from cove.agent.code_index import CodeIndex, CodeIndexError, database_for
+from cove.agent.code_index import CodeIndex, CodeIndexError, database_for, lower_priority
 from cove.agent.service import Method
 from cove.protocol.framing import INVALID_PARAMS, ProtocolError
 from cove.protocol.params import IndexDefinitions, IndexOpen, IndexSearch, IndexStatusParams, IndexUpdate
 
 logger = logging.getLogger(__name__)
 
-#: Niceness of the build and watcher threads (Linux sets it per thread): completions come first.
-BUILD_NICENESS = 10
 #: Workspaces whose indexes are kept open at once.
 MAX_OPEN = 8
 
@@ -138,14 +136,14 @@ class IndexService:
         return entry
 
     def _build(self, entry: _Workspace) -> None:
-        _lower_priority()
+        lower_priority()
 
         def progress(done: int, total: int) -> None:
             entry.done, entry.total = done, total
 
         try:
             started = time.monotonic()
-            count = entry.index.refresh(progress, entry.stop)
+            count = entry.index.refresh(progress, entry.stop, workers=os.cpu_count() or 1)
             logger.info("indexed %s: %d files in %.1f s", entry.index.root, count, time.monotonic() - started)
         except Exception as err:  # a broken file system or database: said in index/status, the daemon goes on
             logger.exception("indexing %s failed", entry.index.root)
@@ -172,8 +170,3 @@ class IndexService:
             thread.join(timeout=5)
         with contextlib.suppress(Exception):
             entry.index.close()
-
-
-def _lower_priority() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BUILD_NICENESS)

@@ -1,7 +1,7 @@
 """The workspace code index on a large repository nobody here wrote: the packages installed in the virtualenv,
 copied into one folder until it holds --files source files (a repository of that size).
 
-Printed: the build's time and rate (one background thread, as the daemon runs it), the database's size, a saved
+Printed: the build's time and rate (parsing in --workers processes, as the daemon runs it), the database's size, a saved
 file re-indexed (median and p95 over --saves files), BM25 searches and definition lookups — those also while the
 build runs, which is what an editor asks meanwhile — and a second pass with nothing changed (a daemon restart).
 
@@ -11,6 +11,7 @@ build runs, which is what an editor asks meanwhile — and a second pass with no
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -51,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--saves", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parsing processes (the daemon's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "repo"
@@ -67,7 +69,7 @@ def main() -> None:
             bar.n = done
             bar.refresh()
 
-        build = threading.Thread(target=index.refresh, args=(progress,))
+        build = threading.Thread(target=index.refresh, args=(progress, None, args.workers))
         started = time.perf_counter()
         build.start()
         while build.is_alive():  # an editor's requests while the build runs
@@ -83,7 +85,8 @@ def main() -> None:
         print(
             f"{count} source files ({', '.join(sorted({p.name for p in root.iterdir()})[:6])}, ...)\n"
             f"build: {status.files} files, {status.chunks} chunks, {status.references} references in {seconds:.1f} s"
-            f" ({status.files / seconds:.0f} files/s, one thread); database {status.bytes / 1e6:.0f} MB"
+            f" ({status.files / seconds:.0f} files/s, {args.workers} parsing processes); database"
+            f" {status.bytes / 1e6:.0f} MB"
         )
         saves = random.Random(1).sample(sorted(p for p in root.rglob("*.py")), min(args.saves, count))
         timings = []

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pip
+import pytest
 
 from cove.agent.code_index import CodeIndex, database_for
 
@@ -105,3 +106,16 @@ def test_a_build_killed_half_way_leaves_a_sound_index_that_resumes(tmp_path: Pat
     resumed = index.refresh()
     assert 0 < resumed == index.status().files - partial and index.status().built > 0
     assert "_vendor/rich/segment.py" in [chunk.path for chunk in index.definitions(["Segment"])]
+
+
+def test_parsing_in_processes_gives_the_same_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build whose files are parsed in two processes holds what a build in one thread does."""
+    import cove.agent.code_index as code_index
+
+    monkeypatch.setattr(code_index, "PARALLEL_FROM", 50)
+    tree = Path(pip.__file__).parent / "_vendor" / "rich"
+    alone, together = CodeIndex(tree, tmp_path / "one.db"), CodeIndex(tree, tmp_path / "two.db")
+    assert alone.refresh() == together.refresh(workers=2) > 50
+    first, second = alone.status(), together.status()
+    assert (first.files, first.chunks, first.references) == (second.files, second.chunks, second.references)
+    assert together.definitions(["Segment"])[0].path == "segment.py"
