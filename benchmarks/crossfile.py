@@ -43,16 +43,23 @@ import tree_sitter
 from baseline_context import BaselineContext  # benchmarks/baseline_context.py, beside this script
 from tqdm import tqdm
 
+from cove import languages
 from cove.agent.code_index import CodeIndex
 from cove.config import CompletionConfig, ModelConfig
 from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.prompt_window import choose_anchor, line_starts
-from cove.server.code_context import PYTHON
 from cove.server.python_imports import Resolved, resolve
 from cove.server.workspace_context import WorkspaceContext, parse_imports
 
+REPO = Path(__file__).resolve().parent.parent
+#: JavaScript packages of the VS Code extension's node_modules (compiled TypeScript, modules that require each
+#: other), there after scripts/setup.
+JS_PACKAGES = [
+    "editors/vscode/node_modules/vscode-jsonrpc/lib/common",
+    "editors/vscode/node_modules/vscode-languageserver-protocol/lib/common",
+]
 PACKAGES = ["httpx", "httpcore", "pygls", "anyio", "cattrs", "pathspec", "h11", "pip._vendor.rich"]
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
@@ -89,16 +96,24 @@ def imported_from_package(path: Path, text: str, root: Path, package: Path) -> s
 
 
 def pick_targets(root: Path, packages: list[Path], targets: int, controls: int, cut: int, seed: int) -> list[Target]:
-    """Lines using a name from another module of the package, and control lines using none, spread over packages."""
+    """Lines using a name from another module of the package, and control lines using none, spread over packages.
+    In Python the names are those a module imports from its package; in other languages those another file of the
+    package defines and this one does not (compiled JavaScript reaches them as `module_1.Name`)."""
     rng = random.Random(seed)
     cross: dict[Path, list[Target]] = {}
     plain: dict[Path, list[Target]] = {}
-    parser = tree_sitter.Parser(PYTHON)
     for package in packages:
-        for path in sorted(package.rglob("*.py")):
+        files = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".js"))
+        defined = defined_in(files)
+        for path in files:
+            grammar = languages.grammar_for(path.name)
+            assert grammar is not None
             text = path.read_text(errors="replace")
-            names = imported_from_package(path, text, root, package)
-            tree = parser.parse(text.encode())
+            if path.suffix == ".py":
+                names = imported_from_package(path, text, root, package)
+            else:
+                names = {name for name, where in defined.items() if path not in where}
+            tree = grammar.parse(text.encode())
             offset = 0
             for number, line in enumerate(text.split("\n")):
                 start, offset = offset, offset + len(line) + 1
@@ -114,6 +129,20 @@ def pick_targets(root: Path, packages: list[Path], targets: int, controls: int, 
     return spread(cross, targets, rng) + spread(plain, controls, rng)
 
 
+def defined_in(files: list[Path]) -> dict[str, set[Path]]:
+    """The files of a package that define each name (classes and functions of at least 4 characters)."""
+    defined: dict[str, set[Path]] = {}
+    for path in files:
+        grammar = languages.grammar_for(path.name)
+        if grammar is None:
+            continue
+        source = path.read_bytes()
+        for definition in grammar.symbols(grammar.parse(source), source).definitions:
+            if definition.kind in ("class", "function") and len(definition.name) >= 4:
+                defined.setdefault(definition.name, set()).add(path)
+    return defined
+
+
 def spread(lines: dict[Path, list[Target]], count: int, rng: random.Random) -> list[Target]:
     """`count` lines drawn evenly from the packages."""
     chosen: list[Target] = []
@@ -126,12 +155,12 @@ def spread(lines: dict[Path, list[Target]], count: int, rng: random.Random) -> l
 def code_line(tree: tree_sitter.Tree, number: int, line: str) -> bool:
     """A line of statements: not in a string, a comment, an import or a decorator (ASCII lines only, where a
     column is a byte)."""
-    if not line.isascii():
+    if not line.isascii() or "require(" in line:
         return False
     column = len(line) - len(line.lstrip())
     node: tree_sitter.Node | None = tree.root_node.descendant_for_point_range((number, column), (number, column))
     while node is not None:
-        if node.type in ("string", "comment", "import_from_statement", "import_statement", "decorator"):
+        if any(word in node.type for word in ("string", "comment", "import", "decorator")):
             return False
         node = node.parent
     return True
@@ -145,6 +174,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", type=int, default=60, help="cross-file lines")
     parser.add_argument("--controls", type=int, default=20, help="lines that use no name from another module")
+    parser.add_argument("--js-targets", type=int, default=32, help="cross-file lines of the JavaScript packages")
+    parser.add_argument("--js-controls", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cut", type=int, default=4, help="characters of the line given, past the indentation")
     parser.add_argument("--budget-ms", type=int, default=3000, help="time budget of a single-line completion")
@@ -161,8 +192,16 @@ def main() -> None:
             copy = root / source.name
             shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
             packages.append(copy)
-        targets = pick_targets(root, packages, args.targets, args.controls, args.cut, args.seed)
-        run(root, packages, targets, args)
+        python = pick_targets(root, packages, args.targets, args.controls, args.cut, args.seed)
+        scripts = []
+        for folder_name in JS_PACKAGES:
+            source = REPO / folder_name
+            if source.is_dir():
+                copy = root / source.parts[-3]  # node_modules/<package>/lib/common
+                shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.map", "*.d.ts"))
+                scripts.append(copy)
+        javascript = pick_targets(root, scripts, args.js_targets, args.js_controls, args.cut, args.seed)
+        run(root, packages + scripts, python + javascript, args)
 
 
 def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.Namespace) -> None:
@@ -214,11 +253,11 @@ def score(
     model: LocalModel,
     config: CompletionConfig,
 ) -> None:
-    scores = {(name, kind): Score() for name in sources for kind in (True, False)}
+    scores = {(name, group(t), t.crossfile): Score() for name in sources for t in targets}
     for target in tqdm(targets, desc="targets", file=sys.stderr):
         anchor = choose_anchor(line_starts(target.text), target.offset, None, config.max_prefix_chars)
         for name, source in sources.items():
-            tally = scores[name, target.crossfile]
+            tally = scores[name, group(target), target.crossfile]
             context = None
             if source is not None:
                 started = time.perf_counter()
@@ -235,30 +274,33 @@ def score(
     report(scores, targets)
 
 
-def report(scores: dict[tuple[str, bool], Score], targets: list[Target]) -> None:
-    counts = {kind: sum(t.crossfile == kind for t in targets) for kind in (True, False)}
-    print(
-        f"\n{'context':<10} {'cross exact':>12} {'cross sim':>10} {'ctrl exact':>11} {'ctrl sim':>9}"
-        f" {'chars':>6} {'tokens':>7} {'gather p50':>11} {'p95':>7}"
-    )
-    for name in dict.fromkeys(name for name, _ in scores):
-        cross, control = scores[name, True], scores[name, False]
-        both = Score(
-            context_chars=cross.context_chars + control.context_chars,
-            context_tokens=cross.context_tokens + control.context_tokens,
-            gather_s=sorted(cross.gather_s + control.gather_s),
-        )
-        gather = both.gather_s
+def group(target: Target) -> str:
+    return "python" if target.path.suffix == ".py" else "javascript"
+
+
+def report(scores: dict[tuple[str, str, bool], Score], targets: list[Target]) -> None:
+    """One table per language."""
+    for language in dict.fromkeys(group(t) for t in targets):
+        counts = {kind: sum(t.crossfile == kind and group(t) == language for t in targets) for kind in (True, False)}
         print(
-            f"{name:<10} {pct(cross.exact, counts[True]):>12} {mean(cross.similarity):>10.3f}"
-            f" {pct(control.exact, counts[False]):>11} {mean(control.similarity):>9.3f}"
-            f" {mean(both.context_chars):>6.0f} {mean(both.context_tokens):>7.0f}"
-            + (
-                f" {gather[len(gather) // 2] * 1000:>8.2f} ms {gather[int(len(gather) * 0.95)] * 1000:>4.1f}"
-                if gather
-                else f" {'-':>11} {'-':>7}"
-            )
+            f"\n{language:<10} {'cross exact':>12} {'cross sim':>10} {'ctrl exact':>11} {'ctrl sim':>9}"
+            f" {'chars':>6} {'tokens':>7} {'gather p50':>11} {'p95':>7}"
         )
+        for name in dict.fromkeys(name for name, _, _ in scores):
+            cross = scores.get((name, language, True), Score())
+            control = scores.get((name, language, False), Score())
+            gather = sorted(cross.gather_s + control.gather_s)
+            chars, tokens = cross.context_chars + control.context_chars, cross.context_tokens + control.context_tokens
+            print(
+                f"{name:<10} {pct(cross.exact, counts[True]):>12} {mean(cross.similarity):>10.3f}"
+                f" {pct(control.exact, counts[False]):>11} {mean(control.similarity):>9.3f}"
+                f" {mean(chars):>6.0f} {mean(tokens):>7.0f}"
+                + (
+                    f" {gather[len(gather) // 2] * 1000:>8.2f} ms {gather[int(len(gather) * 0.95)] * 1000:>4.1f}"
+                    if gather
+                    else f" {'-':>11} {'-':>7}"
+                )
+            )
     print("exact: the suggestion is the rest of the line; sim: edit similarity (difflib ratio) with it")
 
 
