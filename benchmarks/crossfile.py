@@ -18,7 +18,8 @@ Single-line completions of the full window (not the short first window, which ha
 generous time budget (--budget-ms), so that the scores are the prompt's, not the clock's.
 Also printed: the context's characters and tokens added to the prompt, and its gathering time per request.
 
-    .venv/bin/python benchmarks/crossfile.py [--targets 60] [--controls 20] [--seed 1] [--cut 4]
+    .venv/bin/python benchmarks/crossfile.py [--targets 60] [--controls 20] [--seed 1] [--cut 4] [--plot PNG]
+    .venv/bin/python benchmarks/crossfile.py --replot OUTPUT --plot PNG   # the plot of a run's printed tables
 """
 
 from __future__ import annotations
@@ -180,7 +181,13 @@ def main() -> None:
     parser.add_argument("--cut", type=int, default=4, help="characters of the line given, past the indentation")
     parser.add_argument("--budget-ms", type=int, default=3000, help="time budget of a single-line completion")
     parser.add_argument("--context-chars", type=int, default=CompletionConfig().context_chars)
+    parser.add_argument("--plot", type=Path, help="draw the tables as a picture (matplotlib) to this PNG")
+    parser.add_argument("--replot", type=Path, help="the printed output of an earlier run: plot it, run nothing")
     args = parser.parse_args()
+    if args.replot is not None:
+        assert args.plot is not None, "--replot needs --plot"
+        plot(parse_tables(args.replot.read_text()), args.plot)
+        return
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         packages = []
@@ -201,10 +208,12 @@ def main() -> None:
                 shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.map", "*.d.ts"))
                 scripts.append(copy)
         javascript = pick_targets(root, scripts, args.js_targets, args.js_controls, args.cut, args.seed)
-        run(root, packages + scripts, python + javascript, args)
+        printed = run(root, packages + scripts, python + javascript, args)
+        if args.plot is not None:
+            plot(parse_tables(printed), args.plot)
 
 
-def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.Namespace) -> None:
+def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.Namespace) -> str:
     crossfile = sum(t.crossfile for t in targets)
     print(
         f"{crossfile} cross-file lines and {len(targets) - crossfile} control lines from "
@@ -239,7 +248,7 @@ def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.
         }
         for name, context in contexts.items():
             sources[name] = functools.partial(gathered_by, context, args.context_chars)
-        score(targets, sources, engine, model, config)
+        return score(targets, sources, engine, model, config)
 
 
 def gathered_by(context: WorkspaceContext, budget: int, target: Target, anchor: int) -> str:
@@ -252,7 +261,7 @@ def score(
     engine: CompletionEngine,
     model: LocalModel,
     config: CompletionConfig,
-) -> None:
+) -> str:
     scores = {(name, group(t), t.crossfile): Score() for name in sources for t in targets}
     for target in tqdm(targets, desc="targets", file=sys.stderr):
         anchor = choose_anchor(line_starts(target.text), target.offset, None, config.max_prefix_chars)
@@ -271,15 +280,21 @@ def score(
             tally.exact += completion.text.strip() == target.truth.strip()
             tally.similarity.append(similarity(completion.text, target.truth))
         model.clear()
-    report(scores, targets)
+    return report(scores, targets)
 
 
 def group(target: Target) -> str:
     return "python" if target.path.suffix == ".py" else "javascript"
 
 
-def report(scores: dict[tuple[str, str, bool], Score], targets: list[Target]) -> None:
-    """One table per language."""
+def report(scores: dict[tuple[str, str, bool], Score], targets: list[Target]) -> str:
+    """One table per language, printed; returns what it printed."""
+    lines: list[str] = []
+
+    def print(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        lines.append(line)
+
     for language in dict.fromkeys(group(t) for t in targets):
         counts = {kind: sum(t.crossfile == kind and group(t) == language for t in targets) for kind in (True, False)}
         print(
@@ -302,6 +317,46 @@ def report(scores: dict[tuple[str, str, bool], Score], targets: list[Target]) ->
                 )
             )
     print("exact: the suggestion is the rest of the line; sim: edit similarity (difflib ratio) with it")
+    return "\n".join(lines)
+
+
+def parse_tables(text: str) -> dict[str, list[tuple[str, float, float, float]]]:
+    """The printed tables: per language, (context, cross exact %, cross sim, control sim) per row."""
+    tables: dict[str, list[tuple[str, float, float, float]]] = {}
+    language = ""
+    for line in text.split("\n"):
+        words = line.split()
+        if len(words) > 2 and words[1:3] == ["cross", "exact"]:
+            language = words[0]
+            tables[language] = []
+        elif language and len(words) >= 7 and words[2].endswith("%"):
+            tables[language].append((words[0], float(words[2].rstrip("%")), float(words[3]), float(words[6])))
+    return tables
+
+
+def plot(tables: dict[str, list[tuple[str, float, float, float]]], path: Path) -> None:
+    """Edit similarity (cross-file and control lines) and cross-file exact match per context, a panel per language."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 4), squeeze=False)
+    for axis, (language, rows) in zip(axes[0], tables.items(), strict=True):
+        names = [row[0] for row in rows]
+        positions = range(len(rows))
+        axis.bar([x - 0.2 for x in positions], [row[2] for row in rows], 0.4, label="cross-file similarity")
+        axis.bar([x + 0.2 for x in positions], [row[3] for row in rows], 0.4, label="control similarity")
+        axis.set_xticks(list(positions), names)
+        axis.set_ylim(0.4, 0.75)
+        axis.set_title(f"{language}: edit similarity (bars), cross-file exact % (dots)")
+        exact = axis.twinx()
+        exact.plot(list(positions), [row[1] for row in rows], "ko")
+        exact.set_ylim(0, 40)
+        axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    sys.stdout.write(f"plot: {path}\n")
 
 
 def pct(hits: int, total: int) -> str:
