@@ -1,10 +1,11 @@
 """The daemon's index methods (index/*): one code index per workspace, shared by every editor and the agent.
 
-A workspace's index is opened on first use (`index/open`, or any index/* call) and built in a background thread at
-low priority; while it builds, every call answers from the index as it stands, and `index/status` says how far the
+A workspace's index is opened on first use (`index/open`, or any index/* call) and built in the background at low
+priority; while it builds, every call answers from the index as it stands, and `index/status` says how far the
 build is (the editors show it as `$/progress`, `cove index` as a bar). After the build a file watcher (watchfiles)
-re-indexes what changes on disk; saves reported by the editors (`index/update`) are indexed at once. Indexes
-persist in the daemon's data folder; a restarted daemon re-reads only the files that changed meanwhile.
+re-indexes what changes on disk (what .gitignore excludes left out); saves reported by the editors
+(`index/update`) are indexed at once. Indexes persist in the daemon's data folder; a restarted daemon re-reads only
+the files that changed meanwhile.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import watchfiles
 from cove import languages
 from cove.agent.clients import Client
 from cove.agent.code_index import CodeIndex, CodeIndexError, database_for, lower_priority
+from cove.agent.search_tools import GitIgnored
 from cove.agent.service import Method
 from cove.protocol.framing import INVALID_PARAMS, ProtocolError
 from cove.protocol.params import IndexDefinitions, IndexOpen, IndexSearch, IndexStatusParams, IndexUpdate
@@ -156,10 +158,13 @@ class IndexService:
     def _watch(self, entry: _Workspace) -> None:
         """Re-index what changes on disk until the workspace is closed."""
         root = entry.index.root
+        ignored = GitIgnored(entry.index.workspace)
         try:
             for changes in watchfiles.watch(root, stop_event=entry.stop, debounce=200, raise_interrupt=False):
+                if any(Path(path).name == ".gitignore" for _, path in changes):
+                    ignored.forget()
                 paths = {Path(path) for _, path in changes if languages.language_of(path) is not None}
-                if paths:
+                if paths := {path for path in paths if not ignored(path)}:
                     entry.index.update(sorted(paths))
         except Exception:  # the folder is gone, too many watches: the index stays as it is
             logger.warning("watching %s stopped", root, exc_info=True)

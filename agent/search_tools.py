@@ -51,6 +51,40 @@ def walk_files(workspace: Workspace, start: str = ".") -> Iterator[Path]:
                 yield path
 
 
+class GitIgnored:
+    """Whether one path is excluded as `walk_files` excludes it (every `.gitignore` from the root down to it, and
+    `.git`), for paths met one at a time (a file watcher's); each folder's rules are read once, until `forget`."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.root = workspace.root
+        self._specs: dict[Path, pathspec.PathSpec | None] = {}
+
+    def __call__(self, path: Path) -> bool:
+        if not path.is_relative_to(self.root):
+            return True
+        rules: list[tuple[Path, pathspec.PathSpec]] = []
+        folder = self.root
+        for part in path.relative_to(self.root).parts[:-1]:
+            self._add(folder, rules)
+            folder = folder / part
+            if part == ".git" or _ignored(folder, rules, directory=True):
+                return True
+        self._add(folder, rules)
+        return _ignored(path, rules, directory=False)
+
+    def forget(self) -> None:
+        """A `.gitignore` changed: read them again."""
+        self._specs.clear()
+
+    def _add(self, folder: Path, rules: list[tuple[Path, pathspec.PathSpec]]) -> None:
+        if folder not in self._specs:
+            ignore = folder / ".gitignore"
+            self._specs[folder] = _spec(ignore) if ignore.is_file() else None
+        spec = self._specs[folder]
+        if spec is not None:
+            rules.append((folder, spec))
+
+
 def _spec(path: Path) -> pathspec.PathSpec:
     return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8", errors="replace").splitlines())
 

@@ -35,6 +35,7 @@ def eventually(check: Any, timeout: float = 10) -> None:
 def test_index_build_search_watch_and_restart(tmp_path: Path, env: dict[str, str]) -> None:
     root = tmp_path / "project"
     (root / "src").mkdir(parents=True)
+    (root / ".gitignore").write_text("build/\n")
     (root / "src" / "cache.py").write_text("def warm_cache(size: int) -> None:\n    pass\n")
     (root / "src" / "lib.rs").write_text("pub fn parse_frame(bytes: &[u8]) -> usize {\n    bytes.len()\n}\n")
     paths = daemon_paths(env)
@@ -49,8 +50,11 @@ def test_index_build_search_watch_and_restart(tmp_path: Path, env: dict[str, str
         assert (hit["path"], hit["name"], hit["start_line"]) == ("src/lib.rs", "parse_frame", 1)
         [found] = client.request("index/definitions", {"root": str(root), "names": ["warm_cache"]})
         assert found["text"].startswith("def warm_cache(size: int) -> None:")
+        (root / "build").mkdir()
+        (root / "build" / "gen.py").write_text("def generated_thing():\n    pass\n")  # ignored: never indexed
         (root / "src" / "jobs.go").write_text("package jobs\n\nfunc ScheduleJob() {}\n")  # the watcher sees it
         eventually(lambda: client.request("index/definitions", {"root": str(root), "names": ["ScheduleJob"]}))
+        assert client.request("index/definitions", {"root": str(root), "names": ["generated_thing"]}) == []
         (root / "src" / "cache.py").write_text("def cool_cache() -> None:\n    pass\n")
         assert client.request("index/update", {"root": str(root), "paths": ["src/cache.py"]}) == {"indexed": 1}
         assert client.request("index/definitions", {"root": str(root), "names": ["cool_cache"]})

@@ -8,7 +8,7 @@ import pytest
 
 from cove.agent.file_tools import ToolError
 from cove.agent.safety import ToolDenied, Workspace
-from cove.agent.search_tools import find_symbol, list_files, list_symbols, search
+from cove.agent.search_tools import GitIgnored, find_symbol, list_files, list_symbols, search, walk_files
 
 
 @pytest.fixture
@@ -74,3 +74,14 @@ def test_symbols_in_every_language(workspace: Workspace) -> None:
     ]
     with pytest.raises(ToolError, match=r"no grammar for README\.md"):
         list_symbols(workspace, "README.md")
+
+
+def test_one_path_is_ignored_as_the_walk_ignores_it(workspace: Workspace) -> None:
+    """GitIgnored (the index's file watcher) agrees with walk_files on every file, and on paths under ignored
+    folders and .git."""
+    ignored = GitIgnored(workspace)
+    walked = set(walk_files(workspace))
+    for path in workspace.root.rglob("*"):
+        if path.is_file():
+            assert ignored(path) == (path not in walked), path
+    assert ignored(workspace.root / ".git" / "config") and not ignored(workspace.root / "src" / "pkg" / "new.py")
