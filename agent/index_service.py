@@ -120,6 +120,8 @@ class IndexService:
         if not path.is_absolute() or not path.is_dir():
             raise ProtocolError(f"index: root must be an existing folder's absolute path, got {root!r}", INVALID_PARAMS)
         path = path.resolve()
+        if path in (Path("/"), Path.home().resolve()):
+            raise ProtocolError(f"index: root {path} is not a project; open the project's own folder", INVALID_PARAMS)
         with self._lock:
             entry = self._open.get(path)
             if entry is not None:

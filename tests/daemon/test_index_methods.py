@@ -58,7 +58,7 @@ def test_index_build_search_watch_and_restart(tmp_path: Path, env: dict[str, str
         (root / "src" / "cache.py").write_text("def cool_cache() -> None:\n    pass\n")
         assert client.request("index/update", {"root": str(root), "paths": ["src/cache.py"]}) == {"indexed": 1}
         assert client.request("index/definitions", {"root": str(root), "names": ["cool_cache"]})
-        for bad in ({"root": "relative/path"}, {"root": str(root / "absent")}, {"root": 3}):
+        for bad in ({"root": "relative/path"}, {"root": str(root / "absent")}, {"root": 3}, {"root": "/"}):
             with pytest.raises(DaemonError, match="root"):
                 client.request("index/status", bad)
         with pytest.raises(DaemonError, match="names"):

@@ -46,6 +46,11 @@ METHODS = [
     "complete/load",
     "checkpoint/list",
     "checkpoint/restore",
+    "index/open",
+    "index/status",
+    "index/search",
+    "index/definitions",
+    "index/update",
 ]
 
 json_values = st.recursive(
