@@ -326,7 +326,7 @@ class CodeIndex:
     def search(self, text: str, limit: int = 10, exclude: str | None = None) -> list[Chunk]:
         """The chunks that best match the words of `text` (BM25, a name match weighing five times the text's),
         optionally leaving out one file (the one being edited)."""
-        words = self._distinctive(list(dict.fromkeys(_WORD.findall(text)))[:64])
+        words = self._distinctive(list(dict.fromkeys(_WORD.findall(text)))[:64], exclude)
         if not words:
             return []
         query = " OR ".join(f'"{word}"' for word in words)
@@ -339,9 +339,10 @@ class CodeIndex:
             rows = self._read.execute(sql, (query, exclude, limit)).fetchall()
         return [Chunk(*row) for row in rows]
 
-    def _distinctive(self, words: list[str], keep: int = 8) -> list[str]:
+    def _distinctive(self, words: list[str], exclude: str | None = None, keep: int = 8) -> list[str]:
         """The rarest of `words` in the index (at most `keep`), without those most chunks hold: ranking by them
-        tells little, and costs the most."""
+        tells little, and costs the most; the chunks of `exclude` are not counted (a word only the file being
+        edited holds would find nothing else)."""
         if not words:
             return []
         terms = [word.lower() for word in words]  # the tokenizer folds case
@@ -349,6 +350,13 @@ class CodeIndex:
         with self._read_lock:
             total = self._read.execute("SELECT max(rowid) FROM chunks").fetchone()[0] or 0  # about their number
             counts = dict(self._read.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms))
+            own = self._read.execute(
+                "SELECT c.text, c.name FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?", (exclude,)
+            ).fetchall()
+        for chunk_text, name in own:
+            for term in {word.lower() for word in _WORD.findall(f"{name} {chunk_text}")}:
+                if term in counts:
+                    counts[term] -= 1
         common = max(50, total * COMMON_SHARE)
         found = [word for word in words if 0 < counts.get(word.lower(), 0) <= common]
         return sorted(found, key=lambda word: counts[word.lower()])[:keep]

@@ -12,7 +12,15 @@ similarity. Runs on the same targets, in one process:
   imports   today's context without the project's index: imported definitions, enclosing headers
   index     the index alone: definitions of the names near the cursor from the project's code index
             (agent/code_index.py, built over the workspace first), with the enclosing headers
-  cove      today's context: both
+  cove      the context as issue 17's first steps left it: imports, index, enclosing headers, recent edits
+  recent    the ring of recently seen code alone (with the headers): before each target the user was at the places
+            of the 6 targets before it in the same package (views of CHUNK_LINES around each), as in a session
+            that moves through a package
+  lookup    the ring when the user also looked at a definition the line uses before writing it (go to definition,
+            then back): a view of the chunk defining one name of the cut line's package (an upper bound of what
+            views can bring; control lines get a view of a random definition of their package)
+  neighbours  the index's BM25 neighbours of the window alone (with the headers)
+  all       every source, with the session's ring (not the lookup)
 
 Single-line completions of the full window (not the short first window, which has no context by design) with a
 generous time budget (--budget-ms), so that the scores are the prompt's, not the clock's.
@@ -45,14 +53,15 @@ from baseline_context import BaselineContext  # benchmarks/baseline_context.py, 
 from tqdm import tqdm
 
 from cove import languages
-from cove.agent.code_index import CodeIndex
+from cove.agent.code_index import Chunk, CodeIndex
 from cove.config import CompletionConfig, ModelConfig
 from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.prompt_window import choose_anchor, line_starts
 from cove.server.python_imports import Resolved, resolve
-from cove.server.workspace_context import WorkspaceContext, parse_imports
+from cove.server.recent_code import RecentCode
+from cove.server.workspace_context import SOURCES, WorkspaceContext, parse_imports
 
 REPO = Path(__file__).resolve().parent.parent
 #: JavaScript packages of the VS Code extension's node_modules (compiled TypeScript, modules that require each
@@ -236,11 +245,20 @@ def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.
         def lookup(names: list[str]) -> list[tuple[str, str, int, str]]:
             return [(c.name, c.path, c.start_line, c.text) for c in index.definitions(names)]
 
+        def neighbours(key: str, query: str, exclude: str | None) -> list[tuple[str, int, str]]:
+            return [(c.path, c.start_line, c.text) for c in index.search(query, 6, exclude)]
+
+        landed = frozenset({"imports", "index", "recent", "scopes"})
         contexts = {
-            "imports": WorkspaceContext(root),
+            "imports": WorkspaceContext(root, sources=landed),
             "index": WorkspaceContext(root, resolve_import=lambda *_: Resolved(None, None), index=lookup),
-            "cove": WorkspaceContext(root, index=lookup),
+            "cove": WorkspaceContext(root, index=lookup, sources=landed),
+            "recent": WorkspaceContext(root, sources=frozenset({"recent", "scopes"})),
+            "lookup": WorkspaceContext(root, sources=frozenset({"recent", "scopes"})),
+            "neighbours": WorkspaceContext(root, neighbours=neighbours, sources=frozenset({"neighbours", "scopes"})),
+            "all": WorkspaceContext(root, index=lookup, neighbours=neighbours, sources=SOURCES),
         }
+        session = Session(index, targets, [contexts["recent"], contexts["all"]], contexts["lookup"])
         baseline = BaselineContext(root)
         sources: dict[str, Callable[[Target, int], str] | None] = {
             "none": None,
@@ -248,7 +266,47 @@ def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.
         }
         for name, context in contexts.items():
             sources[name] = functools.partial(gathered_by, context, args.context_chars)
-        return score(targets, sources, engine, model, config)
+        return score(targets, sources, engine, model, config, session.before)
+
+
+class Session:
+    """What the user saw before each target, fed to the contexts' rings: the places of the targets before it in the
+    same package (`seen`), and for `lookup` also the definition of one name the cut line uses."""
+
+    PLACES = 6
+
+    def __init__(
+        self, index: CodeIndex, targets: list[Target], seen: list[WorkspaceContext], lookup: WorkspaceContext
+    ) -> None:
+        self.index, self.targets, self.seen, self.lookup = index, targets, seen, lookup
+        self.rng = random.Random(7)
+
+    def before(self, at: int) -> None:
+        target = self.targets[at]
+        package = target.path.parent
+        earlier = [t for t in self.targets[:at] if t.path.parent == package][-self.PLACES :]
+        for context in (*self.seen, self.lookup):
+            context.recent = RecentCode()
+            for place in earlier:
+                line = place.text.count("\n", 0, place.offset)
+                context.recent.note_seen(place.path.as_uri(), place.text, line, "viewed")
+        definition = self._definition_used(target)
+        if definition is not None:
+            text = (self.index.root / definition.path).read_text(errors="replace")
+            uri = (self.index.root / definition.path).as_uri()
+            self.lookup.recent.note_seen(uri, text, definition.start_line - 1, "viewed")
+
+    def _definition_used(self, target: Target) -> Chunk | None:
+        """The chunk defining a name of the target's full line in another file (a random one of its package for a
+        control line)."""
+        start = target.text.rfind("\n", 0, target.offset) + 1
+        line = target.text[start : target.offset] + target.truth
+        own = str(target.path.relative_to(self.index.root))
+        found = [c for c in self.index.definitions(_WORD.findall(line)) if c.path != own]
+        if found and target.crossfile:
+            return found[0]
+        others = self.index.search(line, 20, own)
+        return self.rng.choice(others) if others else None
 
 
 def gathered_by(context: WorkspaceContext, budget: int, target: Target, anchor: int) -> str:
@@ -261,9 +319,11 @@ def score(
     engine: CompletionEngine,
     model: LocalModel,
     config: CompletionConfig,
+    before: Callable[[int], None],
 ) -> str:
     scores = {(name, group(t), t.crossfile): Score() for name in sources for t in targets}
-    for target in tqdm(targets, desc="targets", file=sys.stderr):
+    for at, target in enumerate(tqdm(targets, desc="targets", file=sys.stderr)):
+        before(at)
         anchor = choose_anchor(line_starts(target.text), target.offset, None, config.max_prefix_chars)
         for name, source in sources.items():
             tally = scores[name, group(target), target.crossfile]

@@ -149,7 +149,7 @@ def _workspace_context(path: Path, text: str, offset: int, config: CoveConfig) -
     root = find_project_root(path.parent)
     if root is None:
         return None
-    context = WorkspaceContext(root)
+    context = WorkspaceContext(root, sources=frozenset(config.completion.context_sources))
     uri = path.resolve().as_uri()
     return lambda anchor_line: context.gather(uri, text, anchor_line, config.completion.context_chars, offset)
 

@@ -22,6 +22,8 @@ from typing import Any, Literal
 from cove.errors import ConfigError
 
 MultilineMode = Literal["auto", "never", "always"]
+#: The workspace context's sources (server/workspace_context.py).
+ContextSource = Literal["imports", "index", "neighbours", "recent", "scopes"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ class CompletionConfig:
     #: Characters of workspace context (imported definitions, enclosing scopes, recently edited files) put
     #: before the document's window; 0 turns it off.
     context_chars: int = 1200
+    #: Which sources the workspace context draws on: "imports" (imported definitions), "index" (definitions of the
+    #: names near the cursor from the project's index), "neighbours" (the index's code most like the window, BM25),
+    #: "recent" (code viewed, yanked, saved and edited lately), "scopes" (the enclosing functions' headers).
+    context_sources: tuple[ContextSource, ...] = ("imports", "index", "neighbours", "recent", "scopes")
     #: Order of a fill-in-the-middle prompt: "auto" (suffix first for the families trained with it, which keeps the
     #: cache while typing; prefix first otherwise), "psm" (prefix-suffix-middle) or "spm" (suffix-prefix-middle).
     fim_order: Literal["auto", "psm", "spm"] = "auto"
@@ -384,7 +390,8 @@ def _is_instance(value: Any, expected: Any) -> bool:
     if typing.get_origin(expected) is Literal:
         return value in typing.get_args(expected)
     if typing.get_origin(expected) is tuple:
-        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+        item = typing.get_args(expected)[0]
+        return isinstance(value, list) and all(_is_instance(v, item) for v in value)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected is float:
@@ -398,7 +405,8 @@ def _describe(expected: Any) -> str:
     if typing.get_origin(expected) is Literal:
         return "one of " + ", ".join(repr(v) for v in typing.get_args(expected))
     if typing.get_origin(expected) is tuple:
-        return "a list of strings"
+        item = typing.get_args(expected)[0]
+        return "a list of strings" if item is str else f"a list of {_describe(item).removeprefix('one of ')}"
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     return names.get(expected, str(expected))
 

@@ -99,6 +99,7 @@ def register(server: CoveServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     async def on_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
         path = to_fs_path(params.text_document.uri) or ""
+        ls.context.recent.note_saved(document_key(params.text_document.uri))
         if ls.index is not None:
             await ls.index.saved(Path(path))
         await ls.agent.event("file_saved", {"path": _relative(ls, Path(path))})

@@ -20,16 +20,17 @@ from pygls.uris import to_fs_path
 
 from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, apply_layer, env_settings, find_project_root, load_config
-from cove.errors import ConfigError, CoveError
+from cove.errors import ConfigError, CoveError, InputError
 from cove.inference.engine import Completion, CompletionEngine
 from cove.inference.fitness import check_agent
+from cove.inference.prompt_window import choose_anchor, line_starts
 from cove.runtime import state_directory
 from cove.server import agent_features, local_features
 from cove.server.agent_bridge import AgentBridge
 from cove.server.code_context import ParsedDocuments
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
-from cove.server.cove_methods import CURSOR, CursorParams
+from cove.server.cove_methods import CURSOR, YANKED, CursorParams, YankedParams
 from cove.server.edge import CoveProtocol
 from cove.server.positions import Cursor, document_key, locate, open_document
 from cove.server.project_index import IndexedDefinition, ProjectIndex
@@ -136,6 +137,10 @@ class CoveServer(LanguageServer):
         """Definitions of `names` from the project's index, as far as this server knows them (from any thread)."""
         return self.index.definitions(names) if self.index is not None else []
 
+    def index_neighbours(self, key: str, query: str, exclude: str | None) -> tuple[tuple[str, int, str], ...]:
+        """The project index's chunks most like `query` (BM25), remembered under `key` (from any thread)."""
+        return self.index.neighbours(key, query, exclude) if self.index is not None else ()
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background, kept referenced until it ends."""
         task = asyncio.get_running_loop().create_task(work)
@@ -233,8 +238,13 @@ def build_server() -> CoveServer:
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
         ls.project_root = _root_of(params)
-        ls.context = WorkspaceContext(ls.project_root, index=ls.index_definitions)
         ls.completions = CompletionService(ls.load_settings(params.initialization_options))
+        ls.context = WorkspaceContext(
+            ls.project_root,
+            index=ls.index_definitions,
+            neighbours=ls.index_neighbours,
+            sources=frozenset(ls.service().loaded.config.completion.context_sources),
+        )
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: CoveServer, params: types.InitializedParams) -> None:
@@ -247,6 +257,7 @@ def build_server() -> CoveServer:
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     def on_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:
         ls.service().reconfigure(ls.load_settings(params.settings))
+        ls.context.sources = frozenset(ls.service().loaded.config.completion.context_sources)
         ls.report_config_error()
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -265,6 +276,21 @@ def build_server() -> CoveServer:
     def on_accepted(ls: CoveServer, uri: str) -> None:
         ls.stats.accepted(document_key(uri))
 
+    @server.command("cove.showContext")
+    def on_show_context(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
+        """The workspace context a completion at (uri, {line, character}) gets, for the editor to show."""
+        if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
+            raise InputError("cove.showContext takes a document's URI and a position {line, character}")
+        line, character = arguments[1].get("line"), arguments[1].get("character")
+        if not (isinstance(line, int) and isinstance(character, int) and line >= 0 and character >= 0):
+            raise InputError(f"cove.showContext: not a position: {arguments[1]!r}")
+        cursor = ls.cursor(arguments[0], types.Position(line, character))
+        if cursor is None:
+            return {"context": "", "anchor_line": 0}
+        completion = ls.service().loaded.config.completion
+        anchor = choose_anchor(line_starts(cursor.text), cursor.offset, None, completion.max_prefix_chars)
+        return {"context": ls.context_at(cursor)(anchor), "anchor_line": anchor}
+
     @server.command("cove.status")
     def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
         unfit = ls.agent_unfit()
@@ -275,7 +301,14 @@ def build_server() -> CoveServer:
     def on_cursor(ls: CoveServer, params: CursorParams) -> None:
         cursor = ls.cursor(params.text_document.uri, params.position)
         if cursor is not None:
+            ls.context.recent.note_seen(document_key(cursor.uri), cursor.text, cursor.position.line, "viewed")
             ls.warm(cursor)
+
+    @server.feature(YANKED)
+    def on_yanked(ls: CoveServer, params: YankedParams) -> None:
+        uri = params.text_document.uri
+        start, end = params.range.start.line, params.range.end.line
+        ls.context.recent.note_seen(document_key(uri), open_document(ls.workspace, uri).source, start, "yanked", end)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:

@@ -51,5 +51,31 @@ class DiagnosticsNotification:
     jsonrpc: str = attrs.field(default="2.0")
 
 
+#: Notification: lines the user yanked (Neovim) or selected and left selected (VS Code): code they care about, kept
+#: in the ring of recently seen code that completions draw context from (server/recent_code.py).
+YANKED = "cove/yanked"
+
+
+@attrs.define
+class YankedParams:
+    """`cove/yanked`'s params: the document and the range (whole lines of it are taken)."""
+
+    text_document: types.TextDocumentIdentifier = attrs.field()
+    range: types.Range = attrs.field()
+
+
+@attrs.define
+class YankedNotification:
+    """A `cove/yanked` message as it comes off the wire."""
+
+    params: YankedParams = attrs.field()
+    method: str = attrs.field(default=YANKED)
+    jsonrpc: str = attrs.field(default="2.0")
+
+
 #: Message type of each of Cove's notifications, by method.
-NOTIFICATION_TYPES: dict[str, type[Any]] = {CURSOR: CursorNotification, DIAGNOSTICS: DiagnosticsNotification}
+NOTIFICATION_TYPES: dict[str, type[Any]] = {
+    CURSOR: CursorNotification,
+    DIAGNOSTICS: DiagnosticsNotification,
+    YANKED: YankedNotification,
+}

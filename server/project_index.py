@@ -4,21 +4,25 @@ On `initialized` the server opens the project's index (`index/open`: the daemon 
 shows the build as `$/progress` until it is done; saves are sent as `index/update`. For completions it keeps the
 definitions it has fetched, by name: `definitions` answers from that memory at once, and asks the daemon in the
 background for the names it does not know yet — a keystroke never waits on the socket; a completion that comes
-before the daemon's answer has no index context rather than a slow suggestion.
+before the daemon's answer has no index context rather than a slow suggestion. The BM25 neighbours of a window are
+asked once per window anchor (`neighbours`): the model's thread waits NEIGHBOURS_WAIT_S for them at most — a new
+anchor is evaluated whole anyway — and a later answer serves the next completion.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from cove.errors import CoveError
-from cove.protocol.params import IndexDefinitions, IndexOpen, IndexStatusParams, IndexUpdate
+from cove.protocol.params import IndexDefinitions, IndexOpen, IndexSearch, IndexStatusParams, IndexUpdate
 from cove.server.daemon_link import DaemonLink
 
 logger = logging.getLogger(__name__)
@@ -27,6 +31,8 @@ logger = logging.getLogger(__name__)
 POLL_S = 0.5
 #: Names whose definitions (or their absence) are remembered.
 MAX_NAMES = 4096
+#: Windows whose neighbours are remembered, how many each, and how long the model's thread waits for new ones.
+MAX_WINDOWS, NEIGHBOURS_PER_WINDOW, NEIGHBOURS_WAIT_S = 256, 6, 0.06
 
 
 class IndexedDefinition(NamedTuple):
@@ -48,11 +54,15 @@ class ProjectIndex:
         self._known: OrderedDict[str, tuple[IndexedDefinition, ...]] = OrderedDict()
         self._asking: set[str] = set()
         self._tasks: set[asyncio.Future[None]] = set()
+        self._neighbours: OrderedDict[str, tuple[tuple[str, int, str], ...]] = OrderedDict()
+        self._searching: dict[str, concurrent.futures.Future[None]] = {}
+        self._loop_thread: int | None = None
 
     async def open(self) -> AsyncIterator[dict[str, Any]]:
         """Open the index; while the daemon builds it, its status every POLL_S (`done` of `total` files), and the
         final one. Nothing when the daemon cannot be reached: completions go on without the index."""
         self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         try:
             status = await self.link.call(IndexOpen(str(self.root)))
             while status["building"]:
@@ -109,3 +119,33 @@ class ProjectIndex:
             self._known.move_to_end(name)
         while len(self._known) > MAX_NAMES:
             self._known.popitem(last=False)
+
+    def neighbours(self, key: str, query: str, exclude: str | None) -> tuple[tuple[str, int, str], ...]:
+        """The chunks of the index most like `query` (path, first line, text), remembered under `key` (a window's
+        anchor): from memory when known, else asked for and waited on for NEIGHBOURS_WAIT_S at most (never on the
+        event loop's thread). Safe to call from any thread."""
+        known = self._neighbours.get(key)
+        if known is not None or self.loop is None or self.loop.is_closed():
+            return known or ()
+        asking = self._searching.get(key)
+        if asking is None:
+            asking = asyncio.run_coroutine_threadsafe(self._search(key, query, exclude), self.loop)
+            self._searching[key] = asking
+        if threading.get_ident() != self._loop_thread:
+            with contextlib.suppress(concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+                asking.result(timeout=NEIGHBOURS_WAIT_S)
+        return self._neighbours.get(key, ())
+
+    async def _search(self, key: str, query: str, exclude: str | None) -> None:
+        try:
+            chunks: list[dict[str, Any]] = await self.link.call(
+                IndexSearch(str(self.root), query, NEIGHBOURS_PER_WINDOW, exclude)
+            )
+            found = tuple((chunk["path"], chunk["start_line"], chunk["text"]) for chunk in chunks)
+        except CoveError:
+            found = ()
+        finally:
+            self._searching.pop(key, None)
+        self._neighbours[key] = found
+        while len(self._neighbours) > MAX_WINDOWS:
+            self._neighbours.popitem(last=False)

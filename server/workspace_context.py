@@ -1,18 +1,20 @@
 """Workspace context for completions: what the model cannot see in the document's window.
 
-Four sources within a character budget: the definitions the document imports from workspace files (Python:
-signatures, first docstring lines, constants and aliases, the members of imported classes that the code uses), the
-definitions of other names used near the cursor from the project's index (any language), snippets of files of the
-same language edited recently, and the headers of the functions and classes that enclose the window's start.
+Sources, each of which `[completion] context_sources` names: `imports`, the definitions the document imports from
+workspace files (Python: signatures, first docstring lines, constants and aliases, the members of imported classes
+that the code uses); `index`, the definitions of other names used near the cursor from the project's index (any
+language); `neighbours`, the index's chunks most like the window (BM25); `recent`, the ring of code the user viewed,
+yanked and saved that shares names with the code near the cursor, and snippets of files of the same language edited
+recently (recent_code.py); `scopes`, the headers of the functions and classes that enclose the window's start.
 
-Each source gives items, and the items are chosen most useful first — the enclosing headers, then what the code
-near the cursor uses, then recent edits, then what the rest of the file uses, then the rest — and an item that does
-not fit is cut to its first line rather than dropped with its whole part. Chosen items are placed in a fixed order
-(imports by file in import order, indexed definitions, recent edits, enclosing headers last), because the context
-goes before the window in the prompt and must stay the same from keystroke to keystroke: a block changes only when
-what it depends on (the import lines, the other files' versions, the names used near the cursor, the window's
-anchor) changes. Gathering costs regular-expression scans and dictionary lookups on a keystroke; files are parsed
-only when they change, and the index is read from memory.
+Each source gives items (context_items.py), chosen most useful first — the enclosing headers, then what the code
+near the cursor uses, then the seen code it shares names with, the neighbours, recent edits, what the rest of the
+file uses — and an item that does not fit is cut to its first line rather than dropped with its whole part. Chosen
+items are placed in a fixed order, because the context goes before the window in the prompt and must stay the same
+from keystroke to keystroke: a block changes only when what it depends on (the import lines, the other files'
+versions, the names used near the cursor, the ring, the window's anchor) changes. Gathering costs regular-expression
+scans and dictionary lookups on a keystroke; files are parsed only when they change, and the index is read from
+memory.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import tree_sitter
@@ -31,14 +32,35 @@ from pygls.uris import to_fs_path
 
 from cove import languages
 from cove.server.code_context import PYTHON
+from cove.server.context_items import (
+    FILE,
+    HEADERS,
+    IMPORTS,
+    INDEXED,
+    NEAR,
+    NEIGHBOUR,
+    NEIGHBOURS,
+    OTHER,
+    SCOPE,
+    ContextItem,
+    pack,
+)
 from cove.server.python_definitions import Definition, definitions
 from cove.server.python_imports import Resolved, resolve
+from cove.server.recent_code import RecentCode
 
 #: Finds what an import names: (dotted module, importing file, workspace root) -> where it is.
 ImportResolver = Callable[[str, Path | None, Path | None], Resolved]
 
 #: Definitions of names from the project's index: names -> (name, workspace-relative path, first line, text) each.
 IndexLookup = Callable[[list[str]], Sequence[tuple[str, str, int, str]]]
+
+#: The index's chunks most like a text (BM25): (a key that stays while the query may, the query, the file to leave
+#: out) -> (workspace-relative path, first line, text) each, best first.
+NeighbourSearch = Callable[[str, str, str | None], Sequence[tuple[str, int, str]]]
+
+#: The context's sources, each of which `[completion] context_sources` can leave out.
+SOURCES = frozenset({"imports", "index", "neighbours", "recent", "scopes"})
 
 #: Import statements anywhere in a file (indented ones too: under `if TYPE_CHECKING:`, inside functions).
 _IMPORT = re.compile(
@@ -51,18 +73,15 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 SCAN_CHARS = 200_000
 #: Lines around the cursor whose names count as "used near the cursor".
 NEAR_BEFORE, NEAR_AFTER = 40, 10
-#: Recently edited documents whose snippets may be included.
-RECENT_FILES = 2
-SNIPPET_LINES = 12
 #: Names near the cursor looked up in the project's index, nearest first.
 INDEX_NAMES = 24
 #: Names not worth a lookup: Python's keywords and builtins.
 _COMMON = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
+#: Neighbours (BM25) of the window included, their lines at most, and the query: the window's last characters
+#: before the cursor's line.
+NEIGHBOUR_CHUNKS, NEIGHBOUR_LINES, NEIGHBOUR_QUERY_CHARS = 3, 12, 2000
 #: Definitions listed for a module imported whole (`import pkg.mod`) that the file does not use.
 UNUSED_PER_MODULE = 8
-
-# Ranks: lower is chosen first.
-SCOPE, NEAR, RECENT, FILE, OTHER = range(5)
 
 
 @dataclass(frozen=True)
@@ -119,79 +138,105 @@ class _Candidate:
     attribute: bool
 
 
-@dataclass(frozen=True)
-class _Item:
-    rank: int
-    order: tuple[int, int]
-    #: Among items of one rank, nearer (in lines from the cursor) is chosen first.
-    distance: int
-    heading: str
-    text: str
-    short: str = ""
-    #: The name the item defines ("" for recent edits and headers).
-    name: str = ""
-
-
-@dataclass
-class _Edited:
-    text: str
-    line: int
-    when: float = field(default_factory=time.monotonic)
-
-
 class WorkspaceContext:
-    """Context for the documents of one workspace; `note_edit` is fed by didChange, `gather` by completions."""
+    """Context for the documents of one workspace: fed by the editor's edits, views, yanks and saves (`recent`),
+    read by completions (`gather`)."""
 
     def __init__(
-        self, root: Path | None, resolve_import: ImportResolver = resolve, index: IndexLookup | None = None
+        self,
+        root: Path | None,
+        resolve_import: ImportResolver = resolve,
+        index: IndexLookup | None = None,
+        neighbours: NeighbourSearch | None = None,
+        sources: frozenset[str] = SOURCES,
     ) -> None:
         self.root = root
         self.resolve_import = resolve_import
         #: Definitions by name from the project's index (any language, any file); answers from memory.
         self.index = index
+        #: The index's BM25 neighbours of a window; answers from memory.
+        self.neighbours = neighbours
+        #: The sources used (`[completion] context_sources`).
+        self.sources = sources
+        #: The ring of code the user viewed, yanked and saved, and the places last edited.
+        self.recent = RecentCode()
         self.parser = tree_sitter.Parser(PYTHON)
         self._definitions: dict[Path, tuple[float, dict[str, Definition]]] = {}
         self._imports: OrderedDict[tuple[str, ...], tuple[list[_Candidate], frozenset[str]]] = OrderedDict()
-        self._edited: dict[str, _Edited] = {}
         self._scopes: OrderedDict[tuple[str, int, int], str] = OrderedDict()
 
     def note_edit(self, uri: str, text: str, line: int) -> None:
         """Remember where a document was last edited (for other documents' context)."""
-        self._edited[uri] = _Edited(text, line)
-        if len(self._edited) > 32:
-            oldest = min(self._edited, key=lambda key: self._edited[key].when)
-            del self._edited[oldest]
+        self.recent.note_edit(uri, text, line)
 
     def forget(self, uri: str) -> None:
-        self._edited.pop(uri, None)
+        self.recent.forget(uri)
 
     def gather(self, uri: str, text: str, anchor_line: int, budget: int, cursor: int | None = None) -> str:
         """The context for a completion in `uri` whose window starts at `anchor_line` (the cursor at offset
         `cursor`; without it, the window's first lines count as near it); at most `budget` characters. Python gets
-        every source; the other languages with a grammar recent edits and enclosing headers; the rest none."""
+        every source; the other languages with a grammar all but imported definitions; the rest none."""
         language = languages.language_of(uri)
         if budget <= 0 or language is None:
             return ""
-        items = list(self._recent(uri, language))
         near = _names_near(text, anchor_line, cursor)
+        items: list[ContextItem] = []
+        if "recent" in self.sources:
+            rare = {name: distance for name, distance in near.items() if name not in _COMMON}
+            last = text.count("\n", 0, cursor) if cursor is not None else anchor_line + NEAR_BEFORE
+            window = range(anchor_line, last + NEAR_AFTER + 1)
+            items += self.recent.items(uri, language, rare, window, self._label)
+        imported: list[ContextItem] = []
         if language == "python":
-            imported = list(self._imported(uri, text, near))
-            items += imported
+            if "imports" in self.sources:
+                imported = list(self._imported(uri, text, near))
             scopes = _enclosing_headers(text, anchor_line)
         else:
-            imported = []
             scopes = self._enclosing(uri, text, anchor_line, language)
-        if self.index is not None:
+        items += imported
+        if self.index is not None and "index" in self.sources:
             items += self._indexed(uri, near, {item.name for item in imported})
-        if scopes:
-            items.append(_Item(SCOPE, (3, 0), 0, "", scopes))
-        return _pack(items, budget, languages.grammar(language).comment)
+        if self.neighbours is not None and "neighbours" in self.sources:
+            items += self._neighbours(uri, text, anchor_line, cursor, {item.text for item in items})
+        if scopes and "scopes" in self.sources:
+            items.append(ContextItem(SCOPE, (HEADERS, 0), 0, "", scopes))
+        return pack(items, budget, languages.grammar(language).comment)
 
-    def _indexed(self, uri: str, near: dict[str, int], imported: set[str]) -> Iterator[_Item]:
+    def _neighbours(
+        self, uri: str, text: str, anchor_line: int, cursor: int | None, shown: set[str]
+    ) -> Iterator[ContextItem]:
+        """The chunks of other files that best match the window's text before the cursor's line (BM25 over the
+        project's index), asked once per window anchor so that the block changes only when the anchor moves."""
+        assert self.neighbours is not None
+        start = _line_end(text, 0, anchor_line)
+        end = text.rfind("\n", start, cursor if cursor is not None else _line_end(text, start, NEAR_BEFORE)) + 1
+        query = text[max(start, end - NEIGHBOUR_QUERY_CHARS) : end]
+        if not query.strip():
+            return
+        own = self._own(uri)
+        found = self.neighbours(f"{uri}#{anchor_line}", query, own or None)
+        asked = {word for word in _WORD.findall(query) if len(word) >= 3} - _COMMON
+        chosen = [
+            (path, chunk)
+            for path, _, chunk in found
+            if path != own and chunk not in shown and asked.intersection(_WORD.findall(chunk))
+        ]  # BM25 ranks any chunk with any word: one in common that is not a keyword or a builtin at least
+        for order, (path, chunk) in enumerate(chosen[:NEIGHBOUR_CHUNKS]):
+            rows = chunk.split("\n")[:NEIGHBOUR_LINES]
+            yield ContextItem(NEIGHBOUR, (NEIGHBOURS, order), order, path, "\n".join(rows), rows[0])
+
+    def _own(self, uri: str) -> str:
+        """The document's path relative to the root ("" when it is not a file)."""
+        return self._relative(Path(to_fs_path(uri) or uri)) if uri.startswith("file:") else ""
+
+    def _label(self, uri: str) -> str:
+        return self._own(uri) or uri.rsplit("/", 1)[-1]
+
+    def _indexed(self, uri: str, near: dict[str, int], imported: set[str]) -> Iterator[ContextItem]:
         """Definitions from the project's index of the names used near the cursor that neither the imports nor this
         file define (nearest first; at most two per name)."""
         assert self.index is not None
-        own = self._relative(Path(to_fs_path(uri) or uri)) if uri.startswith("file:") else ""
+        own = self._own(uri)
         names = [
             name
             for name in sorted(near, key=near.__getitem__)
@@ -205,7 +250,7 @@ class WorkspaceContext:
             per_name[name] = per_name.get(name, 0) + 1
             found.append((path, line, name, text))
         for order, (path, _, name, text) in enumerate(sorted(found)):  # placed by file and line: stable
-            yield _Item(NEAR, (1, order), near[name], path, text, text.split("\n", 1)[0], name)
+            yield ContextItem(NEAR, (INDEXED, order), near[name], path, text, text.split("\n", 1)[0], name)
 
     def _enclosing(self, uri: str, text: str, anchor_line: int, language: str) -> str:
         """The header lines of the definitions around the window's start, from the language's grammar (parsed again
@@ -224,7 +269,7 @@ class WorkspaceContext:
             self._scopes.popitem(last=False)
         return headers
 
-    def _imported(self, uri: str, text: str, near: dict[str, int]) -> Iterator[_Item]:
+    def _imported(self, uri: str, text: str, near: dict[str, int]) -> Iterator[ContextItem]:
         candidates, in_file = self._candidates(uri, text)
         groups: dict[str, int] = {}  # one block per file, files in the order they are first imported
         for index, candidate in enumerate(candidates):
@@ -241,8 +286,8 @@ class WorkspaceContext:
                 rank = OTHER
             text = definition.render(near)
             short = definition.header() if "\n" in text else ""
-            order = (0, group * 10_000 + index)
-            yield _Item(rank, order, near.get(used_name, 0), candidate.heading, text, short, used_name)
+            order = (IMPORTS, group * 10_000 + index)
+            yield ContextItem(rank, order, near.get(used_name, 0), candidate.heading, text, short, used_name)
 
     def _candidates(self, uri: str, text: str) -> tuple[list[_Candidate], frozenset[str]]:
         """The definitions the document's imports bring in, and the names the document uses (cached by its import
@@ -286,23 +331,6 @@ class WorkspaceContext:
                 if found.file is not None and inner.name in module:
                     return [_Candidate(self._relative(found.file), module[inner.name], imported.alias, False)]
         return []
-
-    def _recent(self, uri: str, language: str) -> Iterator[_Item]:
-        """Snippets around the last edit of the documents of the same language edited most recently."""
-        others = sorted(
-            (
-                (key, edit)
-                for key, edit in self._edited.items()
-                if key != uri and languages.language_of(key) == language
-            ),
-            key=lambda item: -item[1].when,
-        )[:RECENT_FILES]
-        for index, (key, edit) in enumerate(others):
-            lines = edit.text.split("\n")
-            start = max(0, edit.line - SNIPPET_LINES // 2)
-            snippet = "\n".join(lines[start : start + SNIPPET_LINES])
-            short = "\n".join(lines[max(0, edit.line - 2) : edit.line + 2])
-            yield _Item(RECENT, (2, index), 0, f"{key.rsplit('/', 1)[-1]} (recently edited)", snippet, short)
 
     def _definitions_of(self, path: Path) -> dict[str, Definition]:
         """A file's top-level definitions (parsed again when the file changes)."""
@@ -348,34 +376,6 @@ def _line_end(text: str, offset: int, lines: int) -> int:
             return len(text)
         offset = found + 1
     return offset
-
-
-def _pack(items: list[_Item], budget: int, comment: str) -> str:
-    """The most useful items that fit in `budget` characters (cut to their first line where they do not), placed
-    in their fixed order with one heading per file."""
-    chosen: dict[tuple[int, int], str] = {}
-    headed: set[str] = set()
-    used = 0
-    for item in sorted(items, key=lambda item: (item.rank, item.distance, item.order)):
-        heading_cost = len(f"{comment} {item.heading}\n") if item.heading and item.heading not in headed else 0
-        for text in (item.text, item.short):
-            cost = heading_cost + len(text) + 1
-            if text and used + cost <= budget:
-                chosen[item.order] = text
-                used += cost
-                if item.heading:
-                    headed.add(item.heading)
-                break
-    out: list[str] = []
-    last: str | None = None
-    by_order = {item.order: item for item in items}
-    for order in sorted(chosen):
-        heading = by_order[order].heading
-        if heading and heading != last:
-            out.append(f"{comment} {heading}\n")
-        last = heading
-        out.append(chosen[order] + "\n")
-    return "".join(out)
 
 
 def _enclosing_headers(text: str, anchor_line: int) -> str:

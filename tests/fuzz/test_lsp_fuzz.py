@@ -22,7 +22,7 @@ SOURCE = "import os\n\n\ndef mean(values):\n    return sum(values) / len(values)
 AGENT_COMMANDS = {"cove.ask", "cove.agent"}
 COMMANDS = ["cove.accepted", "cove.apply", "cove.show", "cove.approvePlan", "cove.rejectPlan", "cove.cancel"]
 COMMANDS += ["cove.undo", "cove.transcript", "cove.event", "cove.status", *AGENT_COMMANDS, "no.such.command"]
-COMMANDS += ["cove.commitMessage"]
+COMMANDS += ["cove.commitMessage", "cove.showContext"]
 
 
 class Server:
@@ -117,6 +117,11 @@ def notification_params(server: Server, method: str) -> st.SearchStrategy[Any]:
         document = st.fixed_dictionaries({"uri": uris(server)}) | json_values
         position = st.fixed_dictionaries({"line": numbers, "character": numbers}) | json_values
         return maybe_drop(st.fixed_dictionaries({"textDocument": document, "position": position}))
+    if method == "cove/yanked":
+        document = st.fixed_dictionaries({"uri": uris(server)}) | json_values
+        position = st.fixed_dictionaries({"line": numbers, "character": numbers}) | json_values
+        span = st.fixed_dictionaries({"start": position, "end": position}) | json_values
+        return maybe_drop(st.fixed_dictionaries({"textDocument": document, "range": span}))
     if method == "cove/diagnostics":
         document = st.fixed_dictionaries({"uri": uris(server)}) | json_values
         position = st.fixed_dictionaries({"line": numbers, "character": numbers}) | json_values
@@ -154,6 +159,7 @@ NOTIFICATIONS = [
     "$/cancelRequest",
     "cove/cursor",
     "cove/diagnostics",
+    "cove/yanked",
 ]
 
 

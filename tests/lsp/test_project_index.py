@@ -62,3 +62,35 @@ async def test_turned_off_nothing_is_indexed(tmp_path: Path, agent_env: dict[str
         await asyncio.sleep(1.0)
         assert index_reports(lsp) == []
     assert not daemon_paths(agent_env).socket.exists()  # no daemon was started for it
+
+
+async def test_completions_get_the_neighbours_of_their_window(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    """With the index built, the context of a window holds the chunk of another file most like it (BM25, asked of
+    the daemon once per window anchor); `cove.showContext` shows it."""
+    root = tmp_path / "project"
+    (root / ".git").mkdir(parents=True)
+    (root / "retry.py").write_text(
+        "def backoff_delays(base: float, attempts: int) -> list[float]:\n"
+        "    return [base * 2**n for n in range(attempts)]\n"
+    )
+    (root / "shapes.py").write_text("def area(width, height):\n    return width * height\n")
+    text = "import time\n\n\ndef fetch(session, url):\n    for delay in backoff_delays(0.5, 4):\n"
+    text += "        time.sleep(delay)\n"
+    env = dict(agent_env, COVE_INDEX_ENABLED="true", COVE_COMPLETION_CONTEXT_SOURCES='["neighbours"]')
+    async with cove_server(env, client="visual-studio-code", root=root) as (lsp, _):
+        for _ in range(600):
+            reports = index_reports(lsp)
+            if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
+                break
+            await asyncio.sleep(0.05)
+        uri, _ = open_file(lsp, root / "client.py", text)
+        shown: Any = {}
+        for _ in range(100):
+            shown = await lsp.workspace_execute_command_async(
+                types.ExecuteCommandParams("cove.showContext", [uri, {"line": 6, "character": 0}])
+            )
+            if shown["context"]:
+                break
+            await asyncio.sleep(0.05)
+    assert shown["context"].startswith("# retry.py\ndef backoff_delays(base: float, attempts: int) -> list[float]:")
+    assert "area" not in shown["context"]

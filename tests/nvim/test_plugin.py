@@ -394,3 +394,39 @@ def test_the_buffers_problems_are_sent_once_they_settle(tmp_path: Path, agent_en
     assert sent[0]["textDocument"] == {"uri": uri}
     assert problem["message"] == "wrong operator" and problem["severity"] == 1 and problem["source"] == "lint"
     assert problem["range"]["start"] == {"line": 1, "character": 11}
+
+
+def show_context(nvim: Nvim, uri: str, line: int, character: int) -> Any:
+    """`cove.showContext` at a position: the workspace context a completion there gets."""
+    arguments = f'{{"{uri}", {{line = {line}, character = {character}}}}}'
+    return nvim.lua(
+        'vim.lsp.get_clients({name = "cove"})[1]:request_sync("workspace/executeCommand", '
+        f'{{command = "cove.showContext", arguments = {arguments}}}, 10000).result'
+    )
+
+
+def test_yanked_lines_reach_the_context_of_a_file_that_uses_their_names(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """`yy` in one file, then a completion in another whose code uses the yanked function: the server's context
+    there holds the yanked lines (the plugin sent `cove/yanked` on TextYankPost)."""
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    retry = project / "retry.py"
+    retry.write_text(
+        '"""Retrying."""\n\n\ndef backoff_delays(base: float, attempts: int) -> list[float]:\n'
+        '    """Delays between attempts."""\n    return [base * 2**n for n in range(attempts)]\n'
+    )
+    client = project / "client.py"
+    client.write_text("import time\n\n\ndef fetch(session, url):\n    for delay in backoff_delays(0.5, 4):\n        \n")
+    with neovim(tmp_path, agent_env, retry) as nvim:
+        nvim.send("4G3yy")
+        nvim.send(f":edit {client}<CR>")
+        nvim.lua('(function() vim.bo.filetype = "python"; return true end)()')
+        nvim.wait('(function() local c = require("cove").client(0); return c ~= nil end)()')
+        uri = nvim.lua("vim.uri_from_bufnr(0)")
+        deadline = time.monotonic() + 30
+        while "(yanked)" not in (shown := show_context(nvim, uri, 5, 8))["context"]:
+            assert time.monotonic() < deadline, shown
+            time.sleep(0.2)
+    assert "# retry.py:4 (yanked)\ndef backoff_delays(base: float, attempts: int) -> list[float]:" in shown["context"]

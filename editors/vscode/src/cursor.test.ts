@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { CURSOR_DEBOUNCE_MS, Debounced } from "./cursor";
+import { CURSOR_DEBOUNCE_MS, Debounced, selectedLines } from "./cursor";
 
 describe("Debounced", () => {
   beforeEach(() => {
@@ -34,5 +34,21 @@ describe("Debounced", () => {
     moves.cancel();
     vi.advanceTimersByTime(10 * CURSOR_DEBOUNCE_MS);
     expect(settled).toEqual([]);
+  });
+});
+
+describe("selectedLines", () => {
+  it("reports the lines of a selection, whichever way it was made", () => {
+    const lines = { start: { line: 3, character: 0 }, end: { line: 5, character: 0 } };
+    expect(selectedLines({ line: 3, character: 4 }, { line: 5, character: 2 })).toEqual(lines);
+    expect(selectedLines({ line: 5, character: 2 }, { line: 3, character: 4 })).toEqual(lines);
+  });
+
+  it("leaves out a last line the selection only touches, and reports no empty selection", () => {
+    expect(selectedLines({ line: 3, character: 0 }, { line: 6, character: 0 })).toEqual({
+      start: { line: 3, character: 0 },
+      end: { line: 5, character: 0 },
+    });
+    expect(selectedLines({ line: 3, character: 4 }, { line: 3, character: 4 })).toBeUndefined();
   });
 });

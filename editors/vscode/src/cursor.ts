@@ -45,3 +45,31 @@ export class Debounced<T> {
     this.latest = undefined;
   }
 }
+
+/**
+ * `cove/yanked`: lines the user left selected, for the server's ring of recently seen code (Neovim sends its yanks):
+ * a selection that rests is code the user cares about. Params: `{textDocument: {uri}, range}`.
+ */
+export const YANKED_METHOD = "cove/yanked";
+
+/** A position as the protocol has it (zero-based line and character). */
+export interface Place {
+  line: number;
+  character: number;
+}
+
+/**
+ * The range to report for a selection from `anchor` to `active` when it rests: its lines, first to last, or
+ * `undefined` when nothing is selected or the selection ends at the very start of its last line (that line is
+ * not part of it: selecting whole lines with the mouse or Shift+Down ends there).
+ */
+export function selectedLines(anchor: Place, active: Place): { start: Place; end: Place } | undefined {
+  const [first, last] = anchor.line < active.line || (anchor.line === active.line && anchor.character <= active.character)
+    ? [anchor, active]
+    : [active, anchor];
+  if (first.line === last.line && first.character === last.character) {
+    return undefined;
+  }
+  const lastLine = last.character === 0 && last.line > first.line ? last.line - 1 : last.line;
+  return { start: { line: first.line, character: 0 }, end: { line: lastLine, character: 0 } };
+}

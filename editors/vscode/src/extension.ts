@@ -25,7 +25,7 @@ import {
   type TextDocumentPositionParams,
 } from "vscode-languageclient/node";
 
-import { CURSOR_DEBOUNCE_MS, CURSOR_METHOD, Debounced } from "./cursor";
+import { CURSOR_DEBOUNCE_MS, CURSOR_METHOD, Debounced, selectedLines, YANKED_METHOD } from "./cursor";
 import { BatchedChanges, DIAGNOSTICS_DEBOUNCE_MS, DIAGNOSTICS_METHOD } from "./diagnostics";
 import {
   SERVER_SETTINGS,
@@ -51,6 +51,9 @@ import {
 
 const SECTION = "cove";
 const CURSOR = new NotificationType<TextDocumentPositionParams>(CURSOR_METHOD);
+const YANKED = new NotificationType<{ textDocument: { uri: string }; range: ReturnType<typeof selectedLines> }>(
+  YANKED_METHOD,
+);
 const DIAGNOSTICS = new NotificationType<{ textDocument: { uri: string }; diagnostics: unknown[] }>(
   DIAGNOSTICS_METHOD,
 );
@@ -184,6 +187,12 @@ function sendCursor(editor: vscode.TextEditor): void {
   };
   // A hint for the server: if it cannot be sent, the next completion simply starts cold.
   running.sendNotification(CURSOR, params).catch(() => undefined);
+  const selection = editor.selection;
+  const range = selectedLines(selection.anchor, selection.active);
+  if (range !== undefined) {
+    // A selection that rests is code the user cares about: the server keeps it for completions' context.
+    running.sendNotification(YANKED, { textDocument: params.textDocument, range }).catch(() => undefined);
+  }
 }
 
 /** `cove/diagnostics` for a document the server has open: everything VS Code shows for it now. */

@@ -46,6 +46,7 @@ function M.setup(opts)
   vim.lsp.enable("cove")
   require("cove.ghost").setup(config)
   require("cove.cursor").setup()
+  require("cove.yank").setup()
   require("cove.diagnostics").setup()
   require("cove.commands").setup()
   vim.api.nvim_create_autocmd("LspProgress", {

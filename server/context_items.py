@@ -1,0 +1,61 @@
+"""The pieces a completion's workspace context is made of, and how they share one budget.
+
+Every source (imported definitions, the project's index, the ring of recently seen code, the index's BM25
+neighbours of the window, enclosing headers) gives `ContextItem`s. They are chosen most useful first — by rank, then
+by distance from the cursor — and an item that does not fit is cut to its short form (its first line) rather than
+dropped; the chosen ones are then placed in their fixed order, one heading per file, so that the block in front
+of the window stays the same from keystroke to keystroke while its sources do not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Ranks: lower is chosen first. The order was decided by the cross-file benchmark's ablation (docs/completions.md).
+SCOPE, NEAR, SEEN, NEIGHBOUR, RECENT, FILE, OTHER = range(7)
+
+# Places: where each source's block goes, most stable first (the order of the second key is the source's own).
+IMPORTS, INDEXED, RING, NEIGHBOURS, EDITS, HEADERS = range(6)
+
+
+@dataclass(frozen=True)
+class ContextItem:
+    """One piece of context: its rank, its place in the block, its distance from the cursor, its text."""
+
+    rank: int
+    order: tuple[int, int]
+    #: Among items of one rank, nearer (in lines from the cursor, or a source's own measure) is chosen first.
+    distance: int
+    heading: str
+    text: str
+    short: str = ""
+    #: The name the item defines ("" for snippets and headers).
+    name: str = ""
+
+
+def pack(items: list[ContextItem], budget: int, comment: str) -> str:
+    """The most useful items that fit in `budget` characters (cut to their short form where they do not), placed
+    in their fixed order with one heading per file."""
+    chosen: dict[tuple[int, int], str] = {}
+    headed: set[str] = set()
+    used = 0
+    for item in sorted(items, key=lambda item: (item.rank, item.distance, item.order)):
+        heading_cost = len(f"{comment} {item.heading}\n") if item.heading and item.heading not in headed else 0
+        for text in (item.text, item.short):
+            cost = heading_cost + len(text) + 1
+            if text and used + cost <= budget:
+                chosen[item.order] = text
+                used += cost
+                if item.heading:
+                    headed.add(item.heading)
+                break
+    out: list[str] = []
+    last: str | None = None
+    by_order = {item.order: item for item in items}
+    for order in sorted(chosen):
+        heading = by_order[order].heading
+        if heading and heading != last:
+            out.append(f"{comment} {heading}\n")
+        last = heading
+        out.append(chosen[order] + "\n")
+    return "".join(out)
