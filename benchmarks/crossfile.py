@@ -12,7 +12,8 @@ similarity. Runs on the same targets, in one process:
   imports   today's context without the project's index: imported definitions, enclosing headers
   index     the index alone: definitions of the names near the cursor from the project's code index
             (agent/code_index.py, built over the workspace first), with the enclosing headers
-  cove      the context as issue 17's first steps left it: imports, index, enclosing headers, recent edits
+  cove      the context as issue 17's first steps left it — imports, index, enclosing headers, recent edits — with
+            the imports of JavaScript (server/script_imports.py), which came after
   recent    the ring of recently seen code alone (with the headers): before each target the user was at the places
             of the 6 targets before it in the same package (views of CHUNK_LINES around each), as in a session
             that moves through a package
@@ -27,6 +28,7 @@ generous time budget (--budget-ms), so that the scores are the prompt's, not the
 Also printed: the context's characters and tokens added to the prompt, and its gathering time per request.
 
     .venv/bin/python benchmarks/crossfile.py [--targets 60] [--controls 20] [--seed 1] [--cut 4] [--plot PNG]
+                                             [--rows none,cove,all]
     .venv/bin/python benchmarks/crossfile.py --replot OUTPUT --plot PNG   # the plot of a run's printed tables
 """
 
@@ -190,6 +192,7 @@ def main() -> None:
     parser.add_argument("--cut", type=int, default=4, help="characters of the line given, past the indentation")
     parser.add_argument("--budget-ms", type=int, default=3000, help="time budget of a single-line completion")
     parser.add_argument("--context-chars", type=int, default=CompletionConfig().context_chars)
+    parser.add_argument("--rows", help="the rows to run, comma-separated (default: every row)")
     parser.add_argument("--plot", type=Path, help="draw the tables as a picture (matplotlib) to this PNG")
     parser.add_argument("--replot", type=Path, help="the printed output of an earlier run: plot it, run nothing")
     args = parser.parse_args()
@@ -266,6 +269,10 @@ def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.
         }
         for name, context in contexts.items():
             sources[name] = functools.partial(gathered_by, context, args.context_chars)
+        if args.rows:
+            wanted = args.rows.split(",")
+            assert set(wanted) <= set(sources), f"--rows: known rows are {', '.join(sources)}"
+            sources = {name: sources[name] for name in wanted}
         return score(targets, sources, engine, model, config, session.before)
 
 

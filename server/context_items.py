@@ -9,10 +9,15 @@ of the window stays the same from keystroke to keystroke while its sources do no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Ranks: lower is chosen first. The order was decided by the cross-file benchmark's ablation (docs/completions.md).
 SCOPE, NEAR, SEEN, NEIGHBOUR, RECENT, FILE, OTHER = range(7)
+
+#: Lines around the cursor whose names count as "used near the cursor".
+NEAR_BEFORE, NEAR_AFTER = 40, 10
+_WORD = re.compile(r"[A-Za-z_]\w*")
 
 # Places: where each source's block goes, most stable first (the order of the second key is the source's own).
 IMPORTS, INDEXED, RING, NEIGHBOURS, EDITS, HEADERS = range(6)
@@ -59,3 +64,32 @@ def pack(items: list[ContextItem], budget: int, comment: str) -> str:
         last = heading
         out.append(chosen[order] + "\n")
     return "".join(out)
+
+
+def names_near(text: str, anchor_line: int, cursor: int | None) -> dict[str, int]:
+    """The names used around the cursor, each with its distance in lines from the cursor's line (attribute names
+    too: `seg.apply_style` uses `apply_style`); without a cursor, in the window's first lines."""
+    if cursor is None:
+        cursor = line_end(text, 0, anchor_line)
+    start = text.rfind("\n", 0, cursor)
+    for _ in range(NEAR_BEFORE):
+        if start <= 0:
+            break
+        start = text.rfind("\n", 0, start)
+    lines = text[max(start, 0) : line_end(text, cursor, NEAR_AFTER)].split("\n")
+    here = text.count("\n", max(start, 0), cursor)
+    near: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        for name in _WORD.findall(line):
+            near[name] = min(near.get(name, 10_000), abs(index - here))
+    return near
+
+
+def line_end(text: str, offset: int, lines: int) -> int:
+    """The offset `lines` line breaks after `offset` (the text's end if there are fewer)."""
+    for _ in range(lines):
+        found = text.find("\n", offset)
+        if found == -1:
+            return len(text)
+        offset = found + 1
+    return offset

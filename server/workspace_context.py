@@ -2,10 +2,11 @@
 
 Sources, each of which `[completion] context_sources` names: `imports`, the definitions the document imports from
 workspace files (Python: signatures, first docstring lines, constants and aliases, the members of imported classes
-that the code uses); `index`, the definitions of other names used near the cursor from the project's index (any
-language); `neighbours`, the index's chunks most like the window (BM25); `recent`, the ring of code the user viewed,
-yanked and saved that shares names with the code near the cursor, and snippets of files of the same language edited
-recently (recent_code.py); `scopes`, the headers of the functions and classes that enclose the window's start.
+that the code uses; JavaScript and TypeScript: script_imports.py); `index`, the definitions of other names used near
+the cursor from the project's index (any language); `neighbours`, the index's chunks most like the window (BM25);
+`recent`, the ring of code the user viewed, yanked and saved that shares names with the code near the cursor, and
+snippets of files of the same language edited recently (recent_code.py); `scopes`, the headers of the functions and
+classes that enclose the window's start.
 
 Each source gives items (context_items.py), chosen most useful first — the enclosing headers, then what the code
 near the cursor uses, then the seen code it shares names with, the neighbours, recent edits, what the rest of the
@@ -38,16 +39,21 @@ from cove.server.context_items import (
     IMPORTS,
     INDEXED,
     NEAR,
+    NEAR_AFTER,
+    NEAR_BEFORE,
     NEIGHBOUR,
     NEIGHBOURS,
     OTHER,
     SCOPE,
     ContextItem,
+    line_end,
+    names_near,
     pack,
 )
 from cove.server.python_definitions import Definition, definitions
 from cove.server.python_imports import Resolved, resolve
 from cove.server.recent_code import RecentCode
+from cove.server.script_imports import SCRIPT_LANGUAGES, ScriptImports
 
 #: Finds what an import names: (dotted module, importing file, workspace root) -> where it is.
 ImportResolver = Callable[[str, Path | None, Path | None], Resolved]
@@ -71,8 +77,6 @@ _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 #: How much of a file is scanned for imports.
 SCAN_CHARS = 200_000
-#: Lines around the cursor whose names count as "used near the cursor".
-NEAR_BEFORE, NEAR_AFTER = 40, 10
 #: Names near the cursor looked up in the project's index, nearest first.
 INDEX_NAMES = 24
 #: Names not worth a lookup: Python's keywords and builtins.
@@ -161,6 +165,8 @@ class WorkspaceContext:
         #: The ring of code the user viewed, yanked and saved, and the places last edited.
         self.recent = RecentCode()
         self.parser = tree_sitter.Parser(PYTHON)
+        #: Imported definitions of JavaScript and TypeScript documents.
+        self.scripts = ScriptImports(root, self._relative)
         self._definitions: dict[Path, tuple[float, dict[str, Definition]]] = {}
         self._imports: OrderedDict[tuple[str, ...], tuple[list[_Candidate], frozenset[str]]] = OrderedDict()
         self._scopes: OrderedDict[tuple[str, int, int], str] = OrderedDict()
@@ -174,12 +180,13 @@ class WorkspaceContext:
 
     def gather(self, uri: str, text: str, anchor_line: int, budget: int, cursor: int | None = None) -> str:
         """The context for a completion in `uri` whose window starts at `anchor_line` (the cursor at offset
-        `cursor`; without it, the window's first lines count as near it); at most `budget` characters. Python gets
-        every source; the other languages with a grammar all but imported definitions; the rest none."""
+        `cursor`; without it, the window's first lines count as near it); at most `budget` characters. Python,
+        JavaScript and TypeScript get every source; the other languages with a grammar all but imported definitions;
+        the rest none."""
         language = languages.language_of(uri)
         if budget <= 0 or language is None:
             return ""
-        near = _names_near(text, anchor_line, cursor)
+        near = names_near(text, anchor_line, cursor)
         items: list[ContextItem] = []
         if "recent" in self.sources:
             rare = {name: distance for name, distance in near.items() if name not in _COMMON}
@@ -193,6 +200,9 @@ class WorkspaceContext:
             scopes = _enclosing_headers(text, anchor_line)
         else:
             scopes = self._enclosing(uri, text, anchor_line, language)
+            if language in SCRIPT_LANGUAGES and "imports" in self.sources:
+                importer = Path(to_fs_path(uri) or uri) if uri.startswith("file:") else None
+                imported = list(self.scripts.items(importer, text, near))
         items += imported
         if self.index is not None and "index" in self.sources:
             items += self._indexed(uri, near, {item.name for item in imported})
@@ -208,8 +218,8 @@ class WorkspaceContext:
         """The chunks of other files that best match the window's text before the cursor's line (BM25 over the
         project's index), asked once per window anchor so that the block changes only when the anchor moves."""
         assert self.neighbours is not None
-        start = _line_end(text, 0, anchor_line)
-        end = text.rfind("\n", start, cursor if cursor is not None else _line_end(text, start, NEAR_BEFORE)) + 1
+        start = line_end(text, 0, anchor_line)
+        end = text.rfind("\n", start, cursor if cursor is not None else line_end(text, start, NEAR_BEFORE)) + 1
         query = text[max(start, end - NEIGHBOUR_QUERY_CHARS) : end]
         if not query.strip():
             return
@@ -255,7 +265,7 @@ class WorkspaceContext:
     def _enclosing(self, uri: str, text: str, anchor_line: int, language: str) -> str:
         """The header lines of the definitions around the window's start, from the language's grammar (parsed again
         only when the anchor moves or the text above it changes)."""
-        above = _line_end(text, 0, anchor_line)
+        above = line_end(text, 0, anchor_line)
         key = (uri, anchor_line, hash(text[:above]))
         cached = self._scopes.get(key)
         if cached is not None:
@@ -347,35 +357,6 @@ class WorkspaceContext:
 
     def _relative(self, path: Path) -> str:
         return str(path.relative_to(self.root)) if self.root and path.is_relative_to(self.root) else path.name
-
-
-def _names_near(text: str, anchor_line: int, cursor: int | None) -> dict[str, int]:
-    """The names used around the cursor, each with its distance in lines from the cursor's line (attribute names
-    too: `seg.apply_style` uses `apply_style`); without a cursor, in the window's first lines."""
-    if cursor is None:
-        cursor = _line_end(text, 0, anchor_line)
-    start = text.rfind("\n", 0, cursor)
-    for _ in range(NEAR_BEFORE):
-        if start <= 0:
-            break
-        start = text.rfind("\n", 0, start)
-    lines = text[max(start, 0) : _line_end(text, cursor, NEAR_AFTER)].split("\n")
-    here = text.count("\n", max(start, 0), cursor)
-    near: dict[str, int] = {}
-    for index, line in enumerate(lines):
-        for name in _WORD.findall(line):
-            near[name] = min(near.get(name, 10_000), abs(index - here))
-    return near
-
-
-def _line_end(text: str, offset: int, lines: int) -> int:
-    """The offset `lines` line breaks after `offset` (the text's end if there are fewer)."""
-    for _ in range(lines):
-        found = text.find("\n", offset)
-        if found == -1:
-            return len(text)
-        offset = found + 1
-    return offset
 
 
 def _enclosing_headers(text: str, anchor_line: int) -> str:

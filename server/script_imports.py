@@ -1,0 +1,174 @@
+"""Imported definitions for JavaScript and TypeScript, as Node and TypeScript resolve a relative specifier.
+
+`import {Client, get as fetch} from "./client"`, `import * as models from "../models"`, `import Server from
+"./server.js"`, `export {Codec} from "./codec"` and CommonJS's `const {Client} = require("./client")` / `const
+client_1 = require("./client")` (what TypeScript compiles to) bind names from another file of the workspace. A
+specifier is tried as written, then with each of the languages' extensions, then as a folder's `index` file; a `.js`
+specifier also names the `.ts` file it is compiled from (TypeScript's ESM style). A bare specifier (a package) is
+not followed: its code is not the project's, and the index has what the project defines. A module shows its
+top-level definitions by their first line, a class or an interface also its members' first lines (those the code
+near the cursor uses first); names bound whole (`* as models`, `client_1`) count where the code uses their
+attributes (`models.User`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove import languages
+from cove.server.context_items import FILE, IMPORTS, NEAR, OTHER, ContextItem
+
+SCRIPT_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
+EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
+#: Members of a class or interface shown, at most.
+MEMBERS = 8
+_STATEMENT = re.compile(
+    r"""^[ \t]*(?:import|export)[ \t]+(?:type[ \t]+)?(?P<clause>[\w$*{}\s,]+?)[ \t\n]*from[ \t]*"""
+    r"""['"](?P<spec>[^'"\n]+)['"]"""
+    r"""|(?:const|let|var)[ \t]+(?P<bound>[\w$]+|\{[\w$\s,:]+\})[ \t]*=[ \t]*require\([ \t]*"""
+    r"""['"](?P<required>[^'"\n]+)['"]""",
+    re.MULTILINE,
+)
+_WORD = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A name an import binds: `name` of the module at `specifier` (None: the module itself) as `alias`."""
+
+    specifier: str
+    name: str | None
+    alias: str
+
+
+def parse_script_imports(text: str) -> list[Binding]:
+    """What the import statements and requires of `text` bind, in order."""
+    found: list[Binding] = []
+    for match in _STATEMENT.finditer(text):
+        spec = match.group("spec") or match.group("required")
+        clause = (match.group("clause") or match.group("bound") or "").strip()
+        named = re.search(r"\{([^}]*)\}", clause)
+        if named is not None:
+            for entry in named.group(1).split(","):
+                words = entry.replace(":", " as ").split()
+                words = words[1:] if words[:1] == ["type"] else words
+                if words:
+                    found.append(Binding(spec, words[0], words[-1] if "as" in words else words[0]))
+            clause = clause[: named.start()] + clause[named.end() :]
+        star = re.search(r"\*\s*as\s+([\w$]+)", clause)
+        if star is not None:
+            found.append(Binding(spec, None, star.group(1)))
+        elif (default := clause.strip(" ,")) and _WORD.fullmatch(default):
+            # `import Server from` (a default export) or `const client_1 = require(...)` (the module): the module,
+            # whose definitions the code reaches as attributes or by the default's own name
+            found.append(Binding(spec, None, default))
+    return found
+
+
+def resolve_specifier(specifier: str, importer: Path, root: Path | None) -> Path | None:
+    """The workspace file a relative specifier names from `importer`, None for a package or a file outside."""
+    if not specifier.startswith((".", "/")):
+        return None
+    base = (importer.parent / specifier).resolve()
+    candidates = [base, *(base.with_name(base.name + extension) for extension in EXTENSIONS)]
+    if base.suffix in (".js", ".jsx", ".mjs", ".cjs"):
+        candidates += [base.with_suffix(extension) for extension in (".ts", ".tsx", ".mts", ".cts")]
+    candidates += [base / f"index{extension}" for extension in EXTENSIONS]
+    for candidate in candidates:
+        if candidate.is_file() and (root is None or candidate.is_relative_to(root)):
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class ScriptDefinition:
+    """A top-level definition of a module: its name and what is shown of it."""
+
+    name: str
+    header: str
+    members: tuple[tuple[str, str], ...]
+
+    def render(self, near: dict[str, int]) -> str:
+        """The header, and a class's members (those used near the cursor first) by their first lines."""
+        keep = set(sorted(self.members, key=lambda member: near.get(member[0], 10_000))[:MEMBERS])
+        return "\n".join([self.header, *(line for name, line in self.members if (name, line) in keep)])
+
+
+def module_definitions(path: Path, source: bytes) -> dict[str, ScriptDefinition]:
+    """The top-level definitions of a JavaScript or TypeScript file, by name."""
+    grammar = languages.grammar_for(path.name)
+    if grammar is None:
+        return {}
+    every = grammar.symbols(grammar.parse(source), source).definitions
+    found: dict[str, ScriptDefinition] = {}
+    for definition in every:
+        parent = definition.node.parent
+        while parent is not None and parent.type in ("export_statement", "lexical_declaration", "variable_declaration"):
+            parent = parent.parent
+        if parent is None or parent.type != "program" or definition.name in found:
+            continue
+        members: tuple[tuple[str, str], ...] = ()
+        if definition.kind in ("class", "interface"):
+            members = tuple(
+                (inner.name, inner.header)
+                for inner in every
+                if definition.start_line < inner.start_line <= definition.end_line and inner.kind != "class"
+            )
+        found[definition.name] = ScriptDefinition(definition.name, definition.header, members)
+    return found
+
+
+class ScriptImports:
+    """Imported definitions for the JavaScript and TypeScript documents of one workspace (files parsed again only
+    when they change)."""
+
+    def __init__(self, root: Path | None, relative: Callable[[Path], str]) -> None:
+        self.root = root
+        self.relative = relative
+        self._modules: dict[Path, tuple[float, dict[str, ScriptDefinition]]] = {}
+
+    def items(self, importer: Path | None, text: str, near: dict[str, int]) -> Iterator[ContextItem]:
+        """Context items for the definitions `text`'s imports bring in (ranked as Python's are: used near the
+        cursor, used in the file, the rest)."""
+        if importer is None:
+            return
+        in_file = frozenset(_WORD.findall(text))
+        groups: dict[Path, int] = {}
+        seen: set[tuple[Path, str]] = set()
+        count = 0
+        for binding in parse_script_imports(text):
+            file = resolve_specifier(binding.specifier, importer, self.root)
+            if file is None:
+                continue
+            group = groups.setdefault(file, len(groups))
+            module = self._definitions(file)
+            if binding.name is not None:
+                chosen = [(module[binding.name], binding.alias)] if binding.name in module else []
+            else:  # the module bound whole: its definitions as attributes, or the default export by its name
+                chosen = [(definition, definition.name) for definition in module.values()]
+            for definition, used in chosen:
+                if (file, definition.name) in seen:
+                    continue
+                seen.add((file, definition.name))
+                whole = binding.name is None and binding.alias not in near and binding.alias not in in_file
+                rank = OTHER if whole else NEAR if used in near else FILE if used in in_file else OTHER
+                rendered = definition.render(near)
+                count += 1  # placed by file in import order, then as imported
+                order = (IMPORTS, group * 1_000_000 + count)
+                short = definition.header if "\n" in rendered else ""
+                yield ContextItem(rank, order, near.get(used, 0), self.relative(file), rendered, short, used)
+
+    def _definitions(self, path: Path) -> dict[str, ScriptDefinition]:
+        try:
+            mtime = path.stat().st_mtime
+            cached = self._modules.get(path)
+            if cached is not None and cached[0] == mtime:
+                return cached[1]
+            found = module_definitions(path, path.read_bytes())
+        except OSError:
+            return {}
+        self._modules[path] = (mtime, found)
+        return found
