@@ -128,6 +128,7 @@ def test_manifest_contributes_the_palette_commands_and_settings() -> None:
         "cove.palette.transcript": "Show transcript",
         "cove.palette.status": "Show status",
         "cove.palette.restart": "Restart server",
+        "cove.palette.showContext": "Show the completion context here",
         "cove.palette.commitMessage": "Write a commit message (local model)",
     }
     properties = manifest["contributes"]["configuration"]["properties"]

@@ -429,4 +429,14 @@ def test_yanked_lines_reach_the_context_of_a_file_that_uses_their_names(
         while "(yanked)" not in (shown := show_context(nvim, uri, 5, 8))["context"]:
             assert time.monotonic() < deadline, shown
             time.sleep(0.2)
+        nvim.send("6G$:CoveContext<CR>")  # the same, in Cove's split; the cursor stays in the code
+        split = nvim.wait(
+            "(function() for _, w in ipairs(vim.api.nvim_tabpage_list_wins(0)) do"
+            " local b = vim.api.nvim_win_get_buf(w);"
+            ' if vim.b[b].cove_document == "cove://context" then'
+            ' return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), "\\n") end end end)()',
+            timeout=30,
+        )
+        current = nvim.lua("vim.api.nvim_buf_get_name(0)")
+    assert "# retry.py:4 (yanked)" in split and current == str(client)
     assert "# retry.py:4 (yanked)\ndef backoff_delays(base: float, attempts: int) -> list[float]:" in shown["context"]

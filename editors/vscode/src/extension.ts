@@ -404,6 +404,32 @@ async function commitMessage(): Promise<void> {
   }
 }
 
+/**
+ * The workspace context a completion at the cursor gets (imported and indexed definitions, code seen lately, the
+ * index's neighbours, enclosing headers), opened beside the code: why a suggestion knows, or misses, something.
+ */
+async function showContext(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const running = client;
+  if (editor === undefined || running === undefined || !isOpenOnServer(running, editor.document)) {
+    void vscode.window.showInformationMessage("Cove: open a file Cove serves and put the cursor where you type.");
+    return;
+  }
+  const convert = running.code2ProtocolConverter;
+  const position = convert.asPosition(editor.selection.active);
+  const uri = convert.asTextDocumentIdentifier(editor.document).uri;
+  const result = await serverCommand("cove.showContext", [uri, position]);
+  const context = typeof result === "object" && result !== null ? (result as { context?: unknown }).context : undefined;
+  if (typeof context !== "string") {
+    return; // the error was shown
+  }
+  const shown = await vscode.workspace.openTextDocument({
+    language: editor.document.languageId,
+    content: context === "" ? "(no workspace context at this place)" : context,
+  });
+  await vscode.window.showTextDocument(shown, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+}
+
 /** The part of the built-in Git extension's API used here. */
 interface GitExtension {
   getAPI(version: 1): { repositories: { rootUri: vscode.Uri; inputBox: { value: string } }[] };
@@ -466,6 +492,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("cove.palette.transcript", () => runAndReport("cove.transcript"));
   register("cove.palette.status", showStatusDetails);
   register("cove.palette.commitMessage", commitMessage);
+  register("cove.palette.showContext", showContext);
   register("cove.palette.restart", async () => {
     restarts.reset();
     await stopClient();

@@ -1,5 +1,5 @@
 -- :CoveAsk, :CoveExplain, :CoveFix, :CoveAgent, :CoveUndo, :CoveTranscript, :CoveApprove, :CoveReject, :CoveCancel,
--- :CoveDocstring, :CoveTests, :CoveCommitMessage (the last three served by the local model when no chat model is set).
+-- :CoveContext, :CoveDocstring, :CoveTests, :CoveCommitMessage (the last three served by the local model when no chat model is set).
 -- Every command is a request to the server; long ones show their progress through LspProgress (see init.lua).
 local M = {}
 
@@ -29,11 +29,17 @@ function M.show_document(err, params, ctx, config)
   if not path or vim.fn.filereadable(path) == 0 then
     return vim.lsp.handlers["window/showDocument"](err, params, ctx, config)
   end
+  M.show_lines(vim.fn.readfile(path), vim.filetype.match({ filename = path }) or "markdown", path, params.takeFocus)
+  return { success = true }
+end
+
+--- `lines` in a scratch buffer in Cove's one split (reused), `q` to close; focused when `focus`.
+function M.show_lines(lines, filetype, name, focus)
   local bufnr = vim.api.nvim_create_buf(false, true)
-  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, vim.fn.readfile(path))
-  vim.bo[bufnr].filetype = vim.filetype.match({ filename = path }) or "markdown"
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, lines)
+  vim.bo[bufnr].filetype = filetype
   vim.bo[bufnr].bufhidden = "wipe"
-  vim.b[bufnr].cove_document = path
+  vim.b[bufnr].cove_document = name
   vim.keymap.set("n", "q", "<cmd>close<CR>", { buffer = bufnr, nowait = true, desc = "Close Cove's window" })
   local previous = vim.api.nvim_get_current_win()
   local win = document_window()
@@ -42,8 +48,22 @@ function M.show_document(err, params, ctx, config)
     win = vim.api.nvim_get_current_win()
   end
   vim.api.nvim_win_set_buf(win, bufnr)
-  vim.api.nvim_set_current_win(params.takeFocus and win or previous)
-  return { success = true }
+  vim.api.nvim_set_current_win(focus and win or previous)
+end
+
+--- :CoveContext: the workspace context a completion at the cursor gets now (imported and indexed definitions,
+--- code yanked, viewed or saved lately, the index's neighbours, enclosing headers), in Cove's split.
+function M.show_context()
+  local c = client()
+  if not c then
+    return
+  end
+  local params = vim.lsp.util.make_position_params(0, c.offset_encoding)
+  local filetype = vim.bo.filetype
+  M.execute("cove.showContext", { params.textDocument.uri, params.position }, function(result)
+    local text = result.context ~= "" and result.context or "(no workspace context at this place)"
+    M.show_lines(vim.split(text, "\n", { trimempty = true }), filetype, "cove://context", false)
+  end)
 end
 
 --- Run a server command; `done(result)` gets its result.
@@ -134,6 +154,7 @@ function M.setup()
   create("CoveCancel", function() M.execute("cove.cancel", {}) end, {})
   create("CoveDocstring", function() M.code_action("Cove: add a docstring") end, { desc = "Document the function" })
   create("CoveTests", function() M.code_action("Cove: write tests") end, { desc = "Write tests for the function" })
+  create("CoveContext", M.show_context, { desc = "Show the workspace context a completion at the cursor gets" })
   create("CoveCommitMessage", function() M.commit_message(vim.api.nvim_get_current_buf()) end, {
     desc = "A commit message for the staged changes, into this gitcommit buffer (or shown)",
   })
