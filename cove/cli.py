@@ -28,6 +28,7 @@ from cove.protocol.params import MemorySearch, MemoryWrite, ShutdownParams, Stat
 
 if TYPE_CHECKING:
     from cove.config import ModelConfig
+    from cove.inference.engine import WindowContext
     from cove.inference.kv_memory import KvShape
 
 
@@ -141,7 +142,7 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workspace_context(path: Path, text: str, offset: int, config: CoveConfig) -> Callable[[int], str] | None:
+def _workspace_context(path: Path, text: str, offset: int, config: CoveConfig) -> WindowContext | None:
     """The workspace context the editor's server would give a completion in `path`, when it is in a project (a
     folder with `.git` or `.cove`); none for a file on its own."""
     from cove.server.workspace_context import WorkspaceContext
@@ -151,7 +152,7 @@ def _workspace_context(path: Path, text: str, offset: int, config: CoveConfig) -
         return None
     context = WorkspaceContext(root, sources=frozenset(config.completion.context_sources))
     uri = path.resolve().as_uri()
-    return lambda anchor_line: context.gather(uri, text, anchor_line, config.completion.context_chars, offset)
+    return lambda anchor_line: context.gather_prompt(uri, text, anchor_line, config.completion.context_chars, offset)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:

@@ -18,6 +18,23 @@ StopReason = Literal["rule", "end", "tokens", "time", "suggestion"]
 
 
 @dataclass(frozen=True)
+class ContextFile:
+    """A piece of the workspace context from one file: the file's name as a prompt gives it, and the text."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    """The workspace context of a prompt, as text (commented blocks with their files' names, what a model without
+    repository tokens reads) and as files (a FIM model's repository format, llama-server's `input_extra`)."""
+
+    text: str
+    files: tuple[ContextFile, ...] = ()
+
+
+@dataclass(frozen=True)
 class GenerationJob:
     """One generation: the window around the cursor, the workspace context to put before it, and the limits."""
 
@@ -30,6 +47,8 @@ class GenerationJob:
     #: prompt must not cost the suggestion), after which generation stops ("time").
     budget_s: float
     context: str = ""
+    #: The same context by file, for the repository format of FIM models (empty: `context` as one chunk).
+    context_files: tuple[ContextFile, ...] = ()
     #: A short window without context that may answer at once when `window` would need a long prefill (a backend
     #: that keeps no cache of ours ignores it).
     first_window: PromptWindow | None = None

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 from cove.config import CompletionConfig, CoveConfig
 from cove.errors import Cancelled
-from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, StopReason, Warmed
+from cove.inference.completion_backend import (
+    CompletionBackend,
+    Generated,
+    GenerationJob,
+    PromptContext,
+    StopReason,
+    Warmed,
+)
 from cove.inference.completion_routing import RoutedCompletions, completion_backend
 from cove.inference.local_backend import LocalBackend
 from cove.inference.local_model import LocalModel
@@ -36,6 +43,10 @@ MAX_DOCUMENTS = 128
 __all__ = ["Completion", "CompletionEngine", "CompletionRequest", "StopReason", "WritingRequest"]
 
 
+#: The workspace context of a window, given the window's anchor line: text, or text and files (PromptContext).
+WindowContext = Callable[[int], str | PromptContext]
+
+
 @dataclass(frozen=True)
 class CompletionRequest:
     """A document's text and the cursor's character offset in it."""
@@ -45,7 +56,7 @@ class CompletionRequest:
     offset: int
     #: Workspace context placed before the document's window, given the window's anchor line (see
     #: server/workspace_context.py); it must stay stable from keystroke to keystroke, or the KV cache is lost.
-    context: Callable[[int], str] | None = None
+    context: WindowContext | None = None
 
 
 @dataclass(frozen=True)
@@ -272,7 +283,8 @@ class CompletionEngine:
         config = self.config
         block = mode is CompletionMode.BLOCK
         budget_ms = config.block_time_budget_ms if block else config.time_budget_ms
-        context = request.context(window.anchor_line) if request.context is not None else ""
+        found = request.context(window.anchor_line) if request.context is not None else ""
+        context = found if isinstance(found, PromptContext) else PromptContext(found)
         job = GenerationJob(
             document=request.document,
             window=window,
@@ -280,8 +292,9 @@ class CompletionEngine:
             rule=StopRule(mode, window.line_prefix, window.line_suffix, config.max_block_lines),
             max_new=config.max_block_tokens if block else config.max_tokens,
             budget_s=budget_ms / 1000,
-            context=context,
-            first_window=self._first_window(request, memo, window, context),
+            context=context.text,
+            context_files=context.files,
+            first_window=self._first_window(request, memo, window, context.text),
         )
         if logger.isEnabledFor(logging.DEBUG):  # `cove lsp --log-level debug`: the prompt of every request
             logger.debug("prompt\n%s", job.describe())

@@ -4,8 +4,10 @@
     PSM: <FIM_PRE> prefix <FIM_SUF> suffix <FIM_MID>
     SPM: <FIM_SUF> suffix <FIM_PRE> prefix <FIM_MID>
 
-The repository part is used where the model has `<|repo_name|>` / `<|file_sep|>` tokens (Qwen2.5-Coder); a model
-without them gets the workspace context as plain text before the FIM part, as llama-server does. The BOS token goes
+The repository part is used where the model has `<|repo_name|>` / `<|file_sep|>` tokens (Qwen2.5-Coder), a chunk per
+file the workspace context draws on (its imported definitions, the code seen lately, ...: the format those models
+were trained on for cross-file context); a model without them gets the workspace context as plain text, commented
+blocks, before the FIM part, as llama-server does. The BOS token goes
 first only for models whose vocabulary asks for it (Qwen's does not).
 
 Order matters for the cache. The text after the cursor stays the same while the user types, the text before it grows
@@ -20,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from cove.inference.completion_backend import ContextFile
 
 FimOrder = Literal["psm", "spm"]
 
@@ -55,14 +59,21 @@ def choose_order(setting: str, fim: FimTokens, architecture: str) -> FimOrder:
 
 
 def repository_part(
-    fim: FimTokens, tokenize: Callable[[str], list[int]], repo: str, file: str, context: str
+    fim: FimTokens,
+    tokenize: Callable[[str], list[int]],
+    repo: str,
+    file: str,
+    context: str,
+    files: Sequence[ContextFile] = (),
 ) -> list[int]:
-    """The tokens before the FIM part: the repository, the context as one chunk, the current file's name."""
+    """The tokens before the FIM part: the repository, the context as a chunk per file (`files`; without them the
+    context text as one chunk), the current file's name."""
     if fim.repo is None or fim.file_sep is None:
         return tokenize(context) if context else []
     tokens = [fim.repo, *tokenize(f"{repo}\n")]
-    if context:
-        tokens += [fim.file_sep, *tokenize("context\n"), *tokenize(context)]
+    for piece in files or ([ContextFile("context", context)] if context else []):
+        text = piece.text if piece.text.endswith("\n") else piece.text + "\n"
+        tokens += [fim.file_sep, *tokenize(f"{piece.name}\n"), *tokenize(text)]
     return [*tokens, fim.file_sep, *tokenize(f"{file}\n")]
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from cove.errors import ModelError
-from cove.inference.completion_backend import Generated, GenerationJob, Warmed
+from cove.inference.completion_backend import ContextFile, Generated, GenerationJob, Warmed
 from cove.inference.http_stream import CONNECT_TIMEOUT_S, ClosedWhen, HttpStatusError, StreamEnd, stream_completion
 from cove.inference.remote import endpoint_client
 
@@ -170,7 +170,8 @@ class LlamaServerCompletions:
         if self.infill:
             body["input_prefix"] = prefix
             body["input_suffix"] = job.window.suffix
-            body["input_extra"] = [{"filename": CONTEXT_FILENAME, "text": job.context}] if job.context else []
+            files = job.context_files or ((ContextFile(CONTEXT_FILENAME, job.context),) if job.context else ())
+            body["input_extra"] = [{"filename": piece.name, "text": piece.text} for piece in files]
         else:
             body["prompt"] = job.context + prefix
         return body

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from cove.config import CompletionConfig
 from cove.errors import Cancelled
-from cove.inference.completion_backend import Generated, GenerationJob, StopReason, Warmed
+from cove.inference.completion_backend import ContextFile, Generated, GenerationJob, StopReason, Warmed
 from cove.inference.document_states import KvStateCache, SavedSequence
 from cove.inference.fim import choose_order, fim_prompt, repository_part
 from cove.inference.local_model import LocalModel, common_prefix_length
@@ -132,7 +132,7 @@ class LocalBackend:
             if stop_requested():
                 raise Cancelled("completion superseded before it started")
             self._switch_to(job.document)
-            prompt, heal = self._prompt(job.window, job.max_new, job.context, job.document)
+            prompt, heal = self._prompt(job.window, job.max_new, job.context, job.document, job.context_files)
             short = self._short_prompt(job, prompt)
             if short is None:
                 return self._answer(prompt, heal, job, stop_requested, on_text)
@@ -166,7 +166,7 @@ class LocalBackend:
             if stop_requested() or not self.config.reuse_kv_cache:
                 return Warmed(0, not stop_requested())
             self._switch_to(job.document)
-            prompt, _ = self._prompt(job.window, job.max_new, job.context, job.document)
+            prompt, _ = self._prompt(job.window, job.max_new, job.context, job.document, job.context_files)
             evaluated = 0
             short = self._short_prompt(job, prompt)
             if short is not None and _left(self._short.tokens if self._short else (), short[0]):
@@ -227,7 +227,12 @@ class LocalBackend:
         self._short = self._full = self._short_place = None  # only the full window is kept for a document left
 
     def _prompt(
-        self, window: PromptWindow, max_new: int, context: str = "", document: str = ""
+        self,
+        window: PromptWindow,
+        max_new: int,
+        context: str = "",
+        document: str = "",
+        files: tuple[ContextFile, ...] = (),
     ) -> tuple[list[int], bytes]:
         """Prompt tokens, and the bytes of the prompt's last token when it is held back for token healing.
 
@@ -247,7 +252,7 @@ class LocalBackend:
         suffix = model.tokenize(window.suffix)
         path = PurePosixPath(unquote(urlsplit(document).path))
         head = [model.bos] if model.add_bos else []
-        repository = repository_part(fim, model.tokenize, path.parent.name, path.name, context)
+        repository = repository_part(fim, model.tokenize, path.parent.name, path.name, context, files)
         room = model.n_ctx - max_new - len(head) - len(suffix) - 4
         tokens = tokens[max(0, len(tokens) - room) :]
         if len(repository) > room - len(tokens):  # the context gives way first, from its start

@@ -21,7 +21,8 @@ from pygls.uris import to_fs_path
 from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, apply_layer, env_settings, find_project_root, load_config
 from cove.errors import ConfigError, CoveError, InputError
-from cove.inference.engine import Completion, CompletionEngine
+from cove.inference.completion_backend import PromptContext
+from cove.inference.engine import Completion, CompletionEngine, WindowContext
 from cove.inference.fitness import check_agent
 from cove.inference.prompt_window import choose_anchor, line_starts
 from cove.runtime import state_directory
@@ -195,13 +196,13 @@ class CoveServer(LanguageServer):
         """Have the model evaluate the window of a completion at `cursor` while the user is idle."""
         self.service().warm(cursor.uri, cursor.text, cursor.offset, self.context_at(cursor))
 
-    def context_at(self, cursor: Cursor) -> Callable[[int], str]:
+    def context_at(self, cursor: Cursor) -> WindowContext:
         """The workspace context of a window at `cursor`, given the window's anchor line."""
         budget = self.service().loaded.config.completion.context_chars
         uri, text, offset = cursor.uri, cursor.text, cursor.offset
 
-        def context(anchor_line: int) -> str:
-            return self.context.gather(uri, text, anchor_line, budget, offset)
+        def context(anchor_line: int) -> PromptContext:
+            return self.context.gather_prompt(uri, text, anchor_line, budget, offset)
 
         return context
 
@@ -289,7 +290,8 @@ def build_server() -> CoveServer:
             return {"context": "", "anchor_line": 0}
         completion = ls.service().loaded.config.completion
         anchor = choose_anchor(line_starts(cursor.text), cursor.offset, None, completion.max_prefix_chars)
-        return {"context": ls.context_at(cursor)(anchor), "anchor_line": anchor}
+        found = ls.context.gather_prompt(cursor.uri, cursor.text, anchor, completion.context_chars, cursor.offset)
+        return {"context": found.text, "anchor_line": anchor}
 
     @server.command("cove.status")
     def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:

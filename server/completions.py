@@ -15,7 +15,7 @@ from cove.errors import Cancelled, ModelError
 from cove.inference.completion_backend import Generated, Warmed
 from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.daemon_completions import DaemonCompletions
-from cove.inference.engine import Completion, CompletionEngine, CompletionRequest, WritingRequest
+from cove.inference.engine import Completion, CompletionEngine, CompletionRequest, WindowContext, WritingRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.routing import Slot, chain
@@ -89,9 +89,7 @@ class CompletionService:
         else:
             self._executor.submit(_set_engine_config, self._engine, loaded)
 
-    async def complete(
-        self, uri: str, text: str, offset: int, context: Callable[[int], str] | None = None
-    ) -> Completion:
+    async def complete(self, uri: str, text: str, offset: int, context: WindowContext | None = None) -> Completion:
         """A completion for the cursor at `offset`; raises CancelledError when a newer request supersedes it.
         `context` gives the workspace context for the window's anchor line (called in the model's thread)."""
         mark = self.warming.completion_started()
@@ -124,7 +122,7 @@ class CompletionService:
         except Cancelled as err:
             raise asyncio.CancelledError(str(err)) from err
 
-    def warm(self, uri: str, text: str, offset: int, context: Callable[[int], str] | None = None) -> None:
+    def warm(self, uri: str, text: str, offset: int, context: WindowContext | None = None) -> None:
         """Prefill the window of a completion at `offset` while the model is idle (the lowest priority: any
         completion stops it); returns at once."""
         loading = self.start()

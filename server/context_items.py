@@ -12,12 +12,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cove.inference.completion_backend import ContextFile
+
 # Ranks: lower is chosen first. The order was decided by the cross-file benchmark's ablation (docs/completions.md).
 SCOPE, NEAR, SEEN, NEIGHBOUR, RECENT, FILE, OTHER = range(7)
 
 #: Lines around the cursor whose names count as "used near the cursor".
 NEAR_BEFORE, NEAR_AFTER = 40, 10
 _WORD = re.compile(r"[A-Za-z_]\w*")
+#: What a heading adds to a file's path: a line number, a kind ("retry.py:4 (yanked)", "notes.py (recently edited)").
+_HEADING_TAIL = re.compile(r"(:\d+)?( \([^)]*\))?$")
 
 # Places: where each source's block goes, most stable first (the order of the second key is the source's own).
 IMPORTS, INDEXED, RING, NEIGHBOURS, EDITS, HEADERS = range(6)
@@ -41,6 +45,12 @@ class ContextItem:
 def pack(items: list[ContextItem], budget: int, comment: str) -> str:
     """The most useful items that fit in `budget` characters (cut to their short form where they do not), placed
     in their fixed order with one heading per file."""
+    return render(choose(items, budget, comment), comment)
+
+
+def choose(items: list[ContextItem], budget: int, comment: str) -> list[tuple[str, str]]:
+    """The most useful items that fit in `budget` characters once rendered, as (heading, text) in their fixed
+    order."""
     chosen: dict[tuple[int, int], str] = {}
     headed: set[str] = set()
     used = 0
@@ -54,16 +64,34 @@ def pack(items: list[ContextItem], budget: int, comment: str) -> str:
                 if item.heading:
                     headed.add(item.heading)
                 break
+    by_order = {item.order: item for item in items}
+    return [(by_order[order].heading, chosen[order]) for order in sorted(chosen)]
+
+
+def render(blocks: list[tuple[str, str]], comment: str) -> str:
+    """Chosen items as text: each under its heading (a comment line), one heading for consecutive items of a file."""
     out: list[str] = []
     last: str | None = None
-    by_order = {item.order: item for item in items}
-    for order in sorted(chosen):
-        heading = by_order[order].heading
+    for heading, text in blocks:
         if heading and heading != last:
             out.append(f"{comment} {heading}\n")
         last = heading
-        out.append(chosen[order] + "\n")
+        out.append(text + "\n")
     return "".join(out)
+
+
+def as_files(blocks: list[tuple[str, str]], own: str) -> tuple[ContextFile, ...]:
+    """Chosen items as a file each for a FIM model's repository format: consecutive items of one file joined, named
+    by the file's path (a heading's line number and kind left out); items without a heading (the enclosing
+    headers) are the document's own (`own`)."""
+    files: list[ContextFile] = []
+    for heading, text in blocks:
+        name = _HEADING_TAIL.sub("", heading) if heading else own
+        if files and files[-1].name == name:
+            files[-1] = ContextFile(name, f"{files[-1].text}\n{text}")
+        else:
+            files.append(ContextFile(name, text))
+    return tuple(files)
 
 
 def names_near(text: str, anchor_line: int, cursor: int | None) -> dict[str, int]:

@@ -32,6 +32,7 @@ import tree_sitter
 from pygls.uris import to_fs_path
 
 from cove import languages
+from cove.inference.completion_backend import PromptContext
 from cove.server.code_context import PYTHON
 from cove.server.context_items import (
     FILE,
@@ -46,9 +47,11 @@ from cove.server.context_items import (
     OTHER,
     SCOPE,
     ContextItem,
+    as_files,
+    choose,
     line_end,
     names_near,
-    pack,
+    render,
 )
 from cove.server.python_definitions import Definition, definitions
 from cove.server.python_imports import Resolved, resolve
@@ -179,13 +182,19 @@ class WorkspaceContext:
         self.recent.forget(uri)
 
     def gather(self, uri: str, text: str, anchor_line: int, budget: int, cursor: int | None = None) -> str:
+        """The context as text: `gather_prompt`'s (commented blocks under their files' names)."""
+        return self.gather_prompt(uri, text, anchor_line, budget, cursor).text
+
+    def gather_prompt(
+        self, uri: str, text: str, anchor_line: int, budget: int, cursor: int | None = None
+    ) -> PromptContext:
         """The context for a completion in `uri` whose window starts at `anchor_line` (the cursor at offset
         `cursor`; without it, the window's first lines count as near it); at most `budget` characters. Python,
         JavaScript and TypeScript get every source; the other languages with a grammar all but imported definitions;
         the rest none."""
         language = languages.language_of(uri)
         if budget <= 0 or language is None:
-            return ""
+            return PromptContext("")
         near = names_near(text, anchor_line, cursor)
         items: list[ContextItem] = []
         if "recent" in self.sources:
@@ -210,7 +219,9 @@ class WorkspaceContext:
             items += self._neighbours(uri, text, anchor_line, cursor, {item.text for item in items})
         if scopes and "scopes" in self.sources:
             items.append(ContextItem(SCOPE, (HEADERS, 0), 0, "", scopes))
-        return pack(items, budget, languages.grammar(language).comment)
+        comment = languages.grammar(language).comment
+        blocks = choose(items, budget, comment)
+        return PromptContext(render(blocks, comment), as_files(blocks, self._label(uri)))
 
     def _neighbours(
         self, uri: str, text: str, anchor_line: int, cursor: int | None, shown: set[str]

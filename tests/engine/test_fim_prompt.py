@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cove.config import CompletionConfig, ModelConfig
-from cove.inference.completion_backend import GenerationJob
+from cove.inference.completion_backend import ContextFile, GenerationJob
 from cove.inference.fim import FimTokens, choose_order
 from cove.inference.llama_server_completions import LlamaServerCompletions
 from cove.inference.local_backend import LocalBackend
@@ -129,3 +129,32 @@ def test_a_fim_prompt_gives_way_to_the_window_first(model: LocalModel) -> None:
     prompt = prompt_of(model, job)
     assert len(prompt) <= model.n_ctx - job.max_new
     assert prompt[-1] == ID["<|fim_middle|>"] and ID["<|fim_suffix|>"] in prompt  # the window is whole
+
+
+FILES = (
+    ContextFile("shop/util.py", "def price(x): ..."),
+    ContextFile("shop/cart.py", "class Cart:\n    items: list\n"),
+)
+
+
+def test_the_repository_format_gives_each_file_of_the_context_its_chunk(fim_model: Path, model: LocalModel) -> None:
+    """The workspace context by file (imported definitions, seen code, ...) goes as `<|file_sep|>name` chunks, as
+    Qwen2.5-Coder was trained for cross-file context; llama-server gets the same files as `input_extra`."""
+    cursor = TEXT.index("sum(")
+    job = dataclasses.replace(job_at(cursor), context_files=FILES)
+    t = model.tokenize
+    repository = [ID["<|repo_name|>"], *t("shop\n")]
+    repository += [ID["<|file_sep|>"], *t("shop/util.py\n"), *t("def price(x): ...\n")]
+    repository += [ID["<|file_sep|>"], *t("shop/cart.py\n"), *t("class Cart:\n    items: list\n")]
+    repository += [ID["<|file_sep|>"], *t("cart items.py\n")]
+    prefix, suffix = t(TEXT[:cursor]), t(TEXT[cursor:])
+    backend = LocalBackend(model, CompletionConfig())
+    prompt, _ = backend._prompt(job.window, job.max_new, job.context, job.document, job.context_files)
+    assert prompt == [*repository, ID["<|fim_prefix|>"], *prefix, ID["<|fim_suffix|>"], *suffix, ID["<|fim_middle|>"]]
+    body = {**LlamaServerCompletions("http://127.0.0.1:9").body(job, slot=0), "stream": False, "n_predict": 1}
+    assert body["input_extra"] == [{"filename": f.name, "text": f.text} for f in FILES]
+    with llama_server(fim_model) as server:
+        reply = httpx.post(f"{server.root}/infill", json=body, timeout=60).json()
+    assert reply["prompt"].startswith(
+        "<|repo_name|>myproject\n<|file_sep|>shop/util.py\ndef price(x): ...<|file_sep|>shop/cart.py\nclass Cart:"
+    )

@@ -140,3 +140,19 @@ def test_viewing_a_yanked_place_keeps_the_yank() -> None:
     recent.note_seen("file:///w/retry.py", RETRY, 3, "yanked", end_line=5)
     recent.note_seen("file:///w/retry.py", RETRY, 4, "viewed")  # the cursor rests there after the yank
     assert [chunk.kind for chunk in recent.chunks()] == ["yanked"]
+
+
+def test_the_context_by_file_for_the_repository_format(tmp_path: Path) -> None:
+    """The same context as files: named by path (a heading's line and kind left out), the enclosing headers as the
+    document's own file; its text is what the commented form holds under each heading."""
+    context = WorkspaceContext(tmp_path)
+    context.recent.note_seen((tmp_path / "retry.py").as_uri(), RETRY, 3, "yanked", end_line=5)
+    context.note_edit((tmp_path / "notes.py").as_uri(), "BACKOFF_LIMIT = 4096\nbackoff_delays = None\n", 0)
+    text = "class Server:\n    def handle(self, request):\n" + "        x = backoff_delays(1, 2)\n" * 30
+    uri = (tmp_path / "server.py").as_uri()
+    found = context.gather_prompt(uri, text, 10, 2000, cursor=len(text))
+    assert [file.name for file in found.files] == ["retry.py", "notes.py", "server.py"]
+    assert found.files[0].text.startswith("def backoff_delays(base: float, attempts: int)")
+    assert found.files[2].text == "class Server:\n    def handle(self, request):"
+    assert found.text == context.gather(uri, text, 10, 2000, cursor=len(text))
+    assert all(file.text in found.text for file in found.files)
