@@ -45,6 +45,7 @@ class SeenChunk:
     words: frozenset[str]
     #: Its place in the ring: chunks are placed in the order they entered.
     entered: int
+    language: str | None = None
 
     @property
     def end_line(self) -> int:
@@ -104,7 +105,8 @@ class RecentCode:
         kept = [chunk for chunk in self._ring if chunk not in similar]
         chunk_text = "\n".join(body)
         words = frozenset(_WORD.findall(chunk_text))
-        kept.append(SeenChunk(uri, kind, start, chunk_text, stripped, words, next(self._entered)))
+        language = languages.language_of(uri)
+        kept.append(SeenChunk(uri, kind, start, chunk_text, stripped, words, next(self._entered), language))
         self._ring = kept[-self.ring_size :]
 
     def note_saved(self, uri: str) -> None:
@@ -127,7 +129,7 @@ class RecentCode:
         """Context items for a completion in `uri` (its window covering the lines `window`): the ring's chunks of
         `language` that share names with the code near the cursor, and the other documents' last edit places."""
         for chunk in self._ring:
-            if languages.language_of(chunk.uri) != language:
+            if chunk.language != language:
                 continue
             if chunk.uri == uri and chunk.start_line < window.stop and chunk.end_line >= window.start:
                 continue  # the model sees the window itself

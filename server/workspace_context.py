@@ -21,6 +21,7 @@ memory.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import keyword
 import re
 from collections import OrderedDict
@@ -173,6 +174,8 @@ class WorkspaceContext:
         self._definitions: dict[Path, tuple[float, dict[str, Definition]]] = {}
         self._imports: OrderedDict[tuple[str, ...], tuple[list[_Candidate], frozenset[str]]] = OrderedDict()
         self._scopes: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+        self._neighbour_items: OrderedDict[str, tuple[object, list[ContextItem]]] = OrderedDict()
+        self._paths: dict[str, str] = {}
 
     def note_edit(self, uri: str, text: str, line: int) -> None:
         """Remember where a document was last edited (for other documents' context)."""
@@ -234,21 +237,32 @@ class WorkspaceContext:
         query = text[max(start, end - NEIGHBOUR_QUERY_CHARS) : end]
         if not query.strip():
             return
-        own = self._own(uri)
-        found = self.neighbours(f"{uri}#{anchor_line}", query, own or None)
-        asked = {word for word in _WORD.findall(query) if len(word) >= 3} - _COMMON
-        chosen = [
-            (path, chunk)
-            for path, _, chunk in found
-            if path != own and chunk not in shown and asked.intersection(_WORD.findall(chunk))
-        ]  # BM25 ranks any chunk with any word: one in common that is not a keyword or a builtin at least
-        for order, (path, chunk) in enumerate(chosen[:NEIGHBOUR_CHUNKS]):
-            rows = chunk.split("\n")[:NEIGHBOUR_LINES]
-            yield ContextItem(NEIGHBOUR, (NEIGHBOURS, order), order, path, "\n".join(rows), rows[0])
+        own, key = self._own(uri), f"{uri}#{anchor_line}"
+        found = self.neighbours(key, query, own or None)
+        cached = self._neighbour_items.get(key)
+        if cached is None or cached[0] is not found:  # filtered once per answer, not on every keystroke
+            asked = {word for word in _WORD.findall(query) if len(word) >= 3} - _COMMON
+            chosen = [
+                ContextItem(NEIGHBOUR, (NEIGHBOURS, 0), 0, path, "\n".join(rows), rows[0])
+                for path, _, chunk in found
+                if path != own and asked.intersection(_WORD.findall(chunk))
+                for rows in [chunk.split("\n")[:NEIGHBOUR_LINES]]
+            ]  # BM25 ranks any chunk with any word: one in common that is not a keyword or a builtin at least
+            cached = self._neighbour_items[key] = (found, chosen)
+            if len(self._neighbour_items) > 64:
+                self._neighbour_items.popitem(last=False)
+        fresh = [item for item in cached[1] if item.text not in shown][:NEIGHBOUR_CHUNKS]
+        for order, item in enumerate(fresh):
+            yield dataclasses.replace(item, order=(NEIGHBOURS, order), distance=order)
 
     def _own(self, uri: str) -> str:
         """The document's path relative to the root ("" when it is not a file)."""
-        return self._relative(Path(to_fs_path(uri) or uri)) if uri.startswith("file:") else ""
+        own = self._paths.get(uri)
+        if own is None:
+            own = self._paths[uri] = self._relative(Path(to_fs_path(uri) or uri)) if uri.startswith("file:") else ""
+            if len(self._paths) > 1024:
+                self._paths.clear()
+        return own
 
     def _label(self, uri: str) -> str:
         return self._own(uri) or uri.rsplit("/", 1)[-1]
