@@ -55,6 +55,8 @@ def choose(items: list[ContextItem], budget: int, comment: str) -> list[tuple[st
     headed: set[str] = set()
     used = 0
     for item in sorted(items, key=lambda item: (item.rank, item.distance, item.order)):
+        if item.text in chosen.values():
+            continue  # two sources found the same code (a yanked definition the index has too): once is enough
         heading_cost = len(f"{comment} {item.heading}\n") if item.heading and item.heading not in headed else 0
         for text in (item.text, item.short):
             cost = heading_cost + len(text) + 1

@@ -272,3 +272,34 @@ def test_lightbulb_fix_plan_approval_problems_reach_the_run_undo_and_cancel(
     )
     assert 'type=\\"file_saved\\"' in after_plan, after_plan
     assert undone == files["calc.py"]
+
+
+RETRY = (
+    '"""Retrying."""\n\n\ndef backoff_delays(base: float, attempts: int) -> list[float]:\n'
+    '    """Delays between attempts."""\n    return [base * 2**n for n in range(attempts)]\n'
+)
+CLIENT = "import time\n\n\ndef fetch(session, url):\n    for delay in backoff_delays(0.5, 4):\n        time.sleep(delay)\n"
+
+
+def test_a_selection_reaches_the_completion_context_shown_beside_the_code(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """Lines left selected in one file (the extension sends `cove/yanked`) are in the context of a completion in
+    another file that uses their names: *Cove: Show the completion context here* opens it beside the code."""
+    env = dict(clean_env, COVE_INDEX_ENABLED="false")  # the ring alone: the index would find the function too
+    with open_workbench(tmp_path, env, {"retry.py": RETRY, "client.py": CLIENT}) as bench:
+        page = bench.page
+        bench.open_file("retry.py")
+        bench.wait_ready()
+        page.click(".monaco-editor .view-line:has-text('def backoff_delays')")
+        page.keyboard.press("Home")
+        for _ in range(3):
+            page.keyboard.press("Shift+ArrowDown")
+        time.sleep(1)  # the selection rests (five debounce periods): only then is it sent
+        bench.open_file("client.py")
+        page.click(".monaco-editor .view-line:has-text('time.sleep')")
+        bench.palette("Cove: Show the completion context here")
+        shown = bench.wait_lines(lambda lines: any("(yanked)" in line for line in lines), what="the context shown")
+        bench.screenshot("vscode-completion-context.png")
+    assert "# retry.py:4 (yanked)" in shown, shown
+    assert any(line.startswith("def backoff_delays(base: float, attempts: int)") for line in shown), shown
