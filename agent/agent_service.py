@@ -194,18 +194,20 @@ class AgentService:
             cancelled=run.cancel.is_set,
             inbox=run.drain,
         )
+        finished = Finished("error", error="internal error: the run stopped")
         try:
             local = self._local_model(config.model)
             result = run_task(config, session, params.task, io, Models(config, local), mode, params.read_only)
             changes = session.changes() if params.propose else None
-            emit(Finished(result.stopped, result.answer, result.steps, changes=changes))
+            finished = Finished(result.stopped, result.answer, result.steps, changes=changes)
         except CoveError as err:
-            emit(Finished("error", error=str(err)))
+            finished = Finished("error", error=str(err))
         except Exception as err:  # a bug ends the run, never the daemon
             logger.exception("agent run failed")
-            emit(Finished("error", error=f"internal error: {err}"))
+            finished = Finished("error", error=f"internal error: {err}")
         finally:
-            run.done = True
+            run.done = True  # before the client hears of the end: an undo sent on `finished` finds the run over
+            emit(finished)
 
     def _local_model(self, config: ModelConfig) -> ChatModel:
         if self.resident is not None and config == self.resident[0]:
