@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from cove.inference.completion_backend import ContextFile
 
-# Ranks: lower is chosen first. The order was decided by the cross-file benchmark's ablation (docs/completions.md).
-SCOPE, NEAR, SEEN, NEIGHBOUR, RECENT, FILE, OTHER = range(7)
+# Ranks: lower is chosen first. The order was decided by the cross-file benchmark's ablation (docs/completions.md):
+# the index's neighbours of the window helped most, definitions looked up by name alone least (they distracted).
+SCOPE, NEAR, NEIGHBOUR, SEEN, LOOKED_UP, RECENT, FILE, OTHER = range(8)
 
 #: Lines around the cursor whose names count as "used near the cursor".
 NEAR_BEFORE, NEAR_AFTER = 40, 10

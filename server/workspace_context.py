@@ -40,6 +40,7 @@ from cove.server.context_items import (
     HEADERS,
     IMPORTS,
     INDEXED,
+    LOOKED_UP,
     NEAR,
     NEAR_AFTER,
     NEAR_BEFORE,
@@ -269,7 +270,8 @@ class WorkspaceContext:
 
     def _indexed(self, uri: str, near: dict[str, int], imported: set[str]) -> Iterator[ContextItem]:
         """Definitions from the project's index of the names used near the cursor that neither the imports nor this
-        file define (nearest first; at most two per name)."""
+        file define, and that one file only defines (a name defined in several files says little of which one the
+        code means: measured, such guesses distracted the model), nearest first."""
         assert self.index is not None
         own = self._own(uri)
         names = [
@@ -277,15 +279,13 @@ class WorkspaceContext:
             for name in sorted(near, key=near.__getitem__)
             if len(name) >= 3 and name not in imported and name not in _COMMON
         ][:INDEX_NAMES]
-        per_name: dict[str, int] = {}
-        found = []
+        by_name: dict[str, list[tuple[str, int, str, str]]] = {}
         for name, path, line, text in self.index(names):
-            if path == own or name not in near or per_name.get(name, 0) >= 2:
-                continue
-            per_name[name] = per_name.get(name, 0) + 1
-            found.append((path, line, name, text))
-        for order, (path, _, name, text) in enumerate(sorted(found)):  # placed by file and line: stable
-            yield ContextItem(NEAR, (INDEXED, order), near[name], path, text, text.split("\n", 1)[0], name)
+            if path != own and name in near:
+                by_name.setdefault(name, []).append((path, line, name, text))
+        found = sorted(entries[0] for entries in by_name.values() if len({entry[0] for entry in entries}) == 1)
+        for order, (path, _, name, text) in enumerate(found):  # placed by file and line: stable
+            yield ContextItem(LOOKED_UP, (INDEXED, order), near[name], path, text, text.split("\n", 1)[0], name)
 
     def _enclosing(self, uri: str, text: str, anchor_line: int, language: str) -> str:
         """The header lines of the definitions around the window's start, from the language's grammar (parsed again

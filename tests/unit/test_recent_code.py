@@ -156,3 +156,21 @@ def test_the_context_by_file_for_the_repository_format(tmp_path: Path) -> None:
     assert found.files[2].text == "class Server:\n    def handle(self, request):"
     assert found.text == context.gather(uri, text, 10, 2000, cursor=len(text))
     assert all(file.text in found.text for file in found.files)
+
+
+def test_a_name_the_index_finds_in_several_files_is_not_guessed(tmp_path: Path) -> None:
+    """`close` defined in two files could be either: neither is shown; `flush_buffers`, defined once, is."""
+    root = tmp_path / "w"
+    root.mkdir()
+    (root / "files.py").write_text("def close_all(handle):\n    pass\n\n\ndef flush_buffers(handle):\n    pass\n")
+    (root / "sockets.py").write_text("def close_all(sock):\n    pass\n")
+    index = CodeIndex(root, tmp_path / "index.db")
+    index.refresh()
+
+    def lookup(names: list[str]) -> list[tuple[str, str, int, str]]:
+        return [(c.name, c.path, c.start_line, c.text) for c in index.definitions(names)]
+
+    context = WorkspaceContext(root, index=lookup, sources=frozenset({"index"}))
+    text = "def shutdown(handle):\n    flush_buffers(handle)\n    close_all(handle)\n"
+    gathered = context.gather((root / "app.py").as_uri(), text, 0, 2000, cursor=len(text))
+    assert gathered == "# files.py\ndef flush_buffers(handle):\n    pass\n"
