@@ -39,7 +39,7 @@ import {
   type StatusState,
 } from "./settings";
 import { findExecutable } from "./executable";
-import { RestartPolicy } from "./restarts";
+import { RestartPolicy, serverGone } from "./restarts";
 import {
   parseAgentStatus,
   parseCompletionStatus,
@@ -231,8 +231,9 @@ function createClient(): LanguageClient {
     initializationOptions: () => serverOptions(),
     outputChannelName: "Cove",
     errorHandler: {
-      error: (_error, _message, count) => ({
-        action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+      // A write to a crashed server's pipe is not the server misbehaving: the close that follows restarts it.
+      error: (error, _message, count) => ({
+        action: serverGone(error) || (count !== undefined && count <= 3) ? ErrorAction.Continue : ErrorAction.Shutdown,
       }),
       closed: () => serverStopped(),
     },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { MAX_RESTARTS, RESTART_WINDOW_MS, RestartPolicy } from "./restarts";
+import { MAX_RESTARTS, RESTART_WINDOW_MS, RestartPolicy, serverGone } from "./restarts";
 
 describe("RestartPolicy", () => {
   it("restarts and says so, then gives up after too many stops in the window", () => {
@@ -28,5 +28,15 @@ describe("RestartPolicy", () => {
     expect(policy.stopped(RESTART_WINDOW_MS + 2).restart).toBe(false);
     policy.reset();
     expect(policy.stopped(RESTART_WINDOW_MS + 3).restart).toBe(true);
+  });
+});
+
+describe("serverGone", () => {
+  it("tells a write to a closed pipe from other errors", () => {
+    expect(serverGone(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }))).toBe(true);
+    expect(serverGone(new Error("write EPIPE"))).toBe(true);
+    expect(serverGone({ code: "ECONNRESET" })).toBe(true);
+    expect(serverGone(new Error("Header must provide a Content-Length property."))).toBe(false);
+    expect(serverGone(undefined)).toBe(false);
   });
 });

@@ -49,3 +49,14 @@ export class RestartPolicy {
     this.stops.length = 0;
   }
 }
+
+/**
+ * Whether a connection error means only that the server is gone (a write to its closed pipe): the connection's close
+ * follows and decides about the restart. Counting such errors against the server instead would shut the client
+ * down for good when a few writes (a code action request, a cursor notification) race the close after a crash.
+ */
+export function serverGone(error: unknown): boolean {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  return code === "EPIPE" || code === "ECONNRESET" || /\bEPIPE\b|\bECONNRESET\b/.test(message);
+}
