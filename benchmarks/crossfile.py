@@ -414,7 +414,7 @@ def plot(tables: dict[str, list[tuple[str, float, float, float]]], path: Path) -
         positions = range(len(rows))
         axis.bar([x - 0.2 for x in positions], [row[2] for row in rows], 0.4, label="cross-file similarity")
         axis.bar([x + 0.2 for x in positions], [row[3] for row in rows], 0.4, label="control similarity")
-        axis.set_xticks(list(positions), names)
+        axis.set_xticks(list(positions), names, rotation=25, fontsize=8)
         axis.set_ylim(0.4, 0.75)
         axis.set_title(f"{language}: edit similarity (bars), cross-file exact % (dots)")
         exact = axis.twinx()

@@ -6,8 +6,10 @@ through here, so a language is added by a table row and a query file, not by cod
 
 from __future__ import annotations
 
+import builtins
 import functools
 import importlib
+import keyword
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -127,6 +129,18 @@ def grammar(name: str) -> Grammar:
     language = tree_sitter.Language(getattr(importlib.import_module(module), function or "language")())
     query = resources.files("cove").joinpath("queries", f"{row.get('query', name)}.scm").read_text()
     return Grammar(name, language, query, str(row["comment"]))
+
+
+_PYTHON_COMMON = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
+
+
+@functools.cache
+def common_words(name: str) -> frozenset[str]:
+    """A language's keywords and ubiquitous builtins (languages.toml's `common`; Python's own modules for Python):
+    two pieces of code that share only these are not related."""
+    if name == "python":
+        return _PYTHON_COMMON
+    return frozenset(str(word) for word in _table().get(name, {}).get("common", []))  # type: ignore[attr-defined]
 
 
 def grammar_for(path: str) -> Grammar | None:

@@ -20,9 +20,7 @@ memory.
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
-import keyword
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -84,8 +82,6 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 SCAN_CHARS = 200_000
 #: Names near the cursor looked up in the project's index, nearest first.
 INDEX_NAMES = 24
-#: Names not worth a lookup: Python's keywords and builtins.
-_COMMON = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
 #: Neighbours (BM25) of the window included, their lines at most, and the query: the window's last characters
 #: before the cursor's line.
 NEIGHBOUR_CHUNKS, NEIGHBOUR_LINES, NEIGHBOUR_QUERY_CHARS = 3, 12, 2000
@@ -202,7 +198,8 @@ class WorkspaceContext:
         near = names_near(text, anchor_line, cursor)
         items: list[ContextItem] = []
         if "recent" in self.sources:
-            rare = {name: distance for name, distance in near.items() if name not in _COMMON}
+            common = languages.common_words(language)
+            rare = {name: distance for name, distance in near.items() if name not in common}
             last = text.count("\n", 0, cursor) if cursor is not None else anchor_line + NEAR_BEFORE
             window = range(anchor_line, last + NEAR_AFTER + 1)
             items += self.recent.items(uri, language, rare, window, self._label)
@@ -242,7 +239,8 @@ class WorkspaceContext:
         found = self.neighbours(key, query, own or None)
         cached = self._neighbour_items.get(key)
         if cached is None or cached[0] is not found:  # filtered once per answer, not on every keystroke
-            asked = {word for word in _WORD.findall(query) if len(word) >= 3} - _COMMON
+            common = languages.common_words(languages.language_of(uri) or "")
+            asked = {word for word in _WORD.findall(query) if len(word) >= 3} - common
             chosen = [
                 ContextItem(NEIGHBOUR, (NEIGHBOURS, 0), 0, path, "\n".join(rows), rows[0])
                 for path, _, chunk in found
@@ -274,10 +272,11 @@ class WorkspaceContext:
         code means: measured, such guesses distracted the model), nearest first."""
         assert self.index is not None
         own = self._own(uri)
+        common = languages.common_words(languages.language_of(uri) or "")
         names = [
             name
             for name in sorted(near, key=near.__getitem__)
-            if len(name) >= 3 and name not in imported and name not in _COMMON
+            if len(name) >= 3 and name not in imported and name not in common
         ][:INDEX_NAMES]
         by_name: dict[str, list[tuple[str, int, str, str]]] = {}
         for name, path, line, text in self.index(names):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cove import languages
 from cove.agent.code_index import CodeIndex
 from cove.config import load_config
 from cove.errors import ConfigError
@@ -174,3 +175,15 @@ def test_a_name_the_index_finds_in_several_files_is_not_guessed(tmp_path: Path) 
     text = "def shutdown(handle):\n    flush_buffers(handle)\n    close_all(handle)\n"
     gathered = context.gather((root / "app.py").as_uri(), text, 0, 2000, cursor=len(text))
     assert gathered == "# files.py\ndef flush_buffers(handle):\n    pass\n"
+
+
+def test_sharing_only_a_languages_common_words_relates_nothing(tmp_path: Path) -> None:
+    """In JavaScript, `const`, `this` and `return` are in every chunk: a seen chunk sharing only those stays out; one
+    sharing a name of the code at the cursor goes in. Every language with a grammar has such words."""
+    context = WorkspaceContext(tmp_path, sources=frozenset({"recent"}))
+    context.recent.note_seen("file:///w/other.js", "const x = this.width;\nreturn this.height;\n", 0, "viewed")
+    context.recent.note_seen("file:///w/codec.js", "function encodeFrame(frame) {\n  return frame;\n}\n", 0, "viewed")
+    text = "const header = this.parse();\nreturn encodeFrame(header);\n"
+    gathered = context.gather((tmp_path / "app.js").as_uri(), text, 0, 2000, cursor=len(text))
+    assert gathered == "// codec.js:1 (viewed)\nfunction encodeFrame(frame) {\n  return frame;\n}\n"
+    assert all(len(languages.common_words(name)) >= 20 for name in languages.names())
