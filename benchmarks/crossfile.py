@@ -61,7 +61,7 @@ from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.prompt_window import choose_anchor, line_starts
-from cove.server.python_imports import Resolved, resolve
+from cove.server.python_imports import resolve
 from cove.server.recent_code import RecentCode
 from cove.server.workspace_context import SOURCES, WorkspaceContext, parse_imports
 
@@ -254,7 +254,7 @@ def run(root: Path, packages: list[Path], targets: list[Target], args: argparse.
         landed = frozenset({"imports", "index", "recent", "scopes"})
         contexts = {
             "imports": WorkspaceContext(root, sources=landed),
-            "index": WorkspaceContext(root, resolve_import=lambda *_: Resolved(None, None), index=lookup),
+            "index": WorkspaceContext(root, index=lookup, sources=frozenset({"index", "scopes"})),
             "cove": WorkspaceContext(root, index=lookup, sources=landed),
             "recent": WorkspaceContext(root, sources=frozenset({"recent", "scopes"})),
             "lookup": WorkspaceContext(root, sources=frozenset({"recent", "scopes"})),

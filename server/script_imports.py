@@ -23,6 +23,8 @@ from cove.server.context_items import FILE, IMPORTS, NEAR, OTHER, ContextItem
 
 SCRIPT_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
+#: A JavaScript file's imports load JavaScript (Node), a TypeScript file's the sources and declarations first.
+SCRIPT_EXTENSIONS = (".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts", ".d.ts")
 #: Members of a class or interface shown, at most.
 MEMBERS = 8
 _STATEMENT = re.compile(
@@ -73,10 +75,11 @@ def resolve_specifier(specifier: str, importer: Path, root: Path | None) -> Path
     if not specifier.startswith((".", "/")):
         return None
     base = (importer.parent / specifier).resolve()
-    candidates = [base, *(base.with_name(base.name + extension) for extension in EXTENSIONS)]
+    order = SCRIPT_EXTENSIONS if importer.suffix in (".js", ".jsx", ".mjs", ".cjs") else EXTENSIONS
+    candidates = [base, *(base.with_name(base.name + extension) for extension in order)]
     if base.suffix in (".js", ".jsx", ".mjs", ".cjs"):
         candidates += [base.with_suffix(extension) for extension in (".ts", ".tsx", ".mts", ".cts")]
-    candidates += [base / f"index{extension}" for extension in EXTENSIONS]
+    candidates += [base / f"index{extension}" for extension in order]
     for candidate in candidates:
         if candidate.is_file() and (root is None or candidate.is_relative_to(root)):
             return candidate

@@ -121,3 +121,12 @@ def test_compiled_commonjs_reaches_definitions_through_the_module_binding(tmp_pa
     gathered = context.gather((tmp_path / "main.js").as_uri(), text, 0, 2000, cursor=len(text))
     assert gathered.startswith("// messages.js\nclass RequestType {\n    constructor(method) {")
     assert "function isRequest(message) {" in gathered
+
+
+def test_a_javascript_file_imports_javascript_before_declarations(tmp_path: Path) -> None:
+    """Beside a compiled package's `.js` lie its `.d.ts`: a JavaScript importer gets the code Node loads, a
+    TypeScript one the declarations TypeScript reads."""
+    (tmp_path / "messages.js").write_text("class RequestType {}\nexports.RequestType = RequestType;\n")
+    (tmp_path / "messages.d.ts").write_text("export declare class RequestType {}\n")
+    assert resolve_specifier("./messages", tmp_path / "main.js", tmp_path) == tmp_path / "messages.js"
+    assert resolve_specifier("./messages", tmp_path / "main.ts", tmp_path) == tmp_path / "messages.d.ts"
