@@ -424,12 +424,22 @@ async function showContext(): Promise<void> {
   if (typeof context !== "string") {
     return; // the error was shown
   }
-  const shown = await vscode.workspace.openTextDocument({
-    language: editor.document.languageId,
-    content: context === "" ? "(no workspace context at this place)" : context,
-  });
+  // A read-only view (no "save changes?" on closing it), highlighted as the code's language, never served itself.
+  const name = editor.document.uri.path.split("/").pop() || "document";
+  const view = vscode.Uri.from({ scheme: CONTEXT_SCHEME, path: `/${name} (completion context)` });
+  contextViews.set(view.toString(), context === "" ? "(no workspace context at this place)\n" : context);
+  contextChanged.fire(view);
+  const shown = await vscode.languages.setTextDocumentLanguage(
+    await vscode.workspace.openTextDocument(view),
+    editor.document.languageId,
+  );
   await vscode.window.showTextDocument(shown, { viewColumn: vscode.ViewColumn.Beside, preview: true });
 }
+
+/** The scheme of the read-only views of a place's completion context, and what each shows. */
+const CONTEXT_SCHEME = "cove-context";
+const contextViews = new Map<string, string>();
+const contextChanged = new vscode.EventEmitter<vscode.Uri>();
 
 /** The part of the built-in Git extension's API used here. */
 interface GitExtension {
@@ -494,6 +504,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("cove.palette.status", showStatusDetails);
   register("cove.palette.commitMessage", commitMessage);
   register("cove.palette.showContext", showContext);
+  context.subscriptions.push(
+    contextChanged,
+    vscode.workspace.registerTextDocumentContentProvider(CONTEXT_SCHEME, {
+      onDidChange: contextChanged.event,
+      provideTextDocumentContent: (uri) => contextViews.get(uri.toString()) ?? "",
+    }),
+  );
   register("cove.palette.restart", async () => {
     restarts.reset();
     await stopClient();
