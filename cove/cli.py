@@ -28,7 +28,6 @@ from cove.protocol.params import MemorySearch, MemoryWrite, ShutdownParams, Stat
 
 if TYPE_CHECKING:
     from cove.config import ModelConfig
-    from cove.inference.engine import WindowContext
     from cove.inference.kv_memory import KvShape
 
 
@@ -142,24 +141,12 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workspace_context(path: Path, text: str, offset: int, config: CoveConfig) -> WindowContext | None:
-    """The workspace context the editor's server would give a completion in `path`, when it is in a project (a
-    folder with `.git` or `.cove`); none for a file on its own."""
-    from cove.server.workspace_context import WorkspaceContext
-
-    root = find_project_root(path.parent)
-    if root is None:
-        return None
-    context = WorkspaceContext(root, sources=frozenset(config.completion.context_sources))
-    uri = path.resolve().as_uri()
-    return lambda anchor_line: context.gather_prompt(uri, text, anchor_line, config.completion.context_chars, offset)
-
-
 def cmd_complete(args: argparse.Namespace) -> int:
     """Complete the text at FILE:LINE[:COL] as `[routing] complete` says (the local model by default); print it."""
     from cove.inference.engine import CompletionEngine, CompletionRequest
     from cove.inference.local_model import LocalModel
     from cove.inference.model_files import locate_model
+    from cove.project_context import completion_context
 
     position = parse_position(args.position)
     text, offset = read_position(position)
@@ -172,7 +159,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     engine = CompletionEngine(lambda: LocalModel(path, config.model), config.completion)
     engine.reroute(config)
     request = CompletionRequest(
-        str(position.path), text, offset, context=_workspace_context(position.path, text, offset, config)
+        str(position.path), text, offset, context=completion_context(position.path, text, offset, config)
     )
     if args.show_prompt:
         print(engine.prompt(request).describe(), file=sys.stderr)

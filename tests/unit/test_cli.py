@@ -165,3 +165,26 @@ def test_index_builds_in_the_daemon_searches_and_shows_in_doctor(tmp_path: Path,
     cove("daemon", "stop", env=agent_env)
     after = cove("doctor", env=agent_env, cwd=project)
     assert f"index      {project}: 2 files, 2 chunks" in after.stdout, after.stdout
+
+
+@pytest.mark.model
+def test_show_prompt_has_the_projects_index_once_it_is_built(tmp_path: Path, agent_env: dict[str, str]) -> None:
+    """`cove complete` asks the daemon's index as the editor's server does: before `cove index`, only what the files
+    give; after it, the window's neighbour in another file (BM25) is in the prompt too."""
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "retry.py").write_text(
+        "def backoff_delays(base: float, attempts: int) -> list[float]:\n"
+        "    return [base * 2**n for n in range(attempts)]\n"
+    )
+    source = project / "client.py"
+    source.write_text("import time\n\n\ndef fetch(session, url):\n    for delay in backoff_delays(0.5, 4):\n        ti")
+    env = dict(agent_env, COVE_INDEX_ENABLED="true", COVE_COMPLETION_MAX_TOKENS="2")
+    before = cove("complete", f"{source}:6", "--show-prompt", env=env)
+    assert before.returncode == 0, before.stderr
+    assert "# retry.py" not in before.stderr
+    assert cove("index", "-C", str(project), env=env).returncode == 0
+    after = cove("complete", f"{source}:6", "--show-prompt", env=env)
+    prompt = after.stderr[after.stderr.index("--- context") : after.stderr.index("--- end of prompt")]
+    assert "# retry.py\ndef backoff_delays(base: float, attempts: int) -> list[float]:" in prompt, prompt
+    cove("daemon", "stop", env=env)
