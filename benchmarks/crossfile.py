@@ -88,6 +88,8 @@ class Target:
 @dataclass
 class Score:
     exact: int = 0
+    #: Per target, in the order every row scores them (so rows can be compared target by target).
+    hits: list[int] = field(default_factory=list)
     similarity: list[float] = field(default_factory=list)
     context_chars: list[int] = field(default_factory=list)
     context_tokens: list[int] = field(default_factory=list)
@@ -344,7 +346,9 @@ def score(
                 context = lambda _anchor, text=gathered: text  # noqa: E731 - one value per target
             document = f"{target.path}#{name}"  # each run keeps its own KV state
             completion = engine.complete(CompletionRequest(document, target.text, target.offset, context=context))
-            tally.exact += completion.text.strip() == target.truth.strip()
+            hit = completion.text.strip() == target.truth.strip()
+            tally.exact += hit
+            tally.hits.append(int(hit))
             tally.similarity.append(similarity(completion.text, target.truth))
         model.clear()
     return report(scores, targets)
@@ -383,8 +387,36 @@ def report(scores: dict[tuple[str, str, bool], Score], targets: list[Target]) ->
                     else f" {'-':>11} {'-':>7}"
                 )
             )
-    print("exact: the suggestion is the rest of the line; sim: edit similarity (difflib ratio) with it")
+        names = list(dict.fromkeys(name for name, _, _ in scores))
+        if "none" in names and len(names) > 1:
+            print(f"{language + ' vs none':<18} {'cross sim':>24} {'cross exact (lines)':>24} {'ctrl sim':>24}")
+            for name in names[1:]:
+                cells = []
+                for crossfile, metric in ((True, "similarity"), (True, "hits"), (False, "similarity")):
+                    row = getattr(scores.get((name, language, crossfile), Score()), metric)
+                    base = getattr(scores.get(("none", language, crossfile), Score()), metric)
+                    cells.append(paired_difference(row, base, total=metric == "hits"))
+                print(f"{name:<18} {cells[0]:>24} {cells[1]:>24} {cells[2]:>24}")
+    print(
+        "exact: the suggestion is the rest of the line; sim: edit similarity (difflib ratio) with it; vs none: the\n"
+        "difference target by target, with a 90% bootstrap interval (an interval holding 0 is no measured effect)"
+    )
     return "\n".join(lines)
+
+
+def paired_difference(row: list[float] | list[int], base: list[float] | list[int], total: bool = False) -> str:
+    """The mean (or, with `total`, summed) difference of paired scores with its 90% bootstrap interval."""
+    if not row or len(row) != len(base):
+        return "-"
+    differences = [a - b for a, b in zip(row, base, strict=True)]
+    scale = len(differences) if total else 1
+    rng = random.Random(0)
+    means = sorted(statistics.fmean(rng.choices(differences, k=len(differences))) * scale for _ in range(2000))
+    low, high = means[100], means[1899]
+    value = statistics.fmean(differences) * scale
+    if total:
+        return f"{value:+.0f} [{low:+.0f}, {high:+.0f}]"
+    return f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def parse_tables(text: str) -> dict[str, list[tuple[str, float, float, float]]]:

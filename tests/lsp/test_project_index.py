@@ -30,16 +30,21 @@ def index_reports(lsp: Any) -> list[Any]:
     return []
 
 
+async def index_built(lsp: Any) -> list[Any]:
+    """The index's `$/progress` reports once the build has ended (30 s at most)."""
+    for _ in range(600):
+        reports = index_reports(lsp)
+        if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
+            break
+        await asyncio.sleep(0.05)
+    return reports
+
+
 async def test_the_build_is_shown_and_a_save_is_indexed(tmp_path: Path, agent_env: dict[str, str]) -> None:
     root = project(tmp_path)
     env = dict(agent_env, COVE_INDEX_ENABLED="true")
     async with cove_server(env, client="visual-studio-code", root=root) as (lsp, _):
-        for _ in range(600):
-            reports = index_reports(lsp)
-            if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
-                break
-            await asyncio.sleep(0.05)
-        begin, *_, end = reports
+        begin, *_, end = await index_built(lsp)
         assert begin.message == "indexing project"
         files = len(list(root.rglob("*.py")))
         assert end.message.startswith(f"indexed: {files} files, ")
@@ -78,11 +83,7 @@ async def test_completions_get_the_neighbours_of_their_window(tmp_path: Path, ag
     text += "        time.sleep(delay)\n"
     env = dict(agent_env, COVE_INDEX_ENABLED="true", COVE_COMPLETION_CONTEXT_SOURCES='["neighbours"]')
     async with cove_server(env, client="visual-studio-code", root=root) as (lsp, _):
-        for _ in range(600):
-            reports = index_reports(lsp)
-            if reports and isinstance(reports[-1], types.WorkDoneProgressEnd):
-                break
-            await asyncio.sleep(0.05)
+        await index_built(lsp)
         uri, _ = open_file(lsp, root / "client.py", text)
         shown: Any = {}
         for _ in range(100):
