@@ -278,8 +278,9 @@ def build_server() -> CoveServer:
         ls.stats.accepted(document_key(uri))
 
     @server.command("cove.showContext")
-    def on_show_context(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
-        """The workspace context a completion at (uri, {line, character}) gets, for the editor to show."""
+    async def on_show_context(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
+        """The workspace context a completion at (uri, {line, character}) gets, for the editor to show (gathered
+        off the event loop, so that the index's neighbours of a new window are waited for as a completion would)."""
         if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
             raise InputError("cove.showContext takes a document's URI and a position {line, character}")
         line, character = arguments[1].get("line"), arguments[1].get("character")
@@ -290,7 +291,9 @@ def build_server() -> CoveServer:
             return {"context": "", "anchor_line": 0}
         completion = ls.service().loaded.config.completion
         anchor = choose_anchor(line_starts(cursor.text), cursor.offset, None, completion.max_prefix_chars)
-        found = ls.context.gather_prompt(cursor.uri, cursor.text, anchor, completion.context_chars, cursor.offset)
+        found = await asyncio.to_thread(
+            ls.context.gather_prompt, cursor.uri, cursor.text, anchor, completion.context_chars, cursor.offset
+        )
         return {"context": found.text, "anchor_line": anchor}
 
     @server.command("cove.status")
