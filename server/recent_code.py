@@ -90,7 +90,8 @@ class RecentCode:
             start = max(0, line - CHUNK_LINES // 2)
             end = min(len(lines), start + CHUNK_LINES)
         else:
-            start, end = max(0, min(line, end_line)), min(len(lines), max(line, end_line) + 1, line + YANK_LINES)
+            start = max(0, min(line, end_line))
+            end = min(len(lines), max(line, end_line) + 1, start + YANK_LINES)
         body = lines[start:end]
         while body and not body[-1].strip():
             body.pop()

@@ -11,7 +11,7 @@ from cove import languages
 from cove.agent.code_index import CodeIndex
 from cove.config import load_config
 from cove.errors import ConfigError
-from cove.server.recent_code import RING_SIZE, RecentCode
+from cove.server.recent_code import RING_SIZE, YANK_LINES, RecentCode
 from cove.server.workspace_context import SOURCES, WorkspaceContext
 
 RETRY = '''"""Retrying with backoff."""
@@ -187,3 +187,11 @@ def test_sharing_only_a_languages_common_words_relates_nothing(tmp_path: Path) -
     gathered = context.gather((tmp_path / "app.js").as_uri(), text, 0, 2000, cursor=len(text))
     assert gathered == "// codec.js:1 (viewed)\nfunction encodeFrame(frame) {\n  return frame;\n}\n"
     assert all(len(languages.common_words(name)) >= 20 for name in languages.names())
+
+
+def test_a_long_yank_is_cut_from_its_first_line_whichever_way_it_was_given() -> None:
+    recent = RecentCode()
+    text = "\n".join(f"value_{n} = {n}" for n in range(300))
+    recent.note_seen("file:///w/a.py", text, 250, "yanked", end_line=100)
+    [chunk] = recent.chunks()
+    assert chunk.start_line == 100 and chunk.text.count("\n") + 1 == YANK_LINES
