@@ -4,8 +4,9 @@
 "./server.js"`, `export {Codec} from "./codec"` and CommonJS's `const {Client} = require("./client")` / `const
 client_1 = require("./client")` (what TypeScript compiles to) bind names from another file of the workspace. A
 specifier is tried as written, then with each of the languages' extensions, then as a folder's `index` file; a `.js`
-specifier also names the `.ts` file it is compiled from (TypeScript's ESM style). A bare specifier (a package) is
-not followed: its code is not the project's, and the index has what the project defines. A module shows its
+specifier also names the `.ts` file it is compiled from (TypeScript's ESM style). A bare specifier is mapped by the
+nearest tsconfig.json's `paths` and `baseUrl` (ts_paths.py); a package is not followed: its code is not the
+project's, and the index has what the project defines. A module shows its
 top-level definitions by their first line, a class or an interface also its members' first lines (those the code
 near the cursor uses first); names bound whole (`* as models`, `client_1`) count where the code uses their
 attributes (`models.User`).
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from cove import languages
 from cove.server.context_items import FILE, IMPORTS, NEAR, OTHER, ContextItem
+from cove.server.ts_paths import mapping_for
 
 SCRIPT_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -71,10 +73,20 @@ def parse_script_imports(text: str) -> list[Binding]:
 
 
 def resolve_specifier(specifier: str, importer: Path, root: Path | None) -> Path | None:
-    """The workspace file a relative specifier names from `importer`, None for a package or a file outside."""
-    if not specifier.startswith((".", "/")):
-        return None
-    base = (importer.parent / specifier).resolve()
+    """The workspace file a specifier names from `importer`: a relative one as Node and TypeScript resolve it, a bare
+    one through the nearest tsconfig's `paths` and `baseUrl`; None for a package or a file outside."""
+    if specifier.startswith((".", "/")):
+        return _file_at((importer.parent / specifier).resolve(), importer, root)
+    mapping = mapping_for(importer, root)
+    for base in mapping.candidates(specifier) if mapping is not None else []:
+        found = _file_at(base.resolve(), importer, root)
+        if found is not None:
+            return found
+    return None
+
+
+def _file_at(base: Path, importer: Path, root: Path | None) -> Path | None:
+    """The file a resolved specifier path names: as written, with an extension, or a folder's index file."""
     order = SCRIPT_EXTENSIONS if importer.suffix in (".js", ".jsx", ".mjs", ".cjs") else EXTENSIONS
     candidates = [base, *(base.with_name(base.name + extension) for extension in order)]
     if base.suffix in (".js", ".jsx", ".mjs", ".cjs"):

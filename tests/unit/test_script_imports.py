@@ -3,6 +3,7 @@ resolution of relative specifiers, and what reaches a completion's context."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cove.server.script_imports import Binding, parse_script_imports, resolve_specifier
@@ -130,3 +131,30 @@ def test_a_javascript_file_imports_javascript_before_declarations(tmp_path: Path
     (tmp_path / "messages.d.ts").write_text("export declare class RequestType {}\n")
     assert resolve_specifier("./messages", tmp_path / "main.js", tmp_path) == tmp_path / "messages.js"
     assert resolve_specifier("./messages", tmp_path / "main.ts", tmp_path) == tmp_path / "messages.d.ts"
+
+
+def test_tsconfig_paths_and_base_url_map_bare_specifiers(tmp_path: Path) -> None:
+    """`@/components/button` through `paths` (relative to `baseUrl`), `lib/format` through `baseUrl` alone, in a
+    tsconfig.json with comments and trailing commas; a package stays a package; a change to the file is read."""
+    root = tmp_path / "app"
+    (root / "src" / "components").mkdir(parents=True)
+    (root / "src" / "lib").mkdir()
+    (root / "src" / "components" / "button.tsx").write_text("export function Button(props: Props) {}\n")
+    (root / "src" / "lib" / "format.ts").write_text("export function formatPrice(cents: number): string {}\n")
+    (root / "tsconfig.json").write_text(
+        '{\n  // the compiler\'s options\n  "compilerOptions": {\n    "baseUrl": "./src", /* relative */\n'
+        '    "paths": {"@/*": ["./*"], "#button": ["components/button.tsx"],},\n  },\n}\n'
+    )
+    main = root / "src" / "pages" / "home.tsx"
+    main.parent.mkdir()
+    assert resolve_specifier("@/components/button", main, root) == root / "src" / "components" / "button.tsx"
+    assert resolve_specifier("#button", main, root) == root / "src" / "components" / "button.tsx"
+    assert resolve_specifier("lib/format", main, root) == root / "src" / "lib" / "format.ts"
+    assert resolve_specifier("react", main, root) is None
+    (root / "tsconfig.json").write_text('{"compilerOptions": {"paths": {"~/*": ["src/*"]}}}')
+    os.utime(root / "tsconfig.json", (1, 1))  # a different modification time, whatever the clock's resolution
+    assert resolve_specifier("~/lib/format", main, root) == root / "src" / "lib" / "format.ts"
+    assert resolve_specifier("lib/format", main, root) is None  # no baseUrl now
+    text = 'import { formatPrice } from "~/lib/format";\n\nexport const label = formatPrice('
+    gathered = WorkspaceContext(root, sources=frozenset({"imports"})).gather(main.as_uri(), text, 0, 2000, len(text))
+    assert gathered == "// src/lib/format.ts\nexport function formatPrice(cents: number): string {}\n"
