@@ -15,6 +15,7 @@ attributes (`models.User`).
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,8 @@ SCRIPT_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 EXTENSIONS = (".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
 #: A JavaScript file's imports load JavaScript (Node), a TypeScript file's the sources and declarations first.
 SCRIPT_EXTENSIONS = (".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts", ".d.ts")
-#: Members of a class or interface shown, at most.
-MEMBERS = 8
+#: Members of a class or interface shown, at most; how much of a document is scanned for imports.
+MEMBERS, SCAN_CHARS = 8, 200_000
 _STATEMENT = re.compile(
     r"""^[ \t]*(?:import|export)[ \t]+(?:type[ \t]+)?(?P<clause>[\w$*{}\s,]+?)[ \t\n]*from[ \t]*"""
     r"""['"](?P<spec>[^'"\n]+)['"]"""
@@ -37,6 +38,8 @@ _STATEMENT = re.compile(
     re.MULTILINE,
 )
 _WORD = re.compile(r"[A-Za-z_$][\w$]*")
+#: A clause whose names go on the next lines: `import {`, `export type {`.
+_OPEN_CLAUSE = re.compile(r"(?:import|export)\s+(?:type\s+)?\{[^}]*$")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,35 @@ def parse_script_imports(text: str) -> list[Binding]:
             # whose definitions the code reaches as attributes or by the default's own name
             found.append(Binding(spec, None, default))
     return found
+
+
+def statement_lines(text: str) -> tuple[str, ...]:
+    """The import statements and requires of `text` (its first SCAN_CHARS) as their lines, in order — found by plain
+    searches for the words that start them, not a pattern tried at every position: they are the cache key of what
+    the imports bind, so typing elsewhere costs only these searches."""
+    limit = min(len(text), SCAN_CHARS)
+    found: dict[int, str] = {}
+    for word in ("import", "export", "require("):
+        at = text.find(word, 0, limit)
+        while at != -1:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at, limit)
+            end = limit if end == -1 else end
+            line = text[start:end]
+            stripped = line.lstrip()
+            if _OPEN_CLAUSE.match(stripped):  # `import {` ... `} from "./x"` over several lines
+                close = text.find("}", end, limit)
+                after = text.find("\n", close, limit) if close != -1 else -1
+                end = limit if after == -1 else after
+                line = text[start:end]
+            if (
+                stripped.startswith("import")
+                or (stripped.startswith("export") and "from" in line)
+                or word == "require("
+            ):
+                found.setdefault(start, line)
+            at = text.find(word, max(end, at + 1), limit)
+    return tuple(found[start] for start in sorted(found))
 
 
 def resolve_specifier(specifier: str, importer: Path, root: Path | None) -> Path | None:
@@ -136,25 +168,55 @@ def module_definitions(path: Path, source: bytes) -> dict[str, ScriptDefinition]
     return found
 
 
+@dataclass(frozen=True)
+class _Imported:
+    """A definition an import brings in: where from, what binds it, the name the code uses it by."""
+
+    heading: str
+    definition: ScriptDefinition
+    used: str
+    #: The module's binding when it is bound whole (`models` of `* as models`), else "".
+    whole: str
+    order: int
+
+
 class ScriptImports:
-    """Imported definitions for the JavaScript and TypeScript documents of one workspace (files parsed again only
-    when they change)."""
+    """Imported definitions for the JavaScript and TypeScript documents of one workspace: worked out again only when
+    the document's import lines change (a keystroke costs a scan for the words that start them), the modules parsed
+    again only when they change."""
 
     def __init__(self, root: Path | None, relative: Callable[[Path], str]) -> None:
         self.root = root
         self.relative = relative
         self._modules: dict[Path, tuple[float, dict[str, ScriptDefinition]]] = {}
+        self._imported: OrderedDict[tuple[str, ...], tuple[list[_Imported], frozenset[str]]] = OrderedDict()
 
     def items(self, importer: Path | None, text: str, near: dict[str, int]) -> Iterator[ContextItem]:
         """Context items for the definitions `text`'s imports bring in (ranked as Python's are: used near the
         cursor, used in the file, the rest)."""
         if importer is None:
             return
-        in_file = frozenset(_WORD.findall(text))
+        imported, in_file = self._bound(importer, text)
+        for entry in imported:
+            definition, used = entry.definition, entry.used
+            unused_module = entry.whole and entry.whole not in near and entry.whole not in in_file
+            rank = OTHER if unused_module else NEAR if used in near else FILE if used in in_file else OTHER
+            rendered = definition.render(near)
+            short = definition.header if "\n" in rendered else ""
+            order = (IMPORTS, entry.order)
+            yield ContextItem(rank, order, near.get(used, 0), entry.heading, rendered, short, used)
+
+    def _bound(self, importer: Path, text: str) -> tuple[list[_Imported], frozenset[str]]:
+        """What the import statements bind, and the words of the document (cached by the statements' lines)."""
+        lines = statement_lines(text)
+        key = (str(importer), *lines)
+        cached = self._imported.get(key)
+        if cached is not None:
+            return cached
         groups: dict[Path, int] = {}
         seen: set[tuple[Path, str]] = set()
-        count = 0
-        for binding in parse_script_imports(text):
+        found: list[_Imported] = []
+        for binding in parse_script_imports("\n".join(lines)):
             file = resolve_specifier(binding.specifier, importer, self.root)
             if file is None:
                 continue
@@ -165,16 +227,16 @@ class ScriptImports:
             else:  # the module bound whole: its definitions as attributes, or the default export by its name
                 chosen = [(definition, definition.name) for definition in module.values()]
             for definition, used in chosen:
-                if (file, definition.name) in seen:
-                    continue
-                seen.add((file, definition.name))
-                whole = binding.name is None and binding.alias not in near and binding.alias not in in_file
-                rank = OTHER if whole else NEAR if used in near else FILE if used in in_file else OTHER
-                rendered = definition.render(near)
-                count += 1  # placed by file in import order, then as imported
-                order = (IMPORTS, group * 1_000_000 + count)
-                short = definition.header if "\n" in rendered else ""
-                yield ContextItem(rank, order, near.get(used, 0), self.relative(file), rendered, short, used)
+                if (file, definition.name) not in seen:
+                    seen.add((file, definition.name))  # placed by file in import order, then as imported
+                    whole = binding.alias if binding.name is None else ""
+                    order = group * 1_000_000 + len(found)
+                    found.append(_Imported(self.relative(file), definition, used, whole, order))
+        result = (found, frozenset(_WORD.findall(text[:SCAN_CHARS])))
+        self._imported[key] = result
+        if len(self._imported) > 64:
+            self._imported.popitem(last=False)
+        return result
 
     def _definitions(self, path: Path) -> dict[str, ScriptDefinition]:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cove.server.script_imports import Binding, parse_script_imports, resolve_specifier
+from cove.server.script_imports import Binding, parse_script_imports, resolve_specifier, statement_lines
 from cove.server.workspace_context import WorkspaceContext
 
 CLIENT_TS = """import { EventEmitter } from "events";
@@ -158,3 +158,22 @@ def test_tsconfig_paths_and_base_url_map_bare_specifiers(tmp_path: Path) -> None
     text = 'import { formatPrice } from "~/lib/format";\n\nexport const label = formatPrice('
     gathered = WorkspaceContext(root, sources=frozenset({"imports"})).gather(main.as_uri(), text, 0, 2000, len(text))
     assert gathered == "// src/lib/format.ts\nexport function formatPrice(cents: number): string {}\n"
+
+
+def test_the_import_lines_are_found_without_a_full_scan_and_stay_while_typing_elsewhere() -> None:
+    """The statements' lines are the cache key of what the imports bind: a clause over several lines is whole, a
+    function's `export` and a comment's "important" are not statements, and typing in a body leaves the key."""
+    text = (
+        'import Server, { Codec } from "./server";\nimport {\n  Frame,\n  encode as enc,\n} from "./frame";\n'
+        'const { Emitter } = require("./events");\n\n// an important note\nexport function start() {\n  return 1;\n}\n'
+        'export { Token } from "./lexer";\n'
+    )
+    lines = statement_lines(text)
+    assert lines == (
+        'import Server, { Codec } from "./server";',
+        'import {\n  Frame,\n  encode as enc,\n} from "./frame";',
+        'const { Emitter } = require("./events");',
+        'export { Token } from "./lexer";',
+    )
+    assert parse_script_imports("\n".join(lines)) == parse_script_imports(text)
+    assert statement_lines(text.replace("return 1;", "return 1 + 2;")) == lines
