@@ -94,7 +94,8 @@ async def test_two_windows_share_the_daemons_one_model(agent_env: dict[str, str]
             during = await first.text_document_inline_completion_async(inline_params(uri, line, column + 26))
             assert isinstance(during, types.InlineCompletionList)
             assert (await status_of(first))["answered_last"] == "daemon"
-            assert not finished_events(agent, wait_s=0.05), "the keystroke was answered before the run finished"
+            # Answered while the step was paused (whether the short run then ends before this line reads its events
+            # is the clock's: the count of preemptions is what says the keystroke went first).
             assert daemon_status(env)["completions"]["preemptions"] >= 1, "answered while the step was paused"
             assert finished_events(agent, wait_s=300), "the run went on and finished"
         completions = daemon_status(env)["completions"]
