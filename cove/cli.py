@@ -28,7 +28,7 @@ from cove.protocol.params import MemorySearch, MemoryWrite, ShutdownParams, Stat
 
 if TYPE_CHECKING:
     from cove.config import ModelConfig
-    from cove.inference.kv_memory import KvShape
+    from cove.inference.kv_measure import KvMeasurement
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def _with_multiline(loaded: LoadedConfig, mode: MultilineMode) -> CoveConfig:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the installation: versions, config files, the model, what runs offline."""
-    from cove.inference.local_model import LocalModel
+    from cove.inference.kv_measure import load_measured
     from cove.inference.model_files import locate_model, verify_default_model
 
     failures = 0
@@ -230,12 +230,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report(False, "model", f"{path} does not match its sha256; delete it and run `cove model`")
         else:
             started = time.perf_counter()
-            model = LocalModel(path, loaded.config.model)
+            model, measured = load_measured(path, loaded.config.model)
             seconds = time.perf_counter() - started
             fim = "fill-in-the-middle" if model.fim else "prefix continuation (no fill-in-the-middle tokens)"
             report(True, "model", f"{path} ({size:.0f} MB): {model.description}, loads in {seconds:.1f} s, {fim}")
-            _report_kv_memory(model.kv_shape, loaded.config.model)
             model.close()
+            _report_kv_memory(measured, memory_table=args.memory)
+            if args.memory:
+                _report_kv_settings(path, loaded.config.model)
             _report_fitness(loaded.config, path)
     except CoveError as err:
         report(False, "model", str(err))
@@ -286,18 +288,51 @@ def _report_completion_route(config: CoveConfig, report: Callable[[bool, str, st
             server.close()
 
 
-def _report_kv_memory(shape: KvShape, config: ModelConfig) -> None:
-    """The KV cache each setting would take at the configured context and at 32K tokens."""
-    from cove.inference.kv_memory import SETTINGS, kv_bytes
+def _report_kv_memory(measured: KvMeasurement, memory_table: bool) -> None:
+    """The configured KV cache as this process loaded it: llama.cpp's buffers beside the computed size, and what the
+    load added to the resident memory."""
+    setting = f"kv_type {measured.kv_type}, swa_full {str(measured.swa_full).lower()}"
+    buffers, loaded = measured.buffers, measured.loaded
+    cells = " + ".join(str(n) for n in buffers.kv_cells)
+    print(
+        f"ok  {'kv cache':<10} {buffers.kv_total_mib:.1f} MiB in llama.cpp's KV buffers ({cells} cells), "
+        f"{measured.computed_mib:.1f} MiB computed, at n_ctx {measured.n_ctx} with {setting}"
+    )
+    file_growth = loaded.file_mib - measured.before.file_mib
+    print(
+        f"{'':15}the load added {measured.load_growth_mib:.0f} MiB resident ({loaded.total_mib:.0f} MiB now): "
+        f"{file_growth:.0f} MiB of the mapped model file, {measured.anon_growth_mib:.0f} MiB anonymous (the KV "
+        f"buffers, zeroed when allocated, and the rest); compute buffer {buffers.compute_mib:.0f} MiB reserved, "
+        "resident as used"
+    )
+    if not memory_table:
+        print(f"{'':15}every setting at 4K, 16K and 32K, each measured in a fresh process: cove doctor --memory")
 
-    current = kv_bytes(shape, config.n_ctx, config.kv_type, config.swa_full, config.n_batch)
-    setting = f"kv_type {config.kv_type}, swa_full {str(config.swa_full).lower()}"
-    print(f"ok  {'kv cache':<10} {current / 2**20:.1f} MiB at n_ctx {config.n_ctx} with {setting}")
-    full = kv_bytes(shape, 32768, "f16", True, config.n_batch)
-    for name, kv_type, swa_full in SETTINGS:
-        size = kv_bytes(shape, config.n_ctx, kv_type, swa_full, config.n_batch)
-        at_32k = kv_bytes(shape, 32768, kv_type, swa_full, config.n_batch)
-        print(f"     {name:<37} {size / 2**20:7.1f} MiB; at 32K {at_32k / 2**20:6.1f} MiB ({full / at_32k:4.1f}x less)")
+
+def _report_kv_settings(path: Path, config: ModelConfig) -> None:
+    """Every KV setting at 4K, 16K and 32K tokens, each loaded in a fresh process: llama.cpp's KV buffers, the
+    computed size, and what the load added to the process's resident memory."""
+    from tqdm import tqdm
+
+    from cove.inference.kv_measure import measure_in_child
+    from cove.inference.kv_memory import SETTINGS
+
+    contexts = (4096, 16384, 32768)
+    print(f"{'':5}kv cache by setting, MiB, each loaded in a fresh process: llama.cpp's KV buffers, computed, x less")
+    print(f"{'':5}than f16 full-size (llama.cpp's), resident memory the load added and the anonymous part of it")
+    print(f"{'':5}{'setting':<37} {'n_ctx':>6} {'llama.cpp':>9} {'computed':>8} {'x less':>6} {'+load':>6} {'anon':>5}")
+    runs = [(setting, n_ctx) for n_ctx in contexts for setting in SETTINGS]
+    full: dict[int, float] = {}
+    for (name, kv_type, swa_full), n_ctx in tqdm(runs, desc="measuring", file=sys.stderr, leave=False):
+        child = dataclasses.replace(config, n_ctx=n_ctx, kv_type=kv_type, swa_full=swa_full)
+        measured = measure_in_child(path, child)
+        kv = measured.buffers.kv_total_mib
+        full.setdefault(n_ctx, kv)  # SETTINGS lists f16 full-size first
+        tqdm.write(
+            f"{'':5}{name:<37} {n_ctx:>6} {kv:>9.1f} {measured.computed_mib:>8.1f} {full[n_ctx] / kv:>5.1f}x "
+            f"{measured.load_growth_mib:>+6.0f} {measured.anon_growth_mib:>+5.0f}",
+            file=sys.stdout,
+        )
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
@@ -408,9 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
     memory.set_defaults(run=cmd_memory)
     commit_command.add_parser(sub)
     index_command.add_parser(sub)
-    sub.add_parser("doctor", help="check versions, config, the model and what runs offline").set_defaults(
-        run=cmd_doctor
+    doctor = sub.add_parser("doctor", help="check versions, config, the model and what runs offline")
+    doctor.add_argument(
+        "--memory",
+        action="store_true",
+        help="measure every KV cache setting at 4K, 16K and 32K tokens, each in a fresh process (about 30 s)",
     )
+    doctor.set_defaults(run=cmd_doctor)
     return parser
 
 

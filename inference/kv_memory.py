@@ -16,6 +16,9 @@ KvType = Literal["f16", "q8_0", "q4_0"]
 BYTES_PER_ELEMENT: dict[KvType, float] = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 #: Architectures whose sliding-window layers follow a fixed pattern: every Nth layer is global (llama.cpp's own).
 GLOBAL_EVERY = {"gemma3": 6, "gemma2": 2, "cohere2": 4}
+#: llama.cpp rounds the context, and an SWA-aware cache's window plus micro-batch, up to this many cells (seen in
+#: llama-cpp-python 0.3.36's log: n_ctx 1000 -> 1024 cells; window 512 + micro-batch 100 -> 768).
+CELL_PADDING = 256
 
 
 @dataclass(frozen=True)
@@ -56,13 +59,20 @@ def shape_from_metadata(metadata: Mapping[str, str]) -> KvShape:
     )
 
 
+def cells(tokens: int) -> int:
+    """KV cells llama.cpp allocates for `tokens`: rounded up to a multiple of `CELL_PADDING`."""
+    return -(-tokens // CELL_PADDING) * CELL_PADDING
+
+
 def kv_bytes(shape: KvShape, n_ctx: int, kv_type: KvType = "f16", swa_full: bool = True, n_ubatch: int = 512) -> int:
-    """Bytes the cache holds at `n_ctx` tokens. An SWA-aware cache (`swa_full=False`) keeps each sliding layer to
-    its window plus one micro-batch."""
+    """Bytes the cache holds at `n_ctx` tokens, in llama.cpp's cells. An SWA-aware cache (`swa_full=False`) keeps
+    each sliding layer to its window plus one micro-batch."""
     per_layer_token = shape.kv_heads * (shape.key_length + shape.value_length) * BYTES_PER_ELEMENT[kv_type]
     sliding = shape.layers - shape.global_layers
-    sliding_tokens = n_ctx if swa_full or not shape.sliding_window else min(n_ctx, shape.sliding_window + n_ubatch)
-    return int(per_layer_token * (shape.global_layers * n_ctx + sliding * sliding_tokens))
+    context = cells(n_ctx)
+    aware = not swa_full and shape.sliding_window
+    sliding_cells = min(context, cells(shape.sliding_window + n_ubatch)) if aware else context
+    return int(per_layer_token * (shape.global_layers * context + sliding * sliding_cells))
 
 
 #: The settings worth comparing: (description, kv_type, swa_full), the full-size f16 cache first.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cove.inference.kv_memory import SETTINGS, kv_bytes, shape_from_metadata
+from cove.inference.kv_memory import SETTINGS, cells, kv_bytes, shape_from_metadata
 
 GEMMA3_270M = {
     "general.architecture": "gemma3",
@@ -39,4 +39,12 @@ def test_a_model_without_sliding_layers_keeps_every_token() -> None:
     }
     shape = shape_from_metadata(llama)
     assert shape.global_layers == 2 and kv_bytes(shape, 100, swa_full=False) == kv_bytes(shape, 100)
-    assert kv_bytes(shape, 100) == 2 * 100 * 2 * (64 + 64) * 2
+    assert kv_bytes(shape, 100) == 2 * 256 * 2 * (64 + 64) * 2  # 100 tokens take 256 cells, as llama.cpp pads them
+
+
+def test_cells_are_padded_as_llama_cpp_pads_them() -> None:
+    shape = shape_from_metadata(GEMMA3_270M)
+    assert cells(1000) == 1024 and cells(4096) == 4096
+    # 3 global layers of 1024 cells, 15 sliding ones of 768 (window 512 + micro-batch 100, padded), 1 KiB per cell
+    assert kv_bytes(shape, 1000, swa_full=False, n_ubatch=100) == (3 * 1024 + 15 * 768) * 1024
+    assert kv_bytes(shape, 300, swa_full=False, n_ubatch=300) == 18 * 512 * 1024  # the window cannot outgrow n_ctx
