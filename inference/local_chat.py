@@ -1,7 +1,8 @@
 """The local model as a chat model with tools: every reply is a well-formed tool call or a final answer.
 
 The base model has no chat template, so the conversation is laid out as plain text with the tools listed, and the
-reply is constrained by a grammar to `{"tool": ..., "arguments": {...}}` or `{"answer": "..."}`.
+reply is constrained by a grammar to `{"tool": ..., "arguments": {...}}` or `{"answer": "..."}`. The prompt holds as
+much of the conversation, its most recent part, as the model's context (`[model] n_ctx`) has room for beside the reply.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from cove.inference.chat import ChatReply, ToolCall
 from cove.inference.constrained import tool_call_schema
 from cove.inference.local_model import LocalModel
 
-#: Characters of conversation kept in the prompt (the most recent ones).
-MAX_PROMPT_CHARS = 6_000
+#: Tokens of the context left free beside the prompt and the reply: the prompt is tokenized again where it is used
+#: (with its BOS, and joined where this counts its parts apart).
+PROMPT_MARGIN_TOKENS = 16
 
 
 class LocalChat:
@@ -37,13 +39,7 @@ class LocalChat:
         on_text: Callable[[str], None] | None = None,
     ) -> ChatReply:
         tools = tools or []
-        listing = "\n".join(f"- {t['function']['name']}: {t['function']['description']}" for t in tools)
-        conversation = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages)[-MAX_PROMPT_CHARS:]
-        prompt = (
-            f"Tools:\n{listing}\n\n{conversation}\n\n"
-            'Reply with one JSON object: {"tool": NAME, "arguments": {...}} to call a tool, '
-            'or {"answer": "..."} when the task is done.\nASSISTANT: '
-        )
+        prompt = self.prompt(messages, tools)
         schema = tool_call_schema(tools) if tools else {"anyOf": []}
         schema["anyOf"].append(
             {
@@ -65,3 +61,20 @@ class LocalChat:
                 on_text(str(data["answer"]))
             return ChatReply(str(data["answer"]), ())
         return ChatReply("", (ToolCall(f"local-{self.calls}", data["tool"], data["arguments"]),))
+
+    def prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
+        """One step's prompt: the tools, the conversation's most recent part that fits the model's context beside a
+        reply of `max_tokens`, and how to reply."""
+        listing = "\n".join(f"- {t['function']['name']}: {t['function']['description']}" for t in tools)
+        head = f"Tools:\n{listing}\n\n"
+        tail = (
+            '\n\nReply with one JSON object: {"tool": NAME, "arguments": {...}} to call a tool, '
+            'or {"answer": "..."} when the task is done.\nASSISTANT: '
+        )
+        conversation = "\n\n".join(f"{m['role'].upper()}: {m['content']}" for m in messages)
+        model = self.model
+        room = model.n_ctx - self.max_tokens - len(model.tokenize(head + tail)) - PROMPT_MARGIN_TOKENS
+        tokens = model.tokenize(conversation)
+        if len(tokens) > room:
+            conversation = model.detokenize(tokens[len(tokens) - max(room, 0) :])
+        return head + conversation + tail
