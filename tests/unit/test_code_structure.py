@@ -70,3 +70,14 @@ def test_the_lowest_rank_and_furthest_back_go_first_sinks_and_recent_stay() -> N
     assert choose_kept(ranks, keep=20, sinks=1, recent=2) == [True] * len(ranks)
     # Protected tokens stay even when they alone exceed what may be kept.
     assert choose_kept(ranks, keep=1, sinks=1, recent=2) == [True] + [False] * 6 + [True, True]
+
+
+def test_a_window_that_starts_inside_a_docstring_is_read_with_its_opener() -> None:
+    """Read as it is, the docstring's closing quotes would open a string running to the next docstring: the imports
+    and functions between them would rank as filler."""
+    window = 'the end of a module docstring.\n"""\n\nimport os\n\n\ndef far(a):\n    """Doc."""\n    return a\n\n\n'
+    window += "def near(b):\n    return b\n"
+    ranks = dict(zip(window.split("\n"), line_ranks(window, "python"), strict=True))
+    assert ranks["the end of a module docstring."] == ranks['    """Doc."""'] == Rank.FILLER
+    assert ranks["import os"] == ranks["def far(a):"] == Rank.HEADER
+    assert ranks["    return a"] == Rank.BODY and ranks["    return b"] == Rank.ENCLOSING
