@@ -44,8 +44,10 @@ class ModelConfig:
     #: models such as Gemma 3; an edit further back than the window re-evaluates the prompt).
     swa_full: bool = True
     #: When a sequence outgrows the context: "streaming" keeps the first `sink_tokens` and the most recent ones
-    #: (StreamingLLM: older tokens are dropped and the rest shifted), "error" refuses.
-    overflow: Literal["streaming", "error"] = "streaming"
+    #: (StreamingLLM: older tokens are dropped and the rest shifted); "structure" keeps those too, and of the rest
+    #: what the code's structure says matters most (imports, signatures, the enclosing scopes; comments and distant
+    #: bodies go first), leaving a long prompt's dropped spans unevaluated; "error" refuses.
+    overflow: Literal["streaming", "structure", "error"] = "streaming"
     sink_tokens: int = 4
     #: Seconds without use after which the daemon frees its model (loaded again, in a second or so, on the next
     #: request); 0 keeps it loaded.

@@ -9,6 +9,7 @@ evaluated in the background by `warm`, loses nothing to the quick answers given 
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from cove.inference.local_model import LocalModel, common_prefix_length
 from cove.inference.prompt_lookup import draft_tokens
 from cove.inference.prompt_window import PromptWindow
 from cove.inference.stop_rules import StopRule
+from cove.languages import language_of
 
 #: Tokens a warm evaluates between checks of its stop flag: a completion that arrives waits at most this long.
 WARM_CHUNK_TOKENS = 16
@@ -133,11 +135,13 @@ class LocalBackend:
                 raise Cancelled("completion superseded before it started")
             self._switch_to(job.document)
             prompt, heal = self._prompt(job.window, job.max_new, job.context, job.document, job.context_files)
+            language = language_of(job.document)
+            prompt = list(self.model.fit(prompt, language))
             short = self._short_prompt(job, prompt)
             if short is None:
-                return self._answer(prompt, heal, job, stop_requested, on_text)
+                return self._answer(prompt, heal, job, stop_requested, on_text, language)
             with self._in_short_window():
-                generated = self._answer(*short, job, stop_requested, on_text, short_window=True)
+                generated = self._answer(*short, job, stop_requested, on_text, language, short_window=True)
             self._short_place = prompt  # given (a cancelled one was not): the next keystroke here takes the full
             return generated
 
@@ -148,10 +152,12 @@ class LocalBackend:
         job: GenerationJob,
         stop_requested: Callable[[], bool],
         on_text: Callable[[str], None] | None,
+        language: str | None,
         short_window: bool = False,
     ) -> Generated:
-        """Prefill `prompt` (reusing what the context holds) and generate."""
-        reused = self.model.prefill(prompt, stop_requested)
+        """Prefill `prompt` (reusing what the context holds) and generate; `language` ranks what a generation past the
+        context drops, with `overflow = "structure"`."""
+        reused = self.model.prefill(prompt, stop_requested, language)
         healing = self.model.tokens_starting_with(heal) if heal else None
         deadline = time.perf_counter() + job.budget_s
         text, stop, generated, drafted = self._generate(
@@ -167,12 +173,14 @@ class LocalBackend:
                 return Warmed(0, not stop_requested())
             self._switch_to(job.document)
             prompt, _ = self._prompt(job.window, job.max_new, job.context, job.document, job.context_files)
+            language = language_of(job.document)
+            prompt = list(self.model.fit(prompt, language))
             evaluated = 0
             short = self._short_prompt(job, prompt)
             if short is not None and _left(self._short.tokens if self._short else (), short[0]):
                 with self._in_short_window():  # a keystroke soon answers from it: ready it first
-                    evaluated += self.model.warm(short[0], stop_requested, WARM_CHUNK_TOKENS)
-            evaluated += self.model.warm(prompt, stop_requested, WARM_CHUNK_TOKENS)
+                    evaluated += self.model.warm(short[0], stop_requested, WARM_CHUNK_TOKENS, language)
+            evaluated += self.model.warm(prompt, stop_requested, WARM_CHUNK_TOKENS, language)
             return Warmed(evaluated, self.model.tokens[: len(prompt)] == prompt)
 
     def _short_prompt(self, job: GenerationJob, prompt: list[int]) -> tuple[list[int], bytes] | None:
@@ -243,9 +251,11 @@ class LocalBackend:
         model = self.model
         fim = model.fim
         tokens = model.tokenize(window.prefix)
+        # With overflow = "structure" the model keeps what the code's structure says of a long prompt: none is cut here.
+        unbounded = model.overflow == "structure"
         if fim is None:
             heal = model.piece(tokens.pop()) if tokens else b""
-            room = model.n_ctx - max_new - 2
+            room = sys.maxsize if unbounded else model.n_ctx - max_new - 2
             tokens = tokens[max(0, len(tokens) - room) :]
             extra = model.tokenize(context)[: max(0, room - len(tokens))] if context else []  # context gives way
             return [model.bos, *extra, *tokens], heal
@@ -253,7 +263,7 @@ class LocalBackend:
         path = PurePosixPath(unquote(urlsplit(document).path))
         head = [model.bos] if model.add_bos else []
         repository = repository_part(fim, model.tokenize, path.parent.name, path.name, context, files)
-        room = model.n_ctx - max_new - len(head) - len(suffix) - 4
+        room = sys.maxsize if unbounded else model.n_ctx - max_new - len(head) - len(suffix) - 4
         tokens = tokens[max(0, len(tokens) - room) :]
         if len(repository) > room - len(tokens):  # the context gives way first, from its start
             repository = repository[len(repository) - max(0, room - len(tokens)) :]

@@ -27,6 +27,7 @@ from cove.config import ModelConfig
 from cove.errors import Cancelled, ModelError
 from cove.inference.fim import FimTokens
 from cove.inference.kv_memory import shape_from_metadata
+from cove.inference.overflow import StructureOverflow
 
 #: ggml element types of the KV cache by config name.
 KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
@@ -115,8 +116,9 @@ class LocalModel:
         #: Tokens the sliding layers keep when the cache is SWA-aware (0: every layer keeps every token).
         self.swa_window = 0 if config.swa_full else self.kv_shape.sliding_window
         self.n_ctx = config.n_ctx
-        self.sink_tokens = config.sink_tokens if config.overflow == "streaming" else -1
-        #: Tokens dropped from the middle of the sequence so far (StreamingLLM eviction).
+        self.overflow = config.overflow
+        self.sink_tokens = config.sink_tokens
+        #: Tokens dropped from the middle of the sequence so far (eviction while decoding).
         self.evicted = 0
         self.n_batch = config.n_batch
         self._ctx = self._llm.ctx
@@ -128,6 +130,7 @@ class LocalModel:
         self.tokens: list[int] = []
         self.fim = self._fim_tokens()
         self._piece_index: tuple[list[bytes], npt.NDArray[np.int64]] | None = None
+        self._structure = StructureOverflow(self.n_ctx, self.sink_tokens, self.piece)
 
     def close(self) -> None:
         """Free the context and the model."""
@@ -207,15 +210,25 @@ class LocalModel:
         """Whether `token` ends generation (end of sequence, end of turn)."""
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
-    def prefill(self, tokens: Sequence[int], should_stop: Callable[[], bool] | None = None) -> int:
-        """Make the context hold `tokens`, reusing the longest common prefix; returns how many were reused.
+    def fit(self, tokens: Sequence[int], language: str | None = None) -> Sequence[int]:
+        """The tokens the context holds for the prompt `tokens`: all of them, but with `overflow = "structure"` those
+        the code's structure keeps of a prompt too long for the context (inference/overflow.py; `language` names the
+        grammar that ranks them, None ranks by indentation)."""
+        return self._structure.fit(tokens, language) if self.overflow == "structure" else tokens
+
+    def prefill(
+        self, tokens: Sequence[int], should_stop: Callable[[], bool] | None = None, language: str | None = None
+    ) -> int:
+        """Make the context hold `tokens` (as `fit` cuts them), reusing the longest common prefix; returns how many
+        were reused.
 
         Afterwards the logits of the last token are ready for `greedy`. `should_stop` is checked between batches; a
         stopped prefill leaves a valid prefix in the context for the next call.
         """
         if not tokens:
             raise ModelError("cannot evaluate an empty prompt")
-        if len(tokens) >= self.n_ctx and self.sink_tokens < 0:
+        tokens = self.fit(tokens, language)
+        if len(tokens) >= self.n_ctx and self.overflow == "error":
             raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context of {self.n_ctx}")
         # The last token is always evaluated again: its logits are needed and the context keeps no logits.
         self.truncate(min(common_prefix_length(self.tokens, tokens), len(tokens) - 1))
@@ -227,10 +240,13 @@ class LocalModel:
             self.decode(rest[start : start + self.n_batch])
         return reused
 
-    def warm(self, tokens: Sequence[int], should_stop: Callable[[], bool], chunk: int) -> int:
-        """Evaluate `tokens` ahead of the request that will need them, `chunk` tokens at a time, until all are held
-        or `should_stop()` (checked before each chunk); returns how many were evaluated. No logits are computed:
-        `prefill` evaluates a prompt's last token again anyway."""
+    def warm(
+        self, tokens: Sequence[int], should_stop: Callable[[], bool], chunk: int, language: str | None = None
+    ) -> int:
+        """Evaluate `tokens` (as `fit` cuts them) ahead of the request that will need them, `chunk` tokens at a time,
+        until all are held or `should_stop()` (checked before each chunk); returns how many were evaluated. No logits
+        are computed: `prefill` evaluates a prompt's last token again anyway."""
+        tokens = self.fit(tokens, language)
         held = common_prefix_length(self.tokens, tokens)
         if held == len(tokens):
             return 0
@@ -280,10 +296,16 @@ class LocalModel:
 
     def _evict(self, needed: int) -> None:
         """Make room for `needed` tokens: keep the sink tokens and the most recent ones, drop those between
-        (a quarter of the context at a time, so that eviction is rare) and shift the rest back (StreamingLLM)."""
+        (a quarter of the context at a time, so that eviction is rare) and shift the rest back (StreamingLLM); or,
+        with `overflow = "structure"`, drop the spans the code's structure can best spare."""
         sink = self.sink_tokens
-        if sink < 0 or not llama_cpp.llama_memory_can_shift(self._memory):
+        if self.overflow == "error" or not llama_cpp.llama_memory_can_shift(self._memory):
             raise ModelError(f"the context of {self.n_ctx} tokens is full")
+        if self.overflow == "structure":
+            kept = self._structure.evict(self._memory, SEQ, self.tokens, needed)
+            self.evicted += len(self.tokens) - len(kept)
+            self.tokens = kept
+            return
         drop = min(max(needed, self.n_ctx // 4), len(self.tokens) - sink)
         if drop < needed:
             raise ModelError(f"the context of {self.n_ctx} tokens cannot make room for {needed} more")
