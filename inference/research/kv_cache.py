@@ -33,6 +33,8 @@ class LayerStore:
         self.scores = torch.empty(0)  # [N]
         #: The latest queries' attention to the held tokens, summed over query heads.
         self.recent_attention = torch.empty(0, 0)  # [W, N]
+        #: The most bytes held at once: after a step's tokens were added, before the store trimmed itself.
+        self.peak_bytes = 0
 
     @property
     def tokens(self) -> int:
@@ -63,6 +65,7 @@ class LayerStore:
             rows = torch.zeros(self.recent_attention.shape[0], held)
             rows[:, : self.recent_attention.shape[1]] = self.recent_attention
             self.recent_attention = torch.cat([rows, per_query])[-self.observe_window :]
+        self.peak_bytes = max(self.peak_bytes, self.nbytes())
         self.settle()
 
     @property
@@ -115,11 +118,23 @@ class WindowStore(LayerStore):
 
 
 class LineMap:
-    """The source line each position is on (a newline token ends its line), shared by a cache's stores."""
+    """The source line each position is on (a newline token ends its line), and what the code's structure says of
+    it (`code_structure.Rank`, given with the prompt), shared by a cache's stores."""
+
+    #: The rank of a position the prompt's ranks do not cover (the continuation: the newest code, kept).
+    NEWEST_RANK = 4
 
     def __init__(self) -> None:
         self.of = torch.empty(0, dtype=torch.int32)  # [positions]
         self.next_line = 0
+        self.ranks = torch.empty(0, dtype=torch.int32)  # [prompt positions]
+
+    def rank_of(self, positions: torch.Tensor) -> torch.Tensor:
+        """Structure ranks of `positions` ([N] -> [N])."""
+        known = positions < self.ranks.shape[0]
+        ranks = torch.full(positions.shape, self.NEWEST_RANK, dtype=torch.int32)
+        ranks[known] = self.ranks[positions[known].long()]
+        return ranks
 
     def extend(self, ends_line: torch.Tensor) -> None:
         """ends_line: [T] bool, whether each new token holds a newline."""
@@ -129,7 +144,7 @@ class LineMap:
 
     def copy(self) -> LineMap:
         twin = LineMap()
-        twin.of, twin.next_line = self.of.clone(), self.next_line
+        twin.of, twin.next_line, twin.ranks = self.of.clone(), self.next_line, self.ranks
         return twin
 
 
@@ -141,12 +156,19 @@ class KvCache:
     global_layers: list[int]
     lines: LineMap = field(default_factory=LineMap)
     next_position: int = 0
-    #: The most bytes the global layers held at the end of any step (the peak a policy is charged for).
-    peak_global_bytes: int = field(default=0)
 
     def advance(self, tokens: int) -> None:
         self.next_position += tokens
-        self.peak_global_bytes = max(self.peak_global_bytes, self.global_bytes())
+
+    def peak_global_bytes(self) -> int:
+        """The most bytes the global layers held at once (each store's peak comes at the same step: when it holds
+        the step's new tokens and has not trimmed yet) — what a policy is charged for."""
+        return sum(self.layers[i].peak_bytes for i in self.global_layers)
+
+    def reset_peaks(self) -> None:
+        """Peaks count from now on (after compressing a prompt's cache)."""
+        for store in self.layers:
+            store.peak_bytes = store.nbytes()
 
     def global_bytes(self) -> int:
         return sum(self.layers[i].nbytes() for i in self.global_layers)

@@ -11,7 +11,11 @@
   tokens it replaced (KVMerger / ZeroMerge style).
 - lines (Cove's own, for code): SnapKV's votes, but kept by whole source lines — a line is as important as its most
   attended token — so that a definition the window points at stays with its value and its neighbours.
-KIVI-style quantization keeps every token in fewer bits instead; it lives in `kv_quant`.
+- structure (Cove's own, for code, no attention needed: it runs on llama.cpp too): the code's structure ranks the
+  lines (`cove.inference.code_structure`: comments and distant function bodies lowest; imports, signatures and the
+  scopes around the end highest); the lowest rank goes first, furthest back first.
+KIVI-style quantization keeps every token in fewer bits instead; it lives in `kv_quant`. A selection over KIVI-4
+entries (`snapkv+kivi4`, ...) keeps fewer tokens, each in 4 bits.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ POOL_KERNEL = 7
 class BudgetStore(LayerStore):
     """Trims back to `capacity` tokens after every step, keeping what `choose` returns."""
 
-    def __init__(self, capacity: int, dtype: torch.dtype = torch.float16) -> None:
+    def __init__(self, capacity: int, dtype: torch.dtype = torch.float16, lines: LineMap | None = None) -> None:
         super().__init__(dtype)
         self.capacity = max(capacity, SINKS + 1)
+        self.lines = lines or LineMap()
 
     @property
     def wants_scores(self) -> bool:
@@ -85,10 +90,6 @@ class SnapKVStore(BudgetStore):
 
 
 class LineStore(BudgetStore):
-    def __init__(self, capacity: int, lines: LineMap, dtype: torch.dtype = torch.float16) -> None:
-        super().__init__(capacity, dtype)
-        self.lines = lines
-
     def choose(self) -> torch.Tensor:
         protected = self.recent(min(self.observe_window, self.capacity))
         votes = self.recent_attention.sum(dim=0)  # [N]
@@ -99,11 +100,27 @@ class LineStore(BudgetStore):
         return self.top(ranked, protected, self.capacity - protected.shape[0])
 
 
+class StructureStore(BudgetStore):
+    """The code's structure decides: sinks and the latest tokens stay, then the highest rank, latest first (as
+    `code_structure.choose_kept` does for llama.cpp)."""
+
+    @property
+    def wants_scores(self) -> bool:
+        return False
+
+    def choose(self) -> torch.Tensor:
+        recent = self.recent(min(self.observe_window, self.capacity - SINKS))
+        protected = torch.cat([torch.arange(min(SINKS, self.tokens - recent.shape[0])), recent])
+        positions = self.positions.long()
+        ranked = self.lines.rank_of(positions).double() * (positions.max() + 1) + positions  # rank, then recency
+        return self.top(ranked, protected, self.capacity - protected.shape[0])
+
+
 class MergeStore(H2OStore):
     """H2O's selection; the evicted are merged into their nearest kept key instead of dropped."""
 
-    def __init__(self, capacity: int, dtype: torch.dtype = torch.float16) -> None:
-        super().__init__(capacity, dtype)
+    def __init__(self, capacity: int, dtype: torch.dtype = torch.float16, lines: LineMap | None = None) -> None:
+        super().__init__(capacity, dtype, lines)
         self.log_mass = torch.empty(0, dtype=torch.float16)  # [N]: log of the tokens each slot stands for
 
     def append(self, keys: torch.Tensor, values: torch.Tensor, positions: torch.Tensor) -> None:
@@ -145,6 +162,37 @@ class MergeStore(H2OStore):
         self.log_mass = total.log().half()
 
 
+TOKEN_POLICIES = ("streaming", "h2o", "snapkv", "pyramidkv", "merge", "lines", "structure")
+QUANT_POLICIES = ("kivi4", "kivi2")
+#: A token selection over KIVI-4 entries.
+COMBINED_POLICIES = ("snapkv+kivi4", "pyramidkv+kivi4", "lines+kivi4", "structure+kivi4")
+POLICIES = ("full", *TOKEN_POLICIES, *QUANT_POLICIES, *COMBINED_POLICIES)
+
+_SELECTIONS: dict[str, type[BudgetStore]] = {
+    "streaming": StreamingStore,
+    "h2o": H2OStore,
+    "snapkv": SnapKVStore,
+    "pyramidkv": SnapKVStore,
+    "merge": MergeStore,
+    "lines": LineStore,
+    "structure": StructureStore,
+}
+
+
+def quantized_selection(selection: type[BudgetStore], bits: int = 4) -> type[BudgetStore]:
+    """`selection`'s choice of tokens, each kept KIVI-quantized (the choice is made before the newest are
+    quantized; the full-precision tail is part of the budget)."""
+    from cove.inference.research.kv_quant import KiviStore
+
+    class QuantizedSelection(KiviStore, selection):  # type: ignore[valid-type, misc]
+        def __init__(self, capacity: int, dtype: torch.dtype = torch.float16, lines: LineMap | None = None) -> None:
+            selection.__init__(self, capacity, dtype, lines)
+            self._init_groups(bits)
+
+    QuantizedSelection.__name__ = f"{selection.__name__}Kivi{bits}"
+    return QuantizedSelection
+
+
 def pyramid_capacities(capacity: int, layers: int) -> list[int]:
     """Budgets for the global layers from lowest to highest: linear from 1.5x to 0.5x of the mean, same total."""
     if layers == 1:
@@ -153,35 +201,25 @@ def pyramid_capacities(capacity: int, layers: int) -> list[int]:
     return [max(SINKS + 1, round(capacity * f)) for f in factors]
 
 
-TOKEN_POLICIES = ("streaming", "h2o", "snapkv", "pyramidkv", "merge", "lines")
-QUANT_POLICIES = ("kivi4", "kivi2")
-POLICIES = ("full", *TOKEN_POLICIES, *QUANT_POLICIES)
-
-
 def policy_stores(
     policy: str, config: GemmaConfig, capacity: int, dtype: torch.dtype, lines: LineMap
 ) -> list[LayerStore]:
     """The global layers' stores for `policy` at `capacity` tokens per layer (the mean, for pyramidkv)."""
     count = len(config.global_layers)
-    if policy == "lines":
-        return [LineStore(capacity, lines, dtype) for _ in range(count)]
     if policy == "full":
         return [LayerStore(dtype) for _ in range(count)]
     if policy in QUANT_POLICIES:
         from cove.inference.research.kv_quant import KiviStore
 
         return [KiviStore(bits=int(policy[-1]), dtype=dtype) for _ in range(count)]
-    if policy == "pyramidkv":
-        return [SnapKVStore(c, dtype) for c in pyramid_capacities(capacity, count)]
-    kinds: dict[str, type[BudgetStore]] = {
-        "streaming": StreamingStore,
-        "h2o": H2OStore,
-        "snapkv": SnapKVStore,
-        "merge": MergeStore,
-    }
-    if policy not in kinds:
+    selection, _, quantized = policy.partition("+")
+    if selection not in _SELECTIONS or quantized not in ("", "kivi4"):
         raise ValueError(f"unknown KV policy {policy!r}; choose from {', '.join(POLICIES)}")
-    return [kinds[policy](capacity, dtype) for _ in range(count)]
+    kind = _SELECTIONS[selection]
+    if quantized:
+        kind = quantized_selection(kind)
+    capacities = pyramid_capacities(capacity, count) if selection == "pyramidkv" else [capacity] * count
+    return [kind(c, dtype, lines) for c in capacities]
 
 
 def policy_cache(
@@ -195,15 +233,33 @@ def policy_cache(
 def compress(
     full: KvCache, policy: str, config: GemmaConfig, capacity: int, dtype: torch.dtype = torch.float16
 ) -> KvCache:
-    """`full` (prefilled with `record=True`) compressed to `policy`, as kvpress does after a prompt's prefill."""
+    """`full` (prefilled with `record=True`) compressed to `policy`, as kvpress does after a prompt's prefill;
+    peaks count from here."""
     cache = policy_cache(policy, config, capacity, dtype, full.lines.copy())
     for mine, theirs in zip(cache.layers, full.layers, strict=True):
         mine.copy_from(theirs)
     cache.next_position = full.next_position
-    cache.peak_global_bytes = cache.global_bytes()
+    cache.reset_peaks()
     return cache
 
 
 def capacity_for(prompt_tokens: int, budget: float) -> int:
     """Tokens per global layer for a budget given as a fraction of the prompt."""
     return max(SINKS + 1, math.ceil(prompt_tokens * budget))
+
+
+def capacity_for_bytes(policy: str, config: GemmaConfig, full_tokens: int, budget: float) -> int:
+    """Tokens per global layer so that, at its peak (one new token held before the trim), `policy` holds about
+    `budget` of the bytes a full f16 cache of `full_tokens` holds. Only policies that select tokens have one."""
+    from cove.inference.research.kv_quant import RESIDUAL, quantized_bytes_per_token
+
+    per_token = 2 * 2 * config.kv_heads * config.head_dim + 4  # f16 key and value, int32 position
+    target = budget * full_tokens * per_token
+    if policy.endswith("+kivi4"):
+        quantized = quantized_bytes_per_token(4, config.kv_heads, config.head_dim)
+        tail = RESIDUAL * per_token
+        tokens = RESIDUAL + (target - tail) / quantized if target > tail else target / per_token
+        return max(SINKS + 1, math.floor(tokens) - 1)
+    if policy == "merge":
+        per_token += 2  # its log-count per slot
+    return max(SINKS + 1, math.floor(target / per_token) - 1)

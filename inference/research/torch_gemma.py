@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,41 +160,62 @@ class TorchGemma:
         return full_cache(self.config)
 
     @torch.inference_mode()
-    def forward(self, tokens: torch.Tensor, cache: KvCache, logits_for: int | None = None) -> torch.Tensor:
-        """Runs `tokens` ([T]) after what `cache` holds; logits of the last `logits_for` positions (all: None)."""
+    def forward(
+        self, tokens: torch.Tensor, cache: KvCache | Sequence[KvCache], logits_for: int | None = None
+    ) -> torch.Tensor:
+        """Runs `tokens` ([T]) after what `cache` holds; logits of the last `logits_for` positions (all: None).
+
+        Given several caches (at the same position: one prompt compressed by several policies), the same tokens run
+        after each, the weights read once for all of them: logits [B, T, V] instead of [T, V].
+        """
         c = self.config
-        start = cache.next_position
+        caches = [cache] if isinstance(cache, KvCache) else list(cache)
+        start = caches[0].next_position
+        if any(each.next_position != start for each in caches):
+            raise ValueError("caches run together must be at the same position")
         positions = torch.arange(start, start + tokens.shape[0])
-        cache.lines.extend(self.ends_line[tokens])
-        x = self.embedding[tokens] * math.sqrt(c.d_model)  # [T, d_model]
+        for each in caches:
+            each.lines.extend(self.ends_line[tokens])
+        x = (self.embedding[tokens] * math.sqrt(c.d_model)).expand(len(caches), -1, -1)  # [B, T, d_model]
         # Two rotary bases (global and sliding layers): their angles once per pass, not once per layer.
         turns = {base: rotation(positions, base, c.head_dim) for base in (c.rope_global, c.rope_local)}
         for i in range(c.layers):
             p = f"blk.{i}."
             h = rms_norm(x, self.w[p + "attn_norm.weight"], c.eps)
-            h = self._attention(i, h, positions, turns, cache)
+            h = self._attention(i, h, positions, turns, caches)
             x = x + rms_norm(h, self.w[p + "post_attention_norm.weight"], c.eps)
             h = rms_norm(x, self.w[p + "ffn_norm.weight"], c.eps)
             gate = F.gelu(h @ self.w[p + "ffn_gate.weight"].T, approximate="tanh")
             h = (gate * (h @ self.w[p + "ffn_up.weight"].T)) @ self.w[p + "ffn_down.weight"].T
             x = x + rms_norm(h, self.w[p + "post_ffw_norm.weight"], c.eps)
-        cache.advance(tokens.shape[0])
+        for each in caches:
+            each.advance(tokens.shape[0])
         if logits_for is not None:
-            x = x[-logits_for:]
-        return rms_norm(x, self.w["output_norm.weight"], c.eps) @ self.embedding.T  # [T, V]
+            x = x[:, -logits_for:]
+        logits = rms_norm(x, self.w["output_norm.weight"], c.eps) @ self.embedding.T  # [B, T, V]
+        return logits[0] if isinstance(cache, KvCache) else logits
 
     def _attention(
-        self, layer: int, h: torch.Tensor, positions: torch.Tensor, turns: dict[float, Rotation], cache: KvCache
+        self, layer: int, h: torch.Tensor, positions: torch.Tensor, turns: dict[float, Rotation], caches: list[KvCache]
     ) -> torch.Tensor:
         c, p = self.config, f"blk.{layer}."
-        t = h.shape[0]
-        q = (h @ self.w[p + "attn_q.weight"].T).view(t, c.heads, c.head_dim).transpose(0, 1)  # [H, T, D]
-        k = (h @ self.w[p + "attn_k.weight"].T).view(t, c.kv_heads, c.head_dim).transpose(0, 1)  # [H_kv, T, D]
-        v = (h @ self.w[p + "attn_v.weight"].T).view(t, c.kv_heads, c.head_dim).transpose(0, 1)  # [H_kv, T, D]
+        b, t = h.shape[0], h.shape[1]
+        q = (h @ self.w[p + "attn_q.weight"].T).view(b, t, c.heads, c.head_dim).transpose(1, 2)  # [B, H, T, D]
+        k = (h @ self.w[p + "attn_k.weight"].T).view(b, t, c.kv_heads, c.head_dim).transpose(1, 2)  # [B, H_kv, T, D]
+        v = (h @ self.w[p + "attn_v.weight"].T).view(b, t, c.kv_heads, c.head_dim).transpose(1, 2)  # [B, H_kv, T, D]
         q = rms_norm(q, self.w[p + "attn_q_norm.weight"], c.eps)
         k = rms_norm(k, self.w[p + "attn_k_norm.weight"], c.eps)
         turn = turns[c.rope_global if c.is_global(layer) else c.rope_local]
         q, k = rotate(q, turn), rotate(k, turn)
+        out = torch.stack([self._attend(layer, q[i], k[i], v[i], positions, each) for i, each in enumerate(caches)])
+        return out @ self.w[p + "attn_output.weight"].T  # [B, T, d_model]
+
+    def _attend(
+        self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor, cache: KvCache
+    ) -> torch.Tensor:
+        """One cache's attention: q [H, T, D], k/v [H_kv, T, D] -> [T, H*D]; the layer's store sees the weights."""
+        c = self.config
+        t = q.shape[1]
         store = cache.layers[layer]
         store.append(k, v, positions)
         keys, values, key_positions, bias = store.view()  # keys/values: [H_kv, N, D], positions: [N], bias: [N] | None
@@ -210,8 +232,7 @@ class TorchGemma:
             scores = scores + bias
         probs = scores.softmax(dim=-1)
         store.observe(probs)
-        out = (probs @ values).transpose(0, 1).reshape(t, c.heads * c.head_dim)  # [T, H*D]
-        return out @ self.w[p + "attn_output.weight"].T
+        return (probs @ values).transpose(0, 1).reshape(t, c.heads * c.head_dim)  # [T, H*D]
 
 
 def prefill(model: TorchGemma, tokens: list[int], cache: KvCache, chunk: int = 512) -> torch.Tensor:
