@@ -201,6 +201,31 @@ def print_research(code: dict[Key, list[Score]], needle: dict[Key, list[Score]],
     return lines
 
 
+def save(path: Path, code: dict[Key, list[Score]], needle: dict[Key, list[Score]], needles: list[Sample]) -> None:
+    """Scores per sample, so that runs of the same samples with different policies print as one table."""
+    rows = {"code": code, "needle": needle}
+    payload = {
+        part: [{"policy": k[0], "budget": k[1], "scores": [vars(s) for s in v]} for k, v in scores.items()]
+        for part, scores in rows.items()
+    }
+    payload["needles"] = [{"name": s.name, "depth": s.depth} for s in needles]
+    path.write_text(json.dumps(payload))
+
+
+def combine(paths: list[Path]) -> tuple[dict[Key, list[Score]], dict[Key, list[Score]], list[Sample]]:
+    """The scores saved by several runs, full's from the first."""
+    code: dict[Key, list[Score]] = {}
+    needle: dict[Key, list[Score]] = {}
+    needles: list[Sample] = []
+    for path in paths:
+        payload = json.loads(path.read_text())
+        for part, into in (("code", code), ("needle", needle)):
+            for row in payload[part]:
+                into.setdefault((row["policy"], row["budget"]), [Score(**s) for s in row["scores"]])
+        needles = needles or [Sample(n["name"], [], [], [], needle=True, depth=n["depth"]) for n in payload["needles"]]
+    return code, needle, needles
+
+
 def plot(code: dict[Key, list[Score]], needle: dict[Key, list[Score]], path: Path) -> None:
     """Exact match (share of full's, with intervals) and needles found, against the peak bytes held."""
     import matplotlib
@@ -250,6 +275,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="which modules and cut points")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "kv-compression.png")
+    parser.add_argument("--save", type=Path, help="write the research path's scores per sample to this JSON file")
+    parser.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        help="print and plot the research scores saved by runs of the same samples (--save), as one table",
+    )
     parser.add_argument(
         "--parts",
         nargs="+",
@@ -274,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
             )
         if not args.kvpress_python.exists():
             parser.error(f"no python at {args.kvpress_python}: {KVPRESS_SETUP}")
+    if args.combine:
+        code, needle, needles = combine(args.combine)
+        print("\n".join(print_research(code, needle, needles, "research path (torch), global layers compressed:")))
+        plot(code, needle, args.plot)
+        return
     torch.set_num_threads(args.threads)
     modules = args.modules if args.modules in ("tuning", "held-out", "all") else args.modules.split(",")
 
@@ -302,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
         report.append(f"needles found by the full cache: {full_needles:.0f}/{len(needles)}")
         plot(code, needle, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)
+        if args.save:
+            save(args.save, code, needle, needles)
     if "kvpress" in args.parts:
         pressed, pressed_needles, why = kvpress_side(
             samples + needles, args.budgets, args.threads, model_path, args.kvpress_python
