@@ -269,7 +269,8 @@ class LocalModel:
             return
         if self.swa_window and length > 0:
             oldest = llama_cpp.llama_memory_seq_pos_min(self._memory, SEQ)
-            if length - self.swa_window < oldest:
+            # The window before `length` starts at 0 while the sequence is shorter than the window: all held.
+            if max(0, length - self.swa_window) < oldest:
                 length = 0
         llama_cpp.llama_memory_seq_rm(self._memory, SEQ, length, -1)
         del self.tokens[length:]

@@ -60,6 +60,25 @@ def test_an_swa_aware_cache_matches_a_fresh_evaluation_after_near_and_far_edits(
     assert agreement(after_near, fresh[1]) < 0.9, "the check tells contexts apart"
 
 
+def test_an_swa_aware_cache_shorter_than_the_window_keeps_its_prefix(model_path: Path) -> None:
+    """A sequence shorter than the sliding window holds every position the window needs: a rejected draft or the
+    next keystroke rolls back a few tokens and keeps the rest (it once dropped everything, and the tokens decoded
+    after a rejected draft saw no context at all)."""
+    model = LocalModel(model_path, ModelConfig(n_ctx=4096, swa_full=False))
+    tokens = [model.bos, *model.tokenize(ARGPARSE.read_text()[:3000])][:300]
+    generated = greedy_run(model, tokens, 5)
+    model.truncate(len(model.tokens) - 3)
+    assert model.tokens == tokens + generated[:2]
+    edited = tokens[:290] + model.tokenize("\n    def")
+    assert model.prefill(edited) >= 290
+    after = model.logits().copy()
+    model.clear()
+    model.prefill(edited)
+    fresh = model.logits().copy()
+    model.close()
+    assert int(np.argmax(after)) == int(np.argmax(fresh)) and agreement(after, fresh) > 0.99
+
+
 @pytest.mark.parametrize("kv_type", ["q8_0", "q4_0"])
 def test_quantized_caches_run(model_path: Path, kv_type: str) -> None:
     model = LocalModel(model_path, ModelConfig(n_ctx=2048, kv_type=kv_type, swa_full=False))  # type: ignore[arg-type]
