@@ -447,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--memory",
         action="store_true",
-        help="measure every KV cache setting at 4K, 16K and 32K tokens, each in a fresh process (about 30 s)",
+        help="measure every KV cache setting at 4K, 16K and 32K tokens, each in a fresh process (twelve model loads)",
     )
     doctor.set_defaults(run=cmd_doctor)
     return parser
