@@ -237,17 +237,19 @@ def plot(code: dict[Key, list[Score]], needle: dict[Key, list[Score]], path: Pat
     full = total(full_scores)
     full_needles = sum(s.exact for s in needle.get(("full", 1.0), []))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
-    for policy in sorted({p for p, _ in code if p != "full"}):
+    colors = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
+    for index, policy in enumerate(sorted({p for p, _ in code if p != "full"})):
         keys = sorted((k for k in code if k[0] == policy), key=lambda k: total(code[k]).peak_bytes)
         xs = [100 * total(code[k]).peak_bytes / full.peak_bytes for k in keys]
         bounds = [bootstrap_ratio(code[k], full_scores) for k in keys]
         ys = [100 * b[0] for b in bounds]
         errors = [[100 * (b[0] - b[1]) for b in bounds], [100 * (b[2] - b[0]) for b in bounds]]
+        color = colors[index % len(colors)]
         style = {"marker": "s" if "kivi" in policy else "o", "label": policy, "capsize": 2, "linewidth": 1}
-        left.errorbar(xs, ys, yerr=errors, **style)
+        left.errorbar(xs, ys, yerr=errors, color=color, **style)
         if needle and full_needles:
             found = [100 * sum(s.exact for s in needle[k]) / full_needles for k in keys]
-            right.plot(xs, found, marker=style["marker"], label=policy, linewidth=1)
+            right.plot(xs, found, marker=style["marker"], label=policy, linewidth=1, color=color)
     left.axhline(97, color="grey", linestyle="--", linewidth=0.8)
     left.axvline(25, color="grey", linestyle=":", linewidth=0.8)
     right.axvline(25, color="grey", linestyle=":", linewidth=0.8)
