@@ -31,7 +31,7 @@ def test_without_spans_leaves_out_each_span() -> None:
 
 
 def test_a_long_prompt_keeps_its_structure_and_the_next_keystroke_keeps_the_same() -> None:
-    policy = StructureOverflow(n_ctx=7, sinks=1, piece=vocabulary_piece, recent=2)
+    policy = StructureOverflow(n_ctx=7, sinks=1, piece=vocabulary_piece, recent_share=0.4)
     prompt = list(range(len(LINES)))
     assert policy.fit(prompt[:6], "python") == prompt[:6]  # it fits: nothing is cut
     kept = policy.fit(prompt, "python")
@@ -47,7 +47,7 @@ def test_a_long_prompt_keeps_its_structure_and_the_next_keystroke_keeps_the_same
 
 
 def test_an_edit_inside_a_span_left_out_makes_a_new_choice() -> None:
-    policy = StructureOverflow(n_ctx=7, sinks=1, piece=vocabulary_piece, recent=2)
+    policy = StructureOverflow(n_ctx=7, sinks=1, piece=vocabulary_piece, recent_share=0.4)
     prompt = list(range(len(LINES)))
     policy.fit(prompt, "python")
     assert policy.selection is not None
@@ -56,3 +56,10 @@ def test_an_edit_inside_a_span_left_out_makes_a_new_choice() -> None:
     kept = policy.fit(edited, "python")
     # Chosen afresh: the old spans, applied to the edited prompt, would keep the docstring's end and drop the import.
     assert [LINES[t] for t in kept] == ['"""A module.', "import os", "def far(a):", "def near(b):", "    y = b"]
+
+
+def test_by_default_the_latest_three_quarters_of_what_is_kept_stay_whole() -> None:
+    policy = StructureOverflow(n_ctx=400, sinks=4, piece=vocabulary_piece)
+    prompt = [index % len(LINES) for index in range(1000)]
+    kept = policy.fit(prompt, "python")
+    assert len(kept) == 300 and kept[-225:] == prompt[-225:] and kept[:4] == prompt[:4]
