@@ -8,6 +8,7 @@ they are answered out of order, so that a `complete/cancel` for a running reques
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,18 @@ from cove.agent.clients import Client
 from cove.agent.service import Method
 from cove.protocol.codec import unstructure
 from cove.protocol.framing import notification
-from cove.protocol.params import CompleteCancel, CompleteForget, CompleteGenerate, CompleteLoad, CompleteWarm
+from cove.protocol.params import (
+    COMPLETE_LOADING,
+    COMPLETE_TEXT,
+    CompleteCancel,
+    CompleteForget,
+    CompleteGenerate,
+    CompleteLoad,
+    CompleteWarm,
+)
 
 if TYPE_CHECKING:
     from cove.inference.resident import ResidentModel
-
-#: The notification a client gets when its request has the model loaded first.
-LOADING = "complete/loading"
 
 
 class CompletionService:
@@ -56,7 +62,16 @@ class CompletionService:
         }
 
     async def _generate(self, client: Client, params: CompleteGenerate, request_id: int | None = None) -> Any:
-        generated = await self._run(client, request_id, lambda r, stop: r.generate(params.job, stop))
+        loop = asyncio.get_running_loop()
+        sent: list[asyncio.Task[None]] = []
+
+        def on_text(text: str) -> None:  # the text so far, in order, while the request runs (a keystroke shows it)
+            message = notification(COMPLETE_TEXT, {"request_id": request_id, "text": text})
+            loop.call_soon_threadsafe(lambda: sent.append(loop.create_task(_send_quietly(client, message))))
+
+        streamed = on_text if request_id is not None else None
+        generated = await self._run(client, request_id, lambda r, stop: r.generate(params.job, stop, streamed))
+        await asyncio.gather(*sent)  # the text so far goes before the reply
         self.served += 1
         return unstructure(generated)
 
@@ -76,7 +91,9 @@ class CompletionService:
 
         resident = self._resident()
         if not resident.loaded:  # a second or so: the client may show it (after `[model] idle_unload_s`, say)
-            await client.send(notification(LOADING, {"model": resident.model_config.path or "the default model"}))
+            await client.send(
+                notification(COMPLETE_LOADING, {"model": resident.model_config.path or "the default model"})
+            )
 
         try:  # a stopped one raises Cancelled, answered as RequestCancelled
             return await asyncio.to_thread(lambda: work(resident, stop_requested))
@@ -97,3 +114,8 @@ class CompletionService:
 
     async def _forget(self, client: Client, params: CompleteForget) -> None:
         await asyncio.to_thread(self._resident().forget, params.document)
+
+
+async def _send_quietly(client: Client, message: dict[str, Any]) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):  # a client gone: its request is being stopped
+        await client.send(message)

@@ -14,7 +14,9 @@ from typing import Literal, Protocol
 from cove.inference.prompt_window import PromptWindow
 from cove.inference.stop_rules import CompletionMode, StopRule
 
-StopReason = Literal["rule", "end", "tokens", "time", "suggestion"]
+#: Why a suggestion ended: the stop rule cut it, the model ended it, the token or time limit; "suggestion": the rest
+#: of an earlier one that the user typed through; "partial": answered while its generation went on (typing on).
+StopReason = Literal["rule", "end", "tokens", "time", "suggestion", "partial"]
 
 
 @dataclass(frozen=True)

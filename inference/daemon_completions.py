@@ -24,6 +24,8 @@ from cove.inference.completion_backend import Generated, GenerationJob, Warmed
 from cove.protocol.codec import converter
 from cove.protocol.framing import result_of
 from cove.protocol.params import (
+    COMPLETE_LOADING,
+    COMPLETE_TEXT,
     CompleteCancel,
     CompleteForget,
     CompleteGenerate,
@@ -38,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two checks of `stop_requested` while a reply is awaited (a cancel is sent at most this late).
 POLL_S = 0.005
-#: The daemon's notification that a request waits for the model to load.
-LOADING = "complete/loading"
 #: JSON-RPC RequestCancelled.
 REQUEST_CANCELLED = -32800
 
@@ -96,10 +96,7 @@ class DaemonCompletions:
     def generate(
         self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
     ) -> Generated:
-        generated = converter.structure(self._request(CompleteGenerate(job), stop_requested), Generated)
-        if on_text is not None and generated.text:
-            on_text(generated.text)  # the daemon answers whole: no partial text comes across
-        return generated
+        return converter.structure(self._request(CompleteGenerate(job), stop_requested, on_text), Generated)
 
     def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
         try:
@@ -119,11 +116,13 @@ class DaemonCompletions:
                 self._client.close()
                 self._client = None
 
-    def _request(self, params: Params, stop_requested: Callable[[], bool]) -> Any:
+    def _request(
+        self, params: Params, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None = None
+    ) -> Any:
         with self._lock:
             client = self._ready()
             try:
-                return _exchange(client, params, stop_requested, self.on_loading)
+                return _exchange(client, params, stop_requested, self.on_loading, on_text)
             except DaemonError as err:
                 if err.rpc_code == REQUEST_CANCELLED:
                     raise Cancelled(str(err)) from None
@@ -175,9 +174,10 @@ def _exchange(
     params: Params,
     stop_requested: Callable[[], bool],
     on_loading: Callable[[], Callable[[], None]] | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> Any:
     """Send `params` and wait for its reply, cancelling it once `stop_requested()`; `complete/loading` is passed to
-    `on_loading`, other messages are dropped."""
+    `on_loading`, this request's `complete/text` to `on_text`, other messages are dropped."""
     ident = client.send_request(params)
     cancelled = False
     loaded: Callable[[], None] | None = None
@@ -190,8 +190,13 @@ def _exchange(
                 message = client.receive()
             except TimeoutError:
                 continue
-            if message.get("method") == LOADING and on_loading is not None and loaded is None:
+            method = message.get("method")
+            if method == COMPLETE_LOADING and on_loading is not None and loaded is None:
                 loaded = on_loading()
+            elif method == COMPLETE_TEXT and on_text is not None:
+                params_of = message.get("params") or {}
+                if params_of.get("request_id") == ident and isinstance(params_of.get("text"), str):
+                    on_text(params_of["text"])
             if message.get("id") == ident:
                 return result_of(message)
     finally:

@@ -59,9 +59,6 @@ class LocalBackend:
         self._short: SavedSequence | None = None
         #: The full window as last saved for a short answer: saved again only once the context has changed.
         self._full: SavedSequence | None = None
-        #: The full prompt at the place last answered from the short window: a place gets one short answer, and the
-        #: keystrokes after it there wait for the full window, so that quality is traded for no more than that.
-        self._short_place: list[int] | None = None
 
     @property
     def model(self) -> LocalModel:
@@ -94,7 +91,7 @@ class LocalBackend:
             model.close()
             self._saved = KvStateCache(self.config.kv_cache_mib << 20)
             self._current = None
-            self._short = self._full = self._short_place = None
+            self._short = self._full = None
             return True
 
     def park(self) -> None:
@@ -106,7 +103,7 @@ class LocalBackend:
             if self._current is not None and self._model.tokens and self.config.reuse_kv_cache:
                 self._saved.put(self._current, SavedSequence(tuple(self._model.tokens), self._model.save_state()))
             self._current = None
-            self._short = self._full = self._short_place = None
+            self._short = self._full = None
             self._model.clear()
 
     @property
@@ -119,7 +116,7 @@ class LocalBackend:
             self._saved.drop(document)
             if self._current == document:
                 self._current = None
-                self._short = self._full = self._short_place = None
+                self._short = self._full = None
                 self.model.clear()
 
     def close(self) -> None:
@@ -141,9 +138,7 @@ class LocalBackend:
             if short is None:
                 return self._answer(prompt, heal, job, stop_requested, on_text, language)
             with self._in_short_window():
-                generated = self._answer(*short, job, stop_requested, on_text, language, short_window=True)
-            self._short_place = prompt  # given (a cancelled one was not): the next keystroke here takes the full
-            return generated
+                return self._answer(*short, job, stop_requested, on_text, language, short_window=True)
 
     def _answer(
         self,
@@ -186,14 +181,13 @@ class LocalBackend:
     def _short_prompt(self, job: GenerationJob, prompt: list[int]) -> tuple[list[int], bytes] | None:
         """The short first window's prompt (and healed bytes) when it answers much sooner: the full `prompt` has
         more than COLD_TOKENS left to evaluate, and the short one less than half as many (it sees less, so it must
-        be worth it), at a place that has not had its short answer yet."""
+        be worth it). Every keystroke is answered from it until the full window, evaluated in the background
+        between keystrokes (`warm`), is ready: no keystroke waits for the full window's prefill."""
         if job.first_window is None:
             return None
         full_left = _left(self.model.tokens, prompt)
         if full_left <= COLD_TOKENS:
             return None
-        if self._short_place is not None and _left(self._short_place, prompt) <= COLD_TOKENS:
-            return None  # the same place, typed on: its one short answer was given
         short, heal = self._prompt(job.first_window, job.max_new, "", job.document)
         return (short, heal) if 2 * _left(self._short.tokens if self._short else (), short) < full_left else None
 
@@ -232,7 +226,7 @@ class LocalBackend:
             self._saved.put(self._current, SavedSequence(tuple(self.model.tokens), self.model.save_state()))
         self._load(self._saved.take(document))
         self._current = document
-        self._short = self._full = self._short_place = None  # only the full window is kept for a document left
+        self._short = self._full = None  # only the full window is kept for a document left
 
     def _prompt(
         self,

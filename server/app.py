@@ -300,7 +300,13 @@ def build_server() -> CoveServer:
     def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
         unfit = ls.agent_unfit()
         agent = {"fit": not unfit, "reason": unfit}
-        return {"completions": ls.service().status(), "warm": ls.service().warm_status(), "agent": agent}
+        service = ls.service()
+        return {
+            "completions": service.status(),
+            "warm": service.warm_status(),
+            "typing": service.typing.as_dict(),
+            "agent": agent,
+        }
 
     @server.feature(CURSOR)
     def on_cursor(ls: CoveServer, params: CursorParams) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -19,7 +20,9 @@ from cove.inference.engine import Completion, CompletionEngine, CompletionReques
 from cove.inference.local_model import LocalModel
 from cove.inference.model_files import locate_model
 from cove.inference.routing import Slot, chain
+from cove.inference.stop_rules import choose_mode
 from cove.server.latest_only import LatestOnly
+from cove.server.live_suggestions import LiveSuggestion, TypingCounts, Verdict, line_around
 from cove.server.warming import IdleWarming, WarmJob
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,11 @@ class CompletionService:
         self.loaded = loaded
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-model")
         self._latest = LatestOnly(self._executor)
+        #: Per document, the generation that keystrokes are answered from (live_suggestions.py).
+        self._live: dict[str, LiveSuggestion] = {}
+        self._newest: dict[str, object] = {}
+        self._unanswered: dict[str, int] = {}
+        self.typing = TypingCounts()
         self._engine: Future[CompletionEngine] | None = None
         #: The backend that generated the last suggestion ("local", "llama-server", ...; "" before the first).
         self.answered_last = ""
@@ -82,6 +90,9 @@ class CompletionService:
         if self._engine is None:
             return
         if loaded.config.model != previous.config.model:
+            for live in self._live.values():
+                live.stop.set()
+            self._live.clear()
             old = self._engine
             self._engine = None
             self._executor.submit(_close_engine, old)
@@ -91,27 +102,86 @@ class CompletionService:
 
     async def complete(self, uri: str, text: str, offset: int, context: WindowContext | None = None) -> Completion:
         """A completion for the cursor at `offset`; raises CancelledError when a newer request supersedes it.
-        `context` gives the workspace context for the window's anchor line (called in the model's thread)."""
+        `context` gives the workspace context for the window's anchor line (called in the model's thread).
+
+        A keystroke that types what the document's running generation is writing is answered from it
+        (live_suggestions.py); one that types something else stops it and starts the next."""
         mark = self.warming.completion_started()
-        asked_model, follow_up = False, None
+        ticket = self._newest[uri] = object()
+        # A keystroke while the last was unanswered: the user types on, so a partial answer is worth showing now.
+        hurried = self._unanswered.get(uri, 0) > 0
+        self._unanswered[uri] = self._unanswered.get(uri, 0) + 1
         try:
             engine = await asyncio.wrap_future(self.start())
             request = CompletionRequest(uri, text, offset, context)
-
-            def work(stop: threading.Event) -> Completion:
-                return engine.complete(request, stop)
-
-            completion = await self._latest.run(uri, work)
-            asked_model = completion.stop != "suggestion"
-            if asked_model:
-                self.answered_last = completion.backend
-            if completion.short_window:  # answered at once from the short window: the full one follows while idle
-                follow_up = self._warm_job(request, extend=True)
-            return completion
-        except Cancelled as err:
-            raise asyncio.CancelledError(str(err)) from err
+            before, line_suffix = line_around(text, offset)
+            mine: LiveSuggestion | None = None
+            while True:
+                live = self._live.get(uri)
+                typed = None  # `reuse_suggestions = false`: no keystroke is answered from another's generation
+                if live is not None and (live is mine or engine.config.reuse_suggestions):
+                    typed = live.typed_at(before, line_suffix)
+                if live is None or typed is None or live.verdict(typed) is Verdict.DISAGREES:
+                    if live is not None:
+                        live.stop.set()
+                    if self._newest.get(uri) is not ticket:
+                        raise asyncio.CancelledError("a newer keystroke supersedes this one")
+                    live = mine = self._begin(engine, request, mark, before, line_suffix)
+                    typed = ""
+                early = hurried or (bool(typed) and not live.finished)
+                answer = await live.answer(typed, early)
+                if answer is None:
+                    continue  # it went another way than the keystroke: the newest keystroke starts the next
+                self.typing.shared += live is not mine
+                self.typing.early += answer.stop == "partial"
+                return answer
         finally:
-            self.warming.completion_finished(mark, asked_model, follow_up)
+            count = self._unanswered.get(uri, 1) - 1
+            if count:
+                self._unanswered[uri] = count
+            else:
+                self._unanswered.pop(uri, None)
+            if self._newest.get(uri) is ticket:
+                del self._newest[uri]
+            self.warming.completion_finished()
+
+    def _begin(
+        self, engine: CompletionEngine, request: CompletionRequest, mark: int, before: str, line_suffix: str
+    ) -> LiveSuggestion:
+        """Start a generation at `request`'s cursor in the model's thread; it runs on when the request is cancelled
+        (a keystroke that types what it writes is answered from it) until its own end or `stop`."""
+        loop = asyncio.get_running_loop()
+        line_prefix = before[before.rfind("\n") + 1 :]
+        mode = choose_mode(line_prefix, line_suffix, engine.config.multiline)
+        live = self._live[request.document] = LiveSuggestion(request.document, before, line_suffix, mode)
+        self.typing.generations += 1
+
+        def grew(text: str) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server is exiting
+                loop.call_soon_threadsafe(live.grew, text)
+
+        def ended(future: asyncio.Future[Completion]) -> None:
+            error = None if future.cancelled() else future.exception()
+            completion = None if future.cancelled() or error is not None else future.result()
+            live.ended(completion, error or (asyncio.CancelledError() if completion is None else None))
+            self.typing.stopped += completion is None and live.stop.is_set()
+            follow_up = None
+            if completion is not None and completion.stop != "suggestion":
+                self.answered_last = completion.backend
+                if completion.short_window:  # answered from the short window: the full one follows while idle
+                    follow_up = self._warm_job(request, extend=True)
+            asked_model = completion is not None and completion.stop != "suggestion"
+            self.warming.generation_finished(mark, asked_model, follow_up)
+
+        def work() -> Completion:
+            try:
+                return engine.complete(request, live.stop, grew)
+            except Cancelled as err:
+                raise asyncio.CancelledError(str(err)) from err
+
+        future = loop.run_in_executor(self._executor, work)
+        future.add_done_callback(ended)
+        return live
 
     async def write(self, request: WritingRequest) -> Generated:
         """The text the model writes for a local action, in the model's thread; a newer request for the same
@@ -162,6 +232,9 @@ class CompletionService:
     def forget(self, uri: str) -> None:
         """Drop what is kept for a closed document."""
         self._latest.cancel(uri)
+        live = self._live.pop(uri, None)
+        if live is not None:
+            live.stop.set()
         self.warming.forget(uri)
         if self._engine is not None:
             engine = self._engine

@@ -98,19 +98,27 @@ class IdleWarming:
             self._running.stop.set()
 
     def completion_started(self) -> int:
-        """A completion is pending: stop warming at its next chunk. Returns a mark for `completion_finished`."""
+        """A completion is pending: stop warming at its next chunk. Returns a mark for `generation_finished`."""
         self._pending += 1
         self._stop_running()
         return self._generation
 
-    def completion_finished(self, mark: int, asked_model: bool, follow_up: WarmJob | None = None) -> None:
-        """A completion is done. One that asked the model replaces the waiting place with `follow_up` (what it left
-        to warm), unless a newer place came meanwhile; warming goes on once the model has been idle a moment."""
+    def completion_finished(self) -> None:
+        """A completion request is answered (or cancelled); warming goes on once the model has been idle a moment."""
         self._pending -= 1
+        self._resume_soon()
+
+    def generation_finished(self, mark: int, asked_model: bool, follow_up: WarmJob | None = None) -> None:
+        """A generation that a completion started at `mark` ended. One that asked the model replaces the waiting
+        place with `follow_up` (what it left to warm), unless a newer place came meanwhile: it has just made the
+        model hold the place the user is at."""
         if follow_up is not None:
             self.counts.short_answers += 1
         if asked_model and mark == self._generation:
             self._waiting = follow_up
+        self._resume_soon()
+
+    def _resume_soon(self) -> None:
         if self._pending == 0 and self._waiting is not None:
             if self._timer is not None:
                 self._timer.cancel()

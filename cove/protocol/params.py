@@ -203,6 +203,13 @@ class CompleteGenerate(Params):
     job: GenerationJob
 
 
+#: The daemon's notification to a client whose completion waits for the model to load: `{"model": ...}`.
+COMPLETE_LOADING = "complete/loading"
+#: The daemon's notification of a `complete/generate` request's text so far, as it is generated:
+#: `{"request_id": ..., "text": ...}` (the reply still carries the whole `Generated`).
+COMPLETE_TEXT = "complete/text"
+
+
 @dataclass(frozen=True)
 class CompleteWarm(Params):
     """Evaluate a place's prompt while nothing else waits for the model; the reply is a `Warmed`."""

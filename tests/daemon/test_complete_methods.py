@@ -14,6 +14,7 @@ import pytest
 from cove.daemon_client import DaemonClient
 from cove.errors import DaemonError
 from cove.inference.completion_backend import GenerationJob
+from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.prompt_window import PromptWindow, build_window
 from cove.inference.stop_rules import CompletionMode, StopRule
 from cove.protocol.params import CompleteCancel, CompleteGenerate, CompleteLoad, StatusParams
@@ -125,3 +126,22 @@ def test_wire_form_is_plain_json() -> None:
     wire = CompleteGenerate(job()).to_wire()
     assert json.loads(json.dumps(wire)) == wire
     assert wire["job"]["mode"] == "line" and wire["job"]["rule"]["mode"] == "line"
+
+
+def test_a_generation_sends_its_text_so_far_before_the_reply(daemon: DaemonPaths) -> None:
+    """`complete/text` carries the text as it is generated, so a language server can answer a keystroke that types
+    on from it; each one extends the last, and the reply's text is where they lead."""
+    text = ARGPARSE.read_text()
+    offset = text.index("\n", text.index("def _get_values(self, action, arg_strings):")) + 1
+    window = build_window(text, offset, None, 3000, 600)
+    rule = StopRule(CompletionMode.BLOCK, window.line_prefix, window.line_suffix, 4)
+    block = GenerationJob(ARGPARSE.as_uri(), window, CompletionMode.BLOCK, rule, 24, 20.0)
+    backend = DaemonCompletions(daemon)
+    seen: list[str] = []
+    try:
+        generated = backend.generate(block, lambda: False, seen.append)
+    finally:
+        backend.close()
+    assert len(seen) >= 2, f"the text came whole, not as it was generated: {seen}"
+    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False)), seen
+    assert generated.text and generated.text.startswith(seen[0].rstrip()), (seen, generated)

@@ -67,11 +67,11 @@ async def test_a_completion_stops_warming_which_goes_on_after_it(model_thread: T
     place = Prefill(30)
     warming.request(WarmJob("a.py", place))
     await until(lambda: place.done >= 2)
-    mark = warming.completion_started()
+    warming.completion_started()
     await completion_in(model_thread, 0.01)
     stopped_at = place.done
     assert stopped_at < 30 and warming.counts.abandoned == 1
-    warming.completion_finished(mark, asked_model=False)  # served from the last suggestion: the place still waits
+    warming.completion_finished()  # served from the last suggestion: the place still waits
     await until(lambda: warming.counts.prefilled == 1)
     assert place.runs == 2 and warming.counts.tokens == 30, "the second run went on from where the first stopped"
 
@@ -83,7 +83,8 @@ async def test_nothing_starts_while_a_completion_is_pending(model_thread: Thread
     warming.request(WarmJob("a.py", place))
     await asyncio.sleep(0.05)
     assert place.runs == 0
-    warming.completion_finished(mark, asked_model=True)  # the place came after the completion began: it stays
+    warming.generation_finished(mark, asked_model=True)
+    warming.completion_finished()  # the place came after the completion began: it stays
     await until(lambda: warming.counts.prefilled == 1)
 
 
@@ -94,11 +95,13 @@ async def test_a_completion_that_asked_the_model_replaces_the_waiting_place(mode
     await until(lambda: place.done >= 1)
     mark = warming.completion_started()
     await completion_in(model_thread, 0.01)
-    warming.completion_finished(mark, asked_model=True, follow_up=WarmJob("a.py", follow_up))
+    warming.generation_finished(mark, asked_model=True, follow_up=WarmJob("a.py", follow_up))
+    warming.completion_finished()
     await until(lambda: warming.counts.prefilled == 1)
     assert place.runs == 1 and follow_up.done == 3
     mark = warming.completion_started()
-    warming.completion_finished(mark, asked_model=True)  # nothing left to do
+    warming.generation_finished(mark, asked_model=True)  # nothing left to do
+    warming.completion_finished()
     await asyncio.sleep(0.05)
     assert not warming.waiting and place.runs == 1
 
@@ -133,16 +136,16 @@ async def test_closing_a_document_drops_its_warming(model_thread: ThreadPoolExec
     running, waiting = Prefill(100), Prefill(3)
     warming.request(WarmJob("a.py", running))
     await until(lambda: running.done >= 1)
-    mark = warming.completion_started()
-    warming.completion_finished(mark, asked_model=False)
+    warming.completion_started()
+    warming.completion_finished()
     warming.forget("b.py")  # another document: nothing changes
     warming.forget("a.py")
     await until(lambda: warming.counts.abandoned == 1)
     await asyncio.sleep(0.05)
     assert running.runs == 1 and running.done < 100 and not warming.waiting
     warming.request(WarmJob("b.py", waiting))
-    mark = warming.completion_started()
+    warming.completion_started()
     warming.forget("b.py")
-    warming.completion_finished(mark, asked_model=False)
+    warming.completion_finished()
     await asyncio.sleep(0.05)
     assert waiting.done == 0 and not warming.waiting
