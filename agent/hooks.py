@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from cove.agent.safety import ToolDenied
 from cove.config import HooksConfig
+from cove.protocol.events import AgentEvent, HookFailed
 
 HookPoint = Literal[
     "before_tool", "after_tool", "before_compaction", "after_compaction", "session_start", "session_end"
@@ -55,4 +57,15 @@ def run_hook(config: HooksConfig, point: HookPoint, event: dict[str, Any], cwd: 
     if point == "before_tool" and result.status != 0:
         reason = result.output or f"exit status {result.status}"
         raise ToolDenied(f"blocked by the before_tool hook: {reason}", refuser="the before_tool hook")
+    return result
+
+
+def observe_hook(
+    config: HooksConfig, point: HookPoint, event: dict[str, Any], cwd: Path, on_event: Callable[[AgentEvent], None]
+) -> HookResult:
+    """Run the hook for `point` as `run_hook` does, and report its failure (a non-zero exit, a time-out) to the
+    run's events and so its transcript: the run goes on, the user sees why the hook failed."""
+    result = run_hook(config, point, event, cwd)
+    if result.ran and result.status != 0:
+        on_event(HookFailed(point, result.status, result.output))
     return result

@@ -17,7 +17,7 @@ from typing import Any
 from cove.agent.compaction import ContextCompactor, Turn
 from cove.agent.critique import Evidence, Review, run_diff
 from cove.agent.file_tools import ToolError
-from cove.agent.hooks import run_hook
+from cove.agent.hooks import observe_hook, run_hook
 from cove.agent.reminders import (
     ContextUsage,
     CritiqueFound,
@@ -172,13 +172,13 @@ class AgentLoop:
         tokens = self.compactor.tokens(turns)
         due = self.compactor.due(tokens)
         if due:
-            run_hook(self.settings.hooks, "before_compaction", {"tokens": tokens}, self._root())
+            observe_hook(self.settings.hooks, "before_compaction", {"tokens": tokens}, self._root(), self.on_event)
         turns, compactions = self.compactor.compact(turns, self.invariants())
         for compaction in compactions:
             self.on_event(Compacted(compaction.describe(), compaction.stage))
         if due:
             done = [c.describe() for c in compactions]
-            run_hook(self.settings.hooks, "after_compaction", {"compactions": done}, self._root())
+            observe_hook(self.settings.hooks, "after_compaction", {"compactions": done}, self._root(), self.on_event)
         return turns
 
     def invariants(self) -> str:
@@ -223,7 +223,13 @@ class AgentLoop:
         else:
             reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only))
             self._note_success(call)
-            run_hook(self.settings.hooks, "after_tool", {"tool": call.name, "output": output[:2000]}, self._root())
+            observe_hook(
+                self.settings.hooks,
+                "after_tool",
+                {"tool": call.name, "output": output[:2000]},
+                self._root(),
+                self.on_event,
+            )
         if call.name == "run_command":
             self.last_command = f"$ {call.arguments.get('command', '')}\n{output}"
         self.on_event(ToolCalled(call.name, call.arguments, output, error))

@@ -17,7 +17,7 @@ from cove.agent.checkpoints import Checkpoints
 from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.agent.critique import review
 from cove.agent.file_tools import FileTools, ToolError
-from cove.agent.hooks import run_hook
+from cove.agent.hooks import observe_hook
 from cove.agent.loop import AgentLoop, LoopSettings, RunResult
 from cove.agent.mcp_tools import McpTools
 from cove.agent.reminders import Event, PlanApproved, ReminderEngine, TodoUpdated
@@ -250,7 +250,7 @@ def run_task(
     """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all.
     A `read_only` run answers a question with the read-only tools, without a plan."""
     root = session.root
-    run_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root)
+    observe_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root, io.on_event)
     sandbox, unconfined = _sandbox(config, root, io)
     checkpoint = _checkpointer(session, io)
     mcp = McpTools(config.mcp, root, sandbox if config.sandbox.mcp else None).start() if config.mcp.servers else None
@@ -272,7 +272,7 @@ def run_task(
     finally:
         if mcp is not None:
             mcp.close()
-        run_hook(config.hooks, "session_end", {"session_id": session.session_id}, root)
+        observe_hook(config.hooks, "session_end", {"session_id": session.session_id}, root, io.on_event)
 
 
 def _checkpointer(session: AgentSession, io: RunIO) -> Callable[[int, str], None]:

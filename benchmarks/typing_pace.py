@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
+import json
 import os
 import random
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -112,7 +115,7 @@ def screen(trace: Trace, settle: float) -> PlaceFigures:
         stall = max(stall, end - off_since)
     else:
         on_time += end - on_since
-    span = end - start - (first if first is not None else 0.0)
+    span = end - start - first if first is not None and first < end - start else 0.0
     exact = useful = 0
     for index, seen in enumerate(seen_at_key, start=1):
         rest = trace.content[index:]
@@ -122,7 +125,7 @@ def screen(trace: Trace, settle: float) -> PlaceFigures:
     return PlaceFigures(
         first if first is not None else settle,
         stall,
-        on_time / span if span > 0 else float(first is not None),
+        on_time / span if span > 0 else 0.0,
         exact,
         useful,
         len(seen_at_key),
@@ -212,14 +215,17 @@ class Variant:
     hint: bool
 
 
-async def start(variant: Variant, settings: dict[str, Any]) -> EditorSession:
+async def start(variant: Variant, settings: dict[str, Any], runtime: Path) -> EditorSession:
+    """The variant's server, its model loaded; a daemon it starts (`--route daemon`) is its own, in `runtime`."""
+    saved = dict(os.environ)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     if variant.pythonpath is not None:  # and not the working directory, which holds today's tree
         os.environ.update(PYTHONPATH=str(variant.pythonpath), PYTHONSAFEPATH="1")
     try:
         session = await EditorSession.start(settings)
     finally:
-        os.environ.pop("PYTHONPATH", None)
-        os.environ.pop("PYTHONSAFEPATH", None)
+        os.environ.clear()
+        os.environ.update(saved)
     warmup = session.open(Path("/nonexistent/cove-benchmark-warmup.py"), "import os\n")
     await session.inline(warmup, 1, 0)  # waits for the model to load: not timed
     session.close(warmup)
@@ -235,7 +241,8 @@ async def run(args: argparse.Namespace) -> dict[tuple[str, str], list[tuple[Plac
         Variant("cove+hint", None, True),
     ]
     settings: dict[str, Any] = {"routing": {"complete": [args.route]}}
-    sessions = [await start(variant, settings) for variant in variants]
+    runtimes = [Path(tempfile.mkdtemp(prefix=f"cove-pace-{variant.name}-")) for variant in variants]
+    sessions = [await start(variant, settings, runtime) for variant, runtime in zip(variants, runtimes, strict=True)]
     everything = cold_places(args.places * len(args.paces), args.seed)
     places = [p for p in everything if len(p.content) > args.keys + 3] or everything
     results: dict[tuple[str, str], list[tuple[PlaceFigures, Trace]]] = {}
@@ -251,8 +258,17 @@ async def run(args: argparse.Namespace) -> dict[tuple[str, str], list[tuple[Plac
                     progress.update()
     for variant, session in zip(variants, sessions, strict=True):
         status = await session.status()
-        print(f"{variant.name}: typing counts {status.get('typing', '-')}, warm {status.get('warm', {})}")
+        typing, warm = status.get("typing"), status.get("warm", {})
+        share = ""
+        if typing and typing.get("generations"):
+            share = f"; short window's share of generations {warm['short_answers'] / typing['generations']:.0%}"
+        print(f"{variant.name}: typing {typing or '-'}, warm {warm}{share}")
         await session.stop()
+    for variant, runtime in zip(variants, runtimes, strict=True):  # the daemons they started, if any
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), PYTHONPATH=str(variant.pythonpath or ""))
+        stop = [sys.executable, "-m", "cove.cli", "daemon", "stop"]
+        await asyncio.to_thread(subprocess.run, stop, env=env, capture_output=True, check=False)
+        shutil.rmtree(runtime, ignore_errors=True)
     return results
 
 
@@ -264,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1, help="which random places")
     parser.add_argument("--baseline", default=BASELINE, help="the commit whose server is today's engine")
     parser.add_argument("--route", default="local", choices=["local", "daemon"], help="[routing] complete")
+    parser.add_argument("--traces", type=Path, help="write every place's keystrokes and replies here (JSON)")
     args = parser.parse_args(argv)
     files = ", ".join(sorted({path.name for path in COLD_FILES}))
     print(
@@ -271,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
         f"key, never awaited (but in seq); completions from {args.route}; today = {args.baseline}"
     )
     results = asyncio.run(run(args))
+    if args.traces:
+        traces = [dict(variant=n, pace=p, **dataclasses.asdict(t)) for (n, p), got in results.items() for _, t in got]
+        args.traces.write_text(json.dumps(traces, indent=1))
     print(
         f"\n{'variant':<11} {'pace':>4} {'first p50':>9} {'first max':>9} {'stall p50':>9} {'stall max':>9}"
         f" {'covered':>7} {'exact':>6} {'useful':>6} {'later max':>9}"

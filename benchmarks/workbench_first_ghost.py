@@ -31,7 +31,7 @@ from tqdm import tqdm
 from typing_latency import code_lines
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.editors.workbench import Workbench, available, open_workbench
+from tests.editors.workbench import Workbench, missing, open_workbench
 
 SOURCE = Path(textwrap.__file__)
 
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--pause-s", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    if not available():
+    if missing():
         sys.exit("code-server and chromium are needed: scripts/test installs code-server into build/code-server")
     text = SOURCE.read_text()
     chosen = places(text, args.places, args.seed)

@@ -92,6 +92,9 @@ class Warmed:
 
     tokens: int
     done: bool
+    #: Nothing was evaluated, nor can be: the backend keeps no cache of ours (an OpenAI-compatible server), or
+    #: `reuse_kv_cache` is off. Warming drops the place without counting it as prefilled.
+    skipped: bool = False
 
 
 class CompletionBackend(Protocol):

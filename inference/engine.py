@@ -136,6 +136,9 @@ class CompletionEngine:
         """Apply `config`'s completion settings and `[routing] complete` (with `[remote]`): the local model stays
         loaded; a server backend is built afresh."""
         self.config = config.completion
+        with self._memo_lock:  # suggestions made under the old settings are not served under the new
+            for memo in self._memos.values():
+                memo.suggestion = ""
         previous, self.backend = self.backend, completion_backend(config, self.local, self.on_daemon_loading)
         if isinstance(previous, RoutedCompletions):
             for target in previous.targets:
@@ -256,7 +259,7 @@ class CompletionEngine:
         """Evaluate the prompt the next completion at `request`'s cursor will use (the same anchored window, the
         same workspace context) while the user is idle; stops, keeping what it evaluated, once `cancel` is set."""
         if not self.config.reuse_kv_cache:
-            return Warmed(0, True)
+            return Warmed(0, False, skipped=True)
         memo = self._memo(request.document)
         window = self._window(request, memo)
         memo.anchor = window.anchor_line  # the next completion here keeps this window's start

@@ -164,8 +164,10 @@ class LocalBackend:
         """Make the model's context hold `job`'s prompt (but the token healing holds back), a chunk at a time."""
         with self._lock:
             self.last_used = time.monotonic()
-            if stop_requested() or not self.config.reuse_kv_cache:
-                return Warmed(0, not stop_requested())
+            if not self.config.reuse_kv_cache:
+                return Warmed(0, False, skipped=True)
+            if stop_requested():
+                return Warmed(0, False)
             self._switch_to(job.document)
             prompt, _ = self._prompt(job.window, job.max_new, job.context, job.document, job.context_files)
             language = language_of(job.document)

@@ -52,7 +52,8 @@ class OpenAICompletions:
         return f"{self.base_url} answers in {seconds * 1000:.0f} ms; serves {served}"
 
     def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
-        return Warmed(0, True)  # an OpenAI-compatible server offers no way to prefill a prompt without generating
+        # An OpenAI-compatible server offers no way to prefill a prompt without generating: nothing is done, or counted.
+        return Warmed(0, False, skipped=True)
 
     def forget(self, document: str) -> None:
         pass  # the server keeps no state of ours

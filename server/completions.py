@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -71,6 +72,8 @@ class CompletionService:
         self._engine: Future[CompletionEngine] | None = None
         #: The backend that generated the last suggestion ("local", "llama-server", ...; "" before the first).
         self.answered_last = ""
+        #: Why the last generation that asked the model ended ("rule", "end", "tokens", "time"; "" before the first).
+        self.last_stop = ""
         self.warming = IdleWarming(self._executor)
         #: Set by the server: shows that the daemon loads its model for a request, until it is answered.
         self.on_daemon_loading: Callable[[], Callable[[], None]] | None = None
@@ -87,12 +90,12 @@ class CompletionService:
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Apply new settings: the model is reloaded only when its own settings changed."""
         previous, self.loaded = self.loaded, loaded
+        for live in self._live.values():  # made under the old settings: no keystroke is answered from them
+            live.stop.set()
+        self._live.clear()
         if self._engine is None:
             return
         if loaded.config.model != previous.config.model:
-            for live in self._live.values():
-                live.stop.set()
-            self._live.clear()
             old = self._engine
             self._engine = None
             self._executor.submit(_close_engine, old)
@@ -167,9 +170,20 @@ class CompletionService:
             self.typing.stopped += completion is None and live.stop.is_set()
             follow_up = None
             if completion is not None and completion.stop != "suggestion":
-                self.answered_last = completion.backend
+                self.answered_last, self.last_stop = completion.backend, completion.stop
                 if completion.short_window:  # answered from the short window: the full one follows while idle
                     follow_up = self._warm_job(request, extend=True)
+            if completion is not None and logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "generation in %s: %s after %.0f ms (%d prompt tokens, %d reused, %d generated%s)",
+                    request.document,
+                    completion.stop,
+                    completion.seconds * 1000,
+                    completion.prompt_tokens,
+                    completion.reused_tokens,
+                    completion.generated_tokens,
+                    ", short window" if completion.short_window else "",
+                )
             asked_model = completion is not None and completion.stop != "suggestion"
             self.warming.generation_finished(mark, asked_model, follow_up)
 
@@ -208,8 +222,16 @@ class CompletionService:
             engine = self._engine  # the one loaded when this runs (a new model may have replaced the old)
             if engine is None or not engine.done():
                 return Warmed(0, False)  # goes on after the loading, which runs first in this thread
-            loaded = engine.result()
-            return loaded.extend(request, stop) if extend else loaded.warm(request, stop)
+            loaded, started = engine.result(), time.perf_counter()
+            warmed = loaded.extend(request, stop) if extend else loaded.warm(request, stop)
+            logger.debug(
+                "warmed %s: %d tokens in %.0f ms%s",
+                request.document,
+                warmed.tokens,
+                (time.perf_counter() - started) * 1000,
+                "" if warmed.done else " (stopped)",
+            )
+            return warmed
 
         return WarmJob(request.document, work)
 
@@ -227,6 +249,7 @@ class CompletionService:
             "serving": loaded.describe(),
             "targets": [dataclasses.asdict(t) for t in targets],
             "answered_last": self.answered_last,
+            "last_stop": self.last_stop,
         }
 
     def forget(self, uri: str) -> None:

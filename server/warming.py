@@ -164,7 +164,10 @@ class IdleWarming:
             return
         warmed = future.result()
         self.counts.tokens += warmed.tokens
-        if warmed.done:
+        if warmed.skipped:  # the backend has no cache to fill: nothing was done, nothing is counted
+            if self._waiting is running.job:
+                self._waiting = None
+        elif warmed.done:
             self.counts.prefilled += 1
             if self._waiting is running.job:
                 self._waiting = None

@@ -15,12 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARGPARSE, find_line
+from tests.conftest import ARGPARSE, find_line, require
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(shutil.which("strace") is None or shutil.which("unshare") is None, reason="needs strace"),
-]
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(autouse=True)
+def tracer_here() -> None:
+    missing = [tool for tool in ("strace", "unshare") if shutil.which(tool) is None]
+    require(" and ".join(missing) + " missing" if missing else "", "apt-get install strace util-linux")
+
 
 #: A language server session as an editor without Cove's client would hold it: raw JSON-RPC over stdio.
 LSP_SESSION = textwrap.dedent(

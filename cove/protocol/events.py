@@ -110,6 +110,17 @@ class RunWarning(AgentEvent):
 
 
 @dataclass(frozen=True)
+class HookFailed(AgentEvent):
+    """A hook of `[hooks]` that only observes (all but a blocking before_tool) exited non-zero or timed out: the run
+    goes on, and the user sees why the hook failed (`status` -1: timed out)."""
+
+    type = "hook_failed"
+    point: str
+    status: int
+    output: str
+
+
+@dataclass(frozen=True)
 class DecisionNeeded(AgentEvent):
     """The run waits for the user: a tool call to allow (`tool`, `arguments`) or a plan to approve (`text`);
     answered with agent/decide and `request_id`."""
@@ -164,6 +175,7 @@ EVENT_TYPES: dict[str, type[AgentEvent]] = {
         TodosChanged,
         Compacted,
         RunWarning,
+        HookFailed,
         DecisionNeeded,
         Finished,
         MessageAdded,

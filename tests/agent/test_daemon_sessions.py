@@ -118,12 +118,21 @@ def test_denial_deny_pattern_escape_crash_loop_and_undo(tmp_path: Path, clean_en
     assert again["pid"] > 0  # the daemon lived through it all
 
 
+#: Observing hooks that fail: the run goes on, and each failure is an event and a line of the transcript.
+FAILING_HOOKS = "".join(
+    f"{point} = 'echo \"{point} observer is down\" >&2; exit 3'\n"
+    for point in ("session_start", "after_tool", "before_compaction", "after_compaction", "session_end")
+)
+
+
 def test_compaction_mid_session_keeps_every_invariant(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    """Also: every observing hook fails, and the run reports each failure and goes on."""
     root = repository(tmp_path)
     (root / "COVE.md").write_text("Project rule: every function keeps its docstring.\n")
     (root / ".cove").mkdir()
     (root / ".cove" / "config.toml").write_text(
         "[agent]\nbudget_tokens = 2000\nprotect_recent_tokens = 400\n[routing]\ncompact = ['remote']\n"
+        f"[hooks]\n{FAILING_HOOKS}"
     )
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for name in ("textwrap.py", "shlex.py", "fnmatch.py", "glob.py"):
@@ -175,6 +184,11 @@ def test_compaction_mid_session_keeps_every_invariant(tmp_path: Path, clean_env:
     assert "calc.py (edited)" in invariants and "textwrap.py (read)" in invariants  # the files touched
     assert summary in last
     assert any('"compaction"' in m["content"] for m in archived)  # every compaction shows in the transcript
+    failed = {(h["point"], h["status"], h["output"]) for h in of_type(events, "hook_failed")}
+    points = ("session_start", "after_tool", "before_compaction", "after_compaction", "session_end")
+    assert failed == {(point, 3, f"{point} observer is down") for point in points}, failed
+    for point in points:  # and the transcript keeps each one
+        assert any("hook_failed" in m["content"] and f"{point} observer is down" in m["content"] for m in archived)
 
 
 def test_editor_runs_propose_changes_over_unsaved_text_and_questions_are_read_only(

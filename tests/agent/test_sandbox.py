@@ -21,8 +21,12 @@ from cove.agent.mcp_tools import McpTools
 from cove.agent.safety import Workspace
 from cove.agent.sandbox import Sandbox, pids_cgroup, unavailable
 from cove.config import McpConfig, SandboxConfig
+from tests.conftest import require
 
-pytestmark = pytest.mark.skipif(bool(unavailable()), reason=f"no sandbox here: {unavailable()}")
+
+@pytest.fixture(autouse=True)
+def sandbox_here() -> None:
+    require(unavailable(), "install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces")
 
 
 @pytest.fixture
@@ -179,8 +183,11 @@ def test_a_timeout_ends_every_descendant_and_a_fork_bomb_is_contained(layout: Pa
     assert not living("sleep 313"), "a grandchild outlived the sandbox"
     # A process left in the background ends with the command (the PID namespace goes with its first process).
     assert status(run(layout, "sleep 314 &")) == 0 and not living("sleep 314")
-    if os.geteuid() == 0 and pids_cgroup(64) is None:
-        pytest.skip("root is exempt from RLIMIT_NPROC, and no pids cgroup can be made here to hold a fork bomb")
+    if os.geteuid() == 0:  # root is exempt from RLIMIT_NPROC: only a pids cgroup holds a fork bomb
+        require(
+            "" if pids_cgroup(64) is not None else "no pids cgroup can be made here",
+            "mount the cgroup v1 pids controller or give the session a writable cgroup v2 subtree",
+        )
     # Not the pattern the policy refuses: only the sandbox stands in its way (at most 64 processes at a time).
     with pytest.raises(ToolError, match="timed out"):
         run(layout, "bomb() { bomb | bomb & }; bomb; sleep 60", timeout_s=2, processes=64)

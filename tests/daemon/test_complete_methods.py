@@ -5,6 +5,7 @@ its generation stopped, and the daemon's `status` says what its model did."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from typing import Any
@@ -143,5 +144,5 @@ def test_a_generation_sends_its_text_so_far_before_the_reply(daemon: DaemonPaths
     finally:
         backend.close()
     assert len(seen) >= 2, f"the text came whole, not as it was generated: {seen}"
-    assert all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False)), seen
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(seen)), seen
     assert generated.text and generated.text.startswith(seen[0].rstrip()), (seen, generated)

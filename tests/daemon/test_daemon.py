@@ -16,7 +16,7 @@ import pytest
 
 from cove.agent.store import MIGRATIONS
 from cove.daemon_client import DaemonClient
-from cove.errors import DaemonError
+from cove.errors import DaemonError, DaemonUnavailable
 from cove.runtime import DaemonPaths, daemon_paths
 from tests.daemon.conftest import start_daemon, wait_for_socket
 
@@ -189,6 +189,8 @@ def test_sigterm_and_idle_timeout_stop_it_cleanly(env: dict[str, str]) -> None:
 def test_kill_9_during_writes_loses_no_acknowledged_write(env: dict[str, str]) -> None:
     paths = daemon_paths(env)
     acknowledged: list[str] = []
+    died: list[str] = []  # how each writer ended when the daemon was killed under it
+    unexpected: list[BaseException] = []
     rng = random.Random(7)
     for round_ in range(50):
         process = start_daemon(env)
@@ -204,10 +206,10 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(env: dict[str, str]) -
                         acknowledged.append(text)
                         if stop.is_set():
                             return
-            except OSError:
-                pass  # the daemon died under us: expected
-            except Exception:
-                pass
+            except (OSError, DaemonUnavailable) as err:  # the daemon died under us: expected, and counted
+                died.append(type(err).__name__)
+            except Exception as err:  # anything else is a failure of the test's claim
+                unexpected.append(err)
 
         writer = threading.Thread(target=write)
         writer.start()
@@ -221,6 +223,8 @@ def test_kill_9_during_writes_loses_no_acknowledged_write(env: dict[str, str]) -
     assert database.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = {row[0] for row in database.execute("SELECT text FROM notes")}
     assert len(acknowledged) > 50
+    assert not unexpected, unexpected
+    assert len(died) >= 45, f"most writers must have been cut off mid-write by the kill: {died}"
     missing = [text for text in acknowledged if text not in stored]
     assert missing == []
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 
 from cove.daemon_client import DaemonClient
 from cove.runtime import DaemonPaths, daemon_paths
+from tests.conftest import require
 from tests.daemon.conftest import start_daemon, wait_for_socket
 
 
@@ -35,10 +35,8 @@ class Broker:
 
     def start(self) -> None:
         binary = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
-        if binary is None:
-            if os.environ.get("CI") == "true":
-                pytest.fail("mosquitto is missing; scripts/test installs it with apt-get")
-            pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+        require("" if binary else "mosquitto missing", "apt-get install mosquitto (scripts/test does)")
+        assert binary is not None
         self.process = subprocess.Popen([binary, "-p", str(self.port)], stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
+
 EXTENSION = Path(__file__).resolve().parents[2] / "editors" / "vscode"
 
 
 def npm_binary() -> str:
     found = shutil.which("npm")
-    if found is None:
-        pytest.skip("npm is missing: install Node.js 20 or later (with npm) to build and test the VS Code extension")
+    require("" if found else "npm missing", "install Node.js 20 or later (with npm) to build and test the extension")
+    assert found is not None
     return found
 
 

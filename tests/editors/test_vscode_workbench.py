@@ -21,15 +21,16 @@ from typing import Any
 
 import pytest
 
-from tests.editors.workbench import available, open_workbench
+from tests.conftest import require
+from tests.editors.workbench import missing, open_workbench
 from tests.scripted.openai_server import completion, executor_requests, scripted_openai_server
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(
-        not available(), reason="code-server (scripts/test installs it in build/code-server) and chromium are needed"
-    ),
-]
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(autouse=True)
+def workbench_here() -> None:
+    require(missing(), "scripts/test installs code-server in build/code-server and Debian's chromium")
 
 CALC = "def add(a, b):\n    return a - b\n"
 SHAPES = "import math\n\n\ndef area(radius):\n    return math.pi * radius**2\n\n\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "editors" / "vscode"
 CODE_SERVER = REPO / "build" / "code-server"
 CODE_SERVER_BIN = CODE_SERVER / "node_modules" / ".bin" / "code-server"
-CHROMIUM = Path("/usr/bin/chromium")
+#: Chromium found on PATH (Debian's `chromium`, `chromium-browser` elsewhere).
+CHROMIUM = Path(shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium")
 SCREENSHOTS = REPO / "build" / "screenshots"
 
 #: What a user of Cove would set: VS Code's own helpers that would get in the way out.
@@ -68,8 +70,10 @@ LINES = """() => [...document.querySelectorAll('.editor-group-container.active .
   })"""
 
 
-def available() -> bool:
-    return CODE_SERVER_BIN.exists() and CHROMIUM.exists()
+def missing() -> str:
+    """What the workbench tests lack here ("" when nothing)."""
+    lacking = [name for name, path in (("code-server", CODE_SERVER_BIN), ("chromium", CHROMIUM)) if not path.exists()]
+    return " and ".join(lacking) + " missing" if lacking else ""
 
 
 def free_port() -> int:

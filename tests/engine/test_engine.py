@@ -102,6 +102,7 @@ def test_a_block_completion_stays_inside_its_block(model: LocalModel) -> None:
     request = at(ARGPARSE, "def _get_values(self, action, arg_strings):", 43)
     completion = fresh(model).complete(request)
     lines = completion.text.split("\n")
+    assert len(lines) >= 2 and lines[1].strip(), f"a block of code, not nothing: {completion.text!r}"
     assert lines[0] == ""
     assert all(not line.strip() or line.startswith("        ") for line in lines[1:])
     assert len(lines) - 1 <= CompletionConfig().max_block_lines

@@ -79,12 +79,22 @@ def test_an_swa_aware_cache_shorter_than_the_window_keeps_its_prefix(model_path:
     assert int(np.argmax(after)) == int(np.argmax(fresh)) and agreement(after, fresh) > 0.99
 
 
-@pytest.mark.parametrize("kv_type", ["q8_0", "q4_0"])
-def test_quantized_caches_run(model_path: Path, kv_type: str) -> None:
-    model = LocalModel(model_path, ModelConfig(n_ctx=2048, kv_type=kv_type, swa_full=False))  # type: ignore[arg-type]
-    tokens = [model.bos, *model.tokenize("import os\n\n\ndef main():\n    path = os.path.")]
-    assert len(greedy_run(model, tokens, 4)) == 4
-    model.close()
+@pytest.mark.parametrize(("kv_type", "share"), [("q8_0", 0.6), ("q4_0", 0.4)])
+def test_quantized_caches_hold_less_and_choose_alike(model_path: Path, kv_type: str, share: float) -> None:
+    """`kv_type` takes effect: the same prompt's KV state is at most `share` of f16's (q8_0 keeps 8.5 bits a value,
+    q4_0 4.5), and the next token's choice is f16's."""
+    held: dict[str, tuple[int, np.ndarray]] = {}
+    for kind in ("f16", kv_type):
+        model = LocalModel(model_path, ModelConfig(n_ctx=2048, kv_type=kind, swa_full=False))  # type: ignore[arg-type]
+        tokens = [model.bos, *model.tokenize(ARGPARSE.read_text()[:1500])][:400]
+        model.prefill(tokens)
+        held[kind] = (len(model.save_state()), model.logits().copy())
+        if kind != "f16":
+            assert len(greedy_run(model, tokens, 4)) == 4
+        model.close()
+    (f16_bytes, f16_logits), (bytes_held, logits) = held["f16"], held[kv_type]
+    assert bytes_held <= share * f16_bytes, (kv_type, bytes_held, f16_bytes)
+    assert int(np.argmax(logits)) == int(np.argmax(f16_logits)) and agreement(logits, f16_logits) > 0.9
 
 
 def test_a_sequence_longer_than_the_context_keeps_its_sinks_and_recent_tokens(model_path: Path) -> None:

@@ -219,8 +219,25 @@ def test_every_request_gets_exactly_one_reply(server: Server, data: st.DataObjec
 
 
 def test_no_reply_twice_and_no_dialog(server: Server) -> None:
-    """Runs after the fuzz (same module, same process): the whole history is checked at once."""
-    counts = server.client.replies()
+    """A burst of its own (valid, cancelled, malformed and out-of-range requests), then the server's whole history
+    checked at once: the fuzz's too when it ran first in the same process, this burst's alone when it did not."""
+    client = server.client
+    for uri in server.uris:
+        client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                               "text": SOURCE}})  # fmt: skip
+    place = {"textDocument": {"uri": server.uris[0]}, "position": {"line": 4, "character": 10},
+             "context": {"triggerKind": 1}}  # fmt: skip
+    sent = [client.request("textDocument/inlineCompletion", place) for _ in range(3)]
+    client.notify("$/cancelRequest", {"id": sent[0]})
+    sent.append(client.request("textDocument/inlineCompletion", {**place, "position": {"line": -1, "character": 0}}))
+    sent.append(client.request("textDocument/inlineCompletion", {**place, "position": {"line": "4", "character": 1}}))
+    sent.append(client.request("textDocument/completion", {"textDocument": {"uri": 42}}))
+    sent.append(client.request("workspace/executeCommand", {"command": "cove.status", "arguments": [1, [], None]}))
+    for ident in sent:
+        reply = client.wait_reply(ident)
+        assert ("result" in reply) != ("error" in reply), reply
+    counts = client.replies()
+    assert all(counts[ident] == 1 for ident in sent), {ident: counts[ident] for ident in sent}
     twice = {ident: n for ident, n in counts.items() if ident is not None and n > 1}
     assert not twice, f"requests answered more than once: {twice}"
     messages = server.client.notifications("window/showMessage") + server.client.notifications(

@@ -175,13 +175,17 @@ async def test_broken_user_config_file_is_named(clean_env: dict[str, str]) -> No
 async def test_did_change_configuration_applies_valid_and_rejects_bad_settings(clean_env: dict[str, str]) -> None:
     async with cove_server(clean_env) as (lsp, _):
         uri, text = open_file(lsp, ARGPARSE)
+        opener = "def _get_values(self, action, arg_strings):"
+        line, column = find_line(text, opener)
+        block = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + len(opener)))
+        assert isinstance(block, types.InlineCompletionList) and block.items, "after a colon: a block"
+        assert str(block.items[0].insert_text).strip("\n").count("\n") >= 1, "lines of a body"
         lsp.workspace_did_change_configuration(
             types.DidChangeConfigurationParams(settings={"cove": {"completion": {"multiline": "never"}}})
         )
-        line, column = find_line(text, "            except ValueError:")
-        result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 30))
-        assert isinstance(result, types.InlineCompletionList)
-        assert all("\n" not in str(item.insert_text).strip("\n") for item in result.items)
+        result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + len(opener)))
+        assert isinstance(result, types.InlineCompletionList)  # the same place, one line (the next, after a colon)
+        assert all("\n" not in str(item.insert_text).strip("\n") for item in result.items), result.items
         lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"cove": {"model": 1}}))
         await lsp.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
         assert "'model' must be a table" in lsp.messages[-1].message

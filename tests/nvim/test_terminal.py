@@ -14,17 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.nvim.test_neovim import nvim_binary
 from tests.nvim.test_plugin import HERE, PLUGIN, Nvim
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.nvim,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is needed (scripts/test installs it)"),
-]
+pytestmark = [pytest.mark.model, pytest.mark.nvim]
+
+
+@pytest.fixture(autouse=True)
+def terminal_here() -> None:
+    require("" if shutil.which("tmux") else "tmux missing", "apt-get install tmux (scripts/test does)")
+
 
 SCREENSHOTS = HERE.parent.parent / "build" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 COLUMNS, ROWS = 100, 24
 
 SOURCE = '''import math

@@ -78,6 +78,11 @@ def test_unreadable_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path / "y/cove/config.toml", "\xff".encode("latin-1").decode("latin-1"))
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(None, {"XDG_CONFIG_HOME": str(tmp_path / "y")})
+    # A file that opens but cannot be read (even by root, unlike one without permissions): its reading fails.
+    (tmp_path / "z/cove").mkdir(parents=True)
+    (tmp_path / "z/cove/config.toml").symlink_to("/proc/self/mem")
+    with pytest.raises(ConfigError, match=r"z/cove/config\.toml: cannot read config file \(Input/output error\)"):
+        load_config(None, {"XDG_CONFIG_HOME": str(tmp_path / "z")})
 
 
 def test_project_root_is_found_from_a_subdirectory(tmp_path: Path) -> None:

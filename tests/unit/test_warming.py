@@ -11,7 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cove.inference.completion_backend import Warmed
+from cove.inference.completion_backend import GenerationJob, Warmed
+from cove.inference.openai_completions import OpenAICompletions
+from cove.inference.prompt_window import build_window
+from cove.inference.stop_rules import CompletionMode, StopRule
 from cove.server.warming import IdleWarming, WarmJob, WarmWork
 
 
@@ -149,3 +152,25 @@ async def test_closing_a_document_drops_its_warming(model_thread: ThreadPoolExec
     warming.completion_finished()
     await asyncio.sleep(0.05)
     assert waiting.done == 0 and not warming.waiting
+
+
+async def test_a_backend_without_a_cache_is_neither_prefilled_nor_retried(model_thread: ThreadPoolExecutor) -> None:
+    """An OpenAI-compatible server cannot prefill: its warm does nothing and says so, and nothing is counted."""
+    runs: list[int] = []
+
+    def nothing_to_fill(stop: threading.Event) -> Warmed:
+        runs.append(1)
+        return OpenAICompletions("http://127.0.0.1:9", "m").warm(_job(), stop.is_set)
+
+    warming = IdleWarming(model_thread, idle_s=0.01)
+    warming.request(WarmJob("a.py", nothing_to_fill))
+    await until(lambda: not warming.waiting)
+    await asyncio.sleep(0.05)
+    assert runs == [1], "dropped after its one try, not retried as if stopped early"
+    assert warming.counts.as_dict() == {"requested": 1, "prefilled": 0, "abandoned": 0, "tokens": 0, "short_answers": 0}
+
+
+def _job() -> GenerationJob:
+    window = build_window("x = 1\ny = ", 10, None, 3000, 600)
+    rule = StopRule(CompletionMode.LINE, window.line_prefix, window.line_suffix, 8)
+    return GenerationJob("a.py", window, CompletionMode.LINE, rule, 8, 1.0)
