@@ -50,6 +50,20 @@ class LlamaServer:
         slots: list[dict[str, object]] = httpx.get(f"{self.root}/slots", timeout=5).json()
         return slots
 
+    def decoded(self) -> list[int]:
+        """Tokens each slot generated for its last task: the server's own counter (`next_token.n_decoded`)."""
+        return decoded_by_slot(self.root)
+
+
+def decoded_by_slot(root: str) -> list[int]:
+    """`LlamaServer.decoded` for a server known by its address."""
+    counts = []
+    for slot in httpx.get(f"{root}/slots", timeout=5).json():
+        after = slot.get("next_token") or {}
+        after = (after[0] if after else {}) if isinstance(after, list) else after
+        counts.append(int(after.get("n_decoded", -1)))
+    return counts
+
     def kill(self) -> None:
         """Kill the server at once (no clean shutdown), as a crash would."""
         self.process.send_signal(signal.SIGKILL)

@@ -223,3 +223,31 @@ def test_editor_runs_propose_changes_over_unsaved_text_and_questions_are_read_on
     assert of_type(answer, "finished")[-1]["answer"] == "`add()` subtracts: calc.py line 2."
     assert "edit_file" not in {t["function"]["name"] for t in sent[2]["tools"]}
     assert "1\tdef add(a, b):" in "\n".join(m["content"] for m in sent[3]["messages"])
+
+
+def test_allowed_commands_run_unasked_in_auto_read_and_others_are_asked(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """`[agent] allowed_commands` from the project's config: a command starting with one runs without a decision in
+    auto-read mode; any other command is asked for (and refused here)."""
+    root = repository(tmp_path)
+    (root / ".cove").mkdir()
+    (root / ".cove" / "config.toml").write_text(f"[agent]\nallowed_commands = [{json.dumps(sys.executable + ' -m')}]\n")
+    script = [
+        call("run_command", command=PYTEST),
+        call("run_command", command="ls -la"),
+        completion("Ran the tests."),
+    ]
+    asked: list[dict[str, Any]] = []
+
+    def refuse(event: dict[str, Any]) -> tuple[bool, str]:
+        asked.append(event)
+        return False, "not now"
+
+    with scripted_openai_server(script) as server, agent_daemon(clean_env, tmp_path, server.url) as client:
+        _, events = run_session(client, root, "Run the tests", refuse, mode="auto-read", plan_first=False)
+    tools = of_type(events, "tool")
+    assert [t["arguments"]["command"] for t in tools] == [PYTEST, "ls -la"], tools
+    assert tools[0]["error"] is None and "1 failed" in tools[0]["output"], tools[0]  # ran unasked: add() subtracts
+    assert [a.get("arguments", {}).get("command") for a in asked] == ["ls -la"], asked
+    assert tools[1]["error"] and "did not approve" in tools[1]["error"], tools[1]

@@ -159,8 +159,8 @@ def test_a_superseded_request_stops_the_server_generating(server: LlamaServer) -
     while any(slot.get("is_processing") for slot in server.slots()):
         assert time.monotonic() < deadline, server.slots()
         time.sleep(0.05)
-    predicted = [slot.get("next_token", [{}]) for slot in server.slots()]
-    assert predicted  # the slots answer; none is still busy with the cancelled request
+    decoded = server.decoded()
+    assert 0 <= max(decoded) < 100, f"400 tokens were asked for; the server made {decoded} before it stopped"
 
 
 def test_a_dead_server_costs_one_request_and_is_used_again_once_back(model_path: Path, model: LocalModel) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ from cove.agent.reminders import (
     load_templates,
     reminders_for,
 )
-from cove.config import ReminderConfig
+from cove.config import ReminderConfig, load_config
 from cove.errors import ConfigError
 
 
@@ -145,3 +146,22 @@ def test_reminder_is_a_tagged_user_message() -> None:
 def test_same_events_same_reminders() -> None:
     events: list[Event] = [read("a"), read("a"), read("a"), TestsFailed("x"), StepTaken(), ContextUsage(900, 1000)]
     assert reminders_for(events) == reminders_for(events)
+
+
+def test_the_thresholds_in_a_config_file_take_effect(tmp_path: Path) -> None:
+    """`[reminders]` from the user's config file: a loop after 2 identical calls, stale todos after 3 steps, the
+    context warning from 50% (the defaults: 3, 12, 80)."""
+    (tmp_path / "cove").mkdir()
+    (tmp_path / "cove" / "config.toml").write_text(
+        "[reminders]\nrepeat_threshold = 2\nstale_todo_steps = 3\ncontext_warning_percent = 50\n"
+        "reads_without_progress = 100\n"
+    )
+    config = load_config(env={"XDG_CONFIG_HOME": str(tmp_path)}).config.reminders
+    assert [r.type for r in reminders_for([read("a.py")] * 2, config)] == [ReminderType.REPEATED_CALL]
+    assert reminders_for([read("a.py")] * 2) == [], "the default threshold is 3"
+    stale = reminders_for([TodoUpdated(("write tests",)), *[StepTaken()] * 3], config)
+    assert [r.type for r in stale] == [ReminderType.STALE_TODOS]
+    assert reminders_for([TodoUpdated(("write tests",)), *[StepTaken()] * 3]) == []
+    [warned] = reminders_for([ContextUsage(550, 1000)], config)
+    assert warned.type is ReminderType.CONTEXT_BUDGET and "55%" in warned.text
+    assert reminders_for([ContextUsage(550, 1000)]) == []
