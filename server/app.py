@@ -31,7 +31,7 @@ from cove.server.agent_bridge import AgentBridge
 from cove.server.code_context import ParsedDocuments
 from cove.server.completions import CompletionService
 from cove.server.convert import completion_list, inline_completion_list
-from cove.server.cove_methods import CURSOR, YANKED, CursorParams, YankedParams
+from cove.server.cove_methods import CURSOR, SUGGESTION_READY, YANKED, CursorParams, YankedParams
 from cove.server.edge import CoveProtocol
 from cove.server.positions import Cursor, document_key, locate, open_document
 from cove.server.project_index import IndexedDefinition, ProjectIndex
@@ -105,6 +105,12 @@ class CoveServer(LanguageServer):
         loop = asyncio.get_running_loop()
         self._loading_watch = loop.create_task(self._report_loading(loading))
         self.service().on_daemon_loading = lambda: self._daemon_loading(loop)
+        self.service().on_suggestion_ready = self.suggestion_ready
+
+    def suggestion_ready(self, uri: str) -> None:
+        """`cove/suggestionReady`: the suggestion last shown early at the document's cursor is whole now; the editor
+        plugins ask again (answered at once, without the model)."""
+        self.protocol.notify(SUGGESTION_READY, {"textDocument": {"uri": uri}})
 
     async def _report_loading(self, loading: Future[CompletionEngine]) -> None:
         token = await self.begin_progress("loading the local model")

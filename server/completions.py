@@ -77,6 +77,9 @@ class CompletionService:
         self.warming = IdleWarming(self._executor)
         #: Set by the server: shows that the daemon loads its model for a request, until it is answered.
         self.on_daemon_loading: Callable[[], Callable[[], None]] | None = None
+        #: Set by the server: called (on the event loop) with a document's URI when the generation its last keystroke
+        #: was answered from early has ended with more, and no keystroke waits: the editor may ask again to show it.
+        self.on_suggestion_ready: Callable[[str], None] | None = None
 
     def start(self) -> Future[CompletionEngine]:
         """Begin loading the model (once); requests that come meanwhile wait for it."""
@@ -167,25 +170,7 @@ class CompletionService:
             error = None if future.cancelled() else future.exception()
             completion = None if future.cancelled() or error is not None else future.result()
             live.ended(completion, error or (asyncio.CancelledError() if completion is None else None))
-            self.typing.stopped += completion is None and live.stop.is_set()
-            follow_up = None
-            if completion is not None and completion.stop != "suggestion":
-                self.answered_last, self.last_stop = completion.backend, completion.stop
-                if completion.short_window:  # answered from the short window: the full one follows while idle
-                    follow_up = self._warm_job(request, extend=True)
-            if completion is not None and logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "generation in %s: %s after %.0f ms (%d prompt tokens, %d reused, %d generated%s)",
-                    request.document,
-                    completion.stop,
-                    completion.seconds * 1000,
-                    completion.prompt_tokens,
-                    completion.reused_tokens,
-                    completion.generated_tokens,
-                    ", short window" if completion.short_window else "",
-                )
-            asked_model = completion is not None and completion.stop != "suggestion"
-            self.warming.generation_finished(mark, asked_model, follow_up)
+            self._generation_ended(live, request, mark)
 
         def work() -> Completion:
             try:
@@ -196,6 +181,32 @@ class CompletionService:
         future = loop.run_in_executor(self._executor, work)
         future.add_done_callback(ended)
         return live
+
+    def _generation_ended(self, live: LiveSuggestion, request: CompletionRequest, mark: int) -> None:
+        """What a generation's end tells the rest: its counts, the warming that follows a short-window answer, and the
+        editor, when the suggestion it was shown early has grown and nothing else is asked there."""
+        completion = live.completion
+        self.typing.stopped += completion is None and live.stop.is_set()
+        asked_model = completion is not None and completion.stop != "suggestion"
+        follow_up = None
+        if completion is not None and asked_model:
+            self.answered_last, self.last_stop = completion.backend, completion.stop
+            if completion.short_window:  # answered from the short window: the full one follows while idle
+                follow_up = self._warm_job(request, extend=True)
+            logger.debug(
+                "generation in %s: %s after %.0f ms (%d prompt tokens, %d reused, %d generated%s)",
+                request.document,
+                completion.stop,
+                completion.seconds * 1000,
+                completion.prompt_tokens,
+                completion.reused_tokens,
+                completion.generated_tokens,
+                ", short window" if completion.short_window else "",
+            )
+        waiting = request.document in self._newest or self._live.get(request.document) is not live
+        if live.grew_after_answer and not waiting and self.on_suggestion_ready is not None:
+            self.on_suggestion_ready(request.document)
+        self.warming.generation_finished(mark, asked_model, follow_up)
 
     async def write(self, request: WritingRequest) -> Generated:
         """The text the model writes for a local action, in the model's thread; a newer request for the same

@@ -10,6 +10,9 @@ from lsprotocol import types
 
 #: Notification: where the cursor is now (sent by the editors, debounced, on cursor moves and focus).
 CURSOR = "cove/cursor"
+#: Notification from the server, `{"textDocument": {"uri"}}`: the suggestion last shown early at the document's cursor
+#: (while the user typed on) has been written whole; an editor that shows it asks again (served without the model).
+SUGGESTION_READY = "cove/suggestionReady"
 
 
 @attrs.define

@@ -79,6 +79,8 @@ class LiveSuggestion:
     text: str = ""
     completion: Completion | None = None
     error: BaseException | None = None
+    #: The generated text when a keystroke was last answered before the end (None: never).
+    answered_early: str | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -108,6 +110,12 @@ class LiveSuggestion:
         self.completion, self.error = completion, error
         self._pulse()
 
+    @property
+    def grew_after_answer(self) -> bool:
+        """It ended with more than the last keystroke answered early was shown: worth asking again for."""
+        made = self.completion
+        return made is not None and self.answered_early is not None and len(made.text) > len(self.answered_early)
+
     def _pulse(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
@@ -124,6 +132,7 @@ class LiveSuggestion:
                 return self._rest(self.completion.text, typed, self.completion.stop)
             rest = self.text[len(typed) :] if verdict is Verdict.AGREES else ""
             if early and rest.strip():
+                self.answered_early = self.text
                 return self._rest(self.text, typed, "partial")
             await changed.wait()
 

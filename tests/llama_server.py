@@ -54,16 +54,6 @@ class LlamaServer:
         """Tokens each slot generated for its last task: the server's own counter (`next_token.n_decoded`)."""
         return decoded_by_slot(self.root)
 
-
-def decoded_by_slot(root: str) -> list[int]:
-    """`LlamaServer.decoded` for a server known by its address."""
-    counts = []
-    for slot in httpx.get(f"{root}/slots", timeout=5).json():
-        after = slot.get("next_token") or {}
-        after = (after[0] if after else {}) if isinstance(after, list) else after
-        counts.append(int(after.get("n_decoded", -1)))
-    return counts
-
     def kill(self) -> None:
         """Kill the server at once (no clean shutdown), as a crash would."""
         self.process.send_signal(signal.SIGKILL)
@@ -117,3 +107,13 @@ def llama_server(model: Path, *extra_args: str, log_dir: Path | None = None) -> 
                 server.process.kill()
         if log_dir is None:
             log_path.unlink(missing_ok=True)
+
+
+def decoded_by_slot(root: str) -> list[int]:
+    """`LlamaServer.decoded` for a server known by its address."""
+    counts = []
+    for slot in httpx.get(f"{root}/slots", timeout=5).json():
+        after = slot.get("next_token") or {}
+        after = (after[0] if after else {}) if isinstance(after, list) else after
+        counts.append(int(after.get("n_decoded", -1)))
+    return counts

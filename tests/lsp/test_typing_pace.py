@@ -153,3 +153,27 @@ async def test_the_full_window_is_evaluated_in_the_background_and_takes_over(cle
         assert reply is not None
         await asyncio.sleep(0.2)
         assert (await warm_status(lsp))["short_answers"] == warm["short_answers"], "the full window answered"
+
+
+async def test_a_suggestion_shown_early_is_announced_when_whole_and_then_served_whole(
+    clean_env: dict[str, str],
+) -> None:
+    """The last keystroke of a burst is answered with the generation so far; once that generation ends with more,
+    the server sends `cove/suggestionReady` (editors do not ask again on their own) and asking again gets it all."""
+    async with cove_server(clean_env) as (lsp, _):
+        text = "import logging\n\nlogger = logging.getLogger(__name__)\n\n\ndef greet(name):\n    \n"
+        uri, _ = open_file(lsp, ARGPARSE.with_name("cove_ready_test.py"), text)
+        await lsp.text_document_inline_completion_async(inline_params(uri, 0, 0))  # loads the model
+        ready = asyncio.ensure_future(lsp.wait_for_notification("cove/suggestionReady"))
+        typist = Typist(lsp, uri, 6, 4)
+        typist.key(2, "lo")  # a generation starts...
+        early = await asyncio.wait_for(typist.key(3, "g"), timeout=60)  # ...and the user types on at once
+        items = early.items if isinstance(early, types.InlineCompletionList) else early
+        shown = str(items[0].insert_text) if items else ""
+        announced = await asyncio.wait_for(ready, timeout=60)
+        assert announced.textDocument.uri == uri, announced
+        again = await lsp.text_document_inline_completion_async(inline_params(uri, 6, 7))
+        whole = str(again.items[0].insert_text) if isinstance(again, types.InlineCompletionList) else ""
+        assert len(whole) > len(shown) and whole.startswith(shown.rstrip()), (shown, whole)
+        counts = await typing_counts(lsp)
+        assert counts["early"] >= 1, counts

@@ -440,3 +440,33 @@ def test_yanked_lines_reach_the_context_of_a_file_that_uses_their_names(
         current = nvim.lua("vim.api.nvim_buf_get_name(0)")
     assert "# retry.py:4 (yanked)" in split and current == str(client)
     assert "# retry.py:4 (yanked)\ndef backoff_delays(base: float, attempts: int) -> list[float]:" in shown["context"]
+
+
+def test_a_suggestion_ready_notification_asks_again_in_its_buffer_only(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    """`cove/suggestionReady` (the server's word that a suggestion shown early is whole) reaches the plugin's handler,
+    which asks for the suggestion again at the cursor, in insert mode in that buffer only."""
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    source = project / "greet.py"
+    source.write_text("import logging\n\nlogger = logging.getLogger(__name__)\n\n\ndef greet(name):\n    lo\n")
+    with neovim(tmp_path, agent_env, source) as nvim:
+        nvim.lua(
+            '(function() local c = require("cove").client(0); local request = c.request; _G.asked = 0; '
+            "c.request = function(self, method, ...) "
+            'if method == "textDocument/inlineCompletion" then _G.asked = _G.asked + 1 end; '
+            "return request(self, method, ...) end; return true end)()"
+        )
+        nvim.lua("vim.api.nvim_win_set_cursor(0, {7, 6})")
+        nvim.send("a")  # insert mode after "lo", nothing typed
+        nvim.wait('vim.api.nvim_get_mode().mode == "i"')
+        uri = nvim.lua("vim.uri_from_bufnr(0)")
+        handler = 'require("cove").client(0).handlers["cove/suggestionReady"]'
+        nvim.lua(
+            f'(function() {handler}(nil, {{textDocument = {{uri = "file:///elsewhere.py"}}}}, {{}}); return 1 end)()'
+        )
+        assert nvim.lua("_G.asked") == 0, "another buffer's suggestion: nothing asked"
+        nvim.lua(f"(function() {handler}(nil, {{textDocument = {{uri = {json.dumps(uri)}}}}}, {{}}); return 1 end)()")
+        nvim.wait("_G.asked == 1")
+        nvim.wait('require("cove.ghost").visible()')

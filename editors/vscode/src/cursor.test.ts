@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { CURSOR_DEBOUNCE_MS, Debounced, selectedLines } from "./cursor";
+import { CURSOR_DEBOUNCE_MS, Debounced, readyFor, selectedLines } from "./cursor";
 
 describe("Debounced", () => {
   beforeEach(() => {
@@ -50,5 +50,17 @@ describe("selectedLines", () => {
       end: { line: 5, character: 0 },
     });
     expect(selectedLines({ line: 3, character: 4 }, { line: 3, character: 4 })).toBeUndefined();
+  });
+});
+
+describe("readyFor", () => {
+  it("is true only for the active editor's document", () => {
+    const uri = "file:///home/me/my%20module.py";
+    expect(readyFor(uri, { textDocument: { uri } })).toBe(true);
+    expect(readyFor(uri, { textDocument: { uri: "file:///home/me/other.py" } })).toBe(false);
+    expect(readyFor(undefined, { textDocument: { uri } })).toBe(false);
+    expect(readyFor(uri, null)).toBe(false);
+    expect(readyFor(uri, { textDocument: 42 })).toBe(false);
+    expect(readyFor(uri, "garbage")).toBe(false);
   });
 });

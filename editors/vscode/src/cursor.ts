@@ -73,3 +73,22 @@ export function selectedLines(anchor: Place, active: Place): { start: Place; end
   const lastLine = last.character === 0 && last.line > first.line ? last.line - 1 : last.line;
   return { start: { line: first.line, character: 0 }, end: { line: lastLine, character: 0 } };
 }
+
+/**
+ * `cove/suggestionReady` from the server, `{textDocument: {uri}}`: the suggestion shown early at that document's cursor
+ * (while the user typed on) is whole now. VS Code does not ask again by itself, so the extension does (answered at
+ * once, without the model).
+ */
+export const SUGGESTION_READY_METHOD = "cove/suggestionReady";
+
+/** Whether a `cove/suggestionReady` notification is for the document in the active editor (`activeUri`). */
+export function readyFor(activeUri: string | undefined, params: unknown): boolean {
+  if (activeUri === undefined || typeof params !== "object" || params === null) {
+    return false;
+  }
+  const document = (params as { textDocument?: unknown }).textDocument;
+  if (typeof document !== "object" || document === null) {
+    return false;
+  }
+  return (document as { uri?: unknown }).uri === activeUri;
+}

@@ -25,7 +25,15 @@ import {
   type TextDocumentPositionParams,
 } from "vscode-languageclient/node";
 
-import { CURSOR_DEBOUNCE_MS, CURSOR_METHOD, Debounced, selectedLines, YANKED_METHOD } from "./cursor";
+import {
+  CURSOR_DEBOUNCE_MS,
+  CURSOR_METHOD,
+  Debounced,
+  readyFor,
+  selectedLines,
+  SUGGESTION_READY_METHOD,
+  YANKED_METHOD,
+} from "./cursor";
 import { BatchedChanges, DIAGNOSTICS_DEBOUNCE_MS, DIAGNOSTICS_METHOD } from "./diagnostics";
 import {
   SERVER_SETTINGS,
@@ -249,6 +257,12 @@ function createClient(): LanguageClient {
     },
   };
   const created = new LanguageClient("cove", "Cove", server, options);
+  // The suggestion shown early while the user typed on is whole now: ask again, as VS Code would not.
+  created.onNotification(SUGGESTION_READY_METHOD, (params: unknown) => {
+    if (readyFor(vscode.window.activeTextEditor?.document.uri.toString(), params)) {
+      void vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
+    }
+  });
   created.onDidChangeState((event) => {
     if (event.newState === State.Running) {
       updateStatus("ready");

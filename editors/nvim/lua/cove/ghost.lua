@@ -110,6 +110,20 @@ function M.visible()
   return state.items[state.index] ~= nil
 end
 
+--- `cove/suggestionReady` (`{textDocument = {uri}}`): the suggestion shown early at that buffer's cursor, while the
+--- user typed on, is whole now. Ask again there if the user is still in insert mode in that buffer (the server
+--- answers at once, without the model); otherwise there is nothing on screen to complete.
+function M.suggestion_ready(_, params)
+  local uri = type(params) == "table" and type(params.textDocument) == "table" and params.textDocument.uri
+  local bufnr = vim.api.nvim_get_current_buf()
+  if type(uri) ~= "string" or uri ~= vim.uri_from_bufnr(bufnr) or not vim.api.nvim_get_mode().mode:find("^i") then
+    return
+  end
+  if vim.lsp.inline_completion == nil then
+    M.trigger()
+  end
+end
+
 function M.setup(config)
   local group = vim.api.nvim_create_augroup("cove.ghost", { clear = true })
   local native = vim.lsp.inline_completion ~= nil

@@ -41,6 +41,9 @@ function M.setup(opts)
     handlers = {
       ["window/showMessageRequest"] = show_message_request,
       ["window/showDocument"] = require("cove.commands").show_document,
+      ["cove/suggestionReady"] = function(err, params, ctx)
+        require("cove.ghost").suggestion_ready(err, params, ctx)
+      end,
     },
   })
   vim.lsp.enable("cove")
