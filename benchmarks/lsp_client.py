@@ -4,6 +4,7 @@ closed, inline completions asked for, the cursor reported (`cove/cursor`), the s
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,14 @@ class EditorSession:
     def __init__(self, client: LanguageClient) -> None:
         self.client = client
         self._versions: dict[str, int] = {}
+        #: Called with the URI of each `cove/suggestionReady` the server sends (the plugins ask again then).
+        self.on_suggestion_ready: Callable[[str], None] | None = None
+
+        @client.feature("cove/suggestionReady")  # type: ignore[untyped-decorator]
+        def suggestion_ready(params: Any) -> None:
+            uri = getattr(getattr(params, "textDocument", None), "uri", None)
+            if self.on_suggestion_ready is not None and isinstance(uri, str):
+                self.on_suggestion_ready(uri)
 
     @classmethod
     async def start(cls, settings: dict[str, Any]) -> EditorSession:

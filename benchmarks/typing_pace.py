@@ -16,6 +16,8 @@ next character keeps the rest on screen, any other keystroke clears it. Per plac
 Paces: a keystroke every N ms (`150`, `250`), `mix` (150-260 ms with pauses of 0.5-1.2 s), and `seq` (the next
 keystroke only after the reply: the replay the older benchmarks use; `later max` is the longest wait after the
 first keystroke at a place). `+hint`: the editor plugins' `cove/cursor` on arrival and a 1 s rest before typing.
+Like the plugins, the client asks again at the cursor when the server sends `cove/suggestionReady` (today's server
+never does).
 
     .venv/bin/python benchmarks/typing_pace.py [--places 6] [--paces 150 250 mix seq] [--keys 12] [--baseline REV]
 """
@@ -153,6 +155,7 @@ async def type_place(
     started = time.perf_counter()
     protocol = session.client.protocol
     pending: tuple[str, asyncio.Future[Any]] | None = None
+    typed = 0
 
     def reply(index: int, ident: str, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
@@ -164,11 +167,10 @@ async def type_place(
         text = str(items[0].insert_text) if items else ""
         trace.shown.append((time.perf_counter() - started, index, text))
 
-    for index, gap in enumerate(gaps_for(pace, keys, rng), start=1):
+    def ask(index: int) -> asyncio.Future[Any]:
+        nonlocal pending
         if pending is not None and not pending[1].done():
             protocol.notify("$/cancelRequest", types.CancelParams(id=pending[0]))
-        trace.keys.append(time.perf_counter() - started)
-        session.type(uri, place.line, column + index - 1, place.content[index - 1])
         params = types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri),
             position=types.Position(place.line, column + index),
@@ -178,6 +180,20 @@ async def type_place(
         future = asyncio.wrap_future(protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=ident))
         pending = (ident, future)
         future.add_done_callback(functools.partial(reply, index, ident))
+        return future
+
+    def ready(ready_uri: str) -> None:  # as the plugins do: ask again where the cursor is
+        if ready_uri == uri and typed:
+            ask(typed)
+
+    session.on_suggestion_ready = ready
+    for index, gap in enumerate(gaps_for(pace, keys, rng), start=1):
+        if pending is not None and not pending[1].done():
+            protocol.notify("$/cancelRequest", types.CancelParams(id=pending[0]))
+        trace.keys.append(time.perf_counter() - started)
+        session.type(uri, place.line, column + index - 1, place.content[index - 1])
+        typed = index
+        future = ask(index)
         if pace == "seq":
             asked = time.perf_counter()
             await asyncio.wait([future], timeout=30)
@@ -186,6 +202,10 @@ async def type_place(
         await asyncio.sleep(max(0.0, started + trace.keys[-1] + gap - time.perf_counter()))
     if pending is not None:
         await asyncio.wait([pending[1]], timeout=30)
+    await asyncio.sleep(1.0)  # a suggestion made whole after the last keystroke is announced, and asked again
+    if pending is not None:
+        await asyncio.wait([pending[1]], timeout=30)
+    session.on_suggestion_ready = None
     session.close(uri)
     await asyncio.sleep(0.3)  # what the server does for a closed file stops
     return trace

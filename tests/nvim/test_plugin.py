@@ -170,7 +170,15 @@ def test_with_the_default_model_the_docstring_comes_from_it_and_explain_says_wha
             f"(function() local l = vim.api.nvim_buf_get_lines({calc}, 0, -1, false); "
             "return #l == 3 and l or nil end)()"
         )
-        nvim.lua(f"vim.fn.win_gotoid(vim.fn.bufwinid({calc}))")  # back from the review's split, as a user would
+        # Back from the review's split, as a user would: the split may open or close after the edit is applied, so
+        # go back until calc.py's window has kept the focus a moment (the command acts on the current buffer).
+        back = (
+            f"(function() vim.fn.win_gotoid(vim.fn.bufwinid({calc})); "
+            f'return vim.api.nvim_get_current_buf() == {calc} and require("cove").client(0) ~= nil end)()'
+        )
+        nvim.wait(back)
+        time.sleep(0.5)
+        nvim.wait(back)
         nvim.send(":CoveExplain<CR>")
         notes = nvim.wait(
             '(function() for _, n in ipairs(_G.notes) do if n:find("chat template") then return _G.notes end end end)()'
