@@ -128,10 +128,10 @@ class CompletionService:
                 if live is not None and (live is mine or engine.config.reuse_suggestions):
                     typed = live.typed_at(before, line_suffix)
                 if live is None or typed is None or live.verdict(typed) is Verdict.DISAGREES:
+                    if self._newest.get(uri) is not ticket:  # only the newest keystroke stops a generation
+                        raise asyncio.CancelledError("a newer keystroke supersedes this one")
                     if live is not None:
                         live.stop.set()
-                    if self._newest.get(uri) is not ticket:
-                        raise asyncio.CancelledError("a newer keystroke supersedes this one")
                     live = mine = self._begin(engine, request, mark, before, line_suffix)
                     typed = ""
                 early = hurried or (bool(typed) and not live.finished)
