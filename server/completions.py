@@ -157,6 +157,7 @@ class CompletionService:
         """Start a generation at `request`'s cursor in the model's thread; it runs on when the request is cancelled
         (a keystroke that types what it writes is answered from it) until its own end or `stop`."""
         loop = asyncio.get_running_loop()
+        self._stop_others(request.document)  # one model: the user is in this document now
         line_prefix = before[before.rfind("\n") + 1 :]
         mode = choose_mode(line_prefix, line_suffix, engine.config.multiline)
         live = self._live[request.document] = LiveSuggestion(request.document, before, line_suffix, mode)
@@ -181,6 +182,13 @@ class CompletionService:
         future = loop.run_in_executor(self._executor, work)
         future.add_done_callback(ended)
         return live
+
+    def _stop_others(self, document: str | None) -> None:
+        """Stop the generations still running in other documents than `document` (every one, for None): no
+        keystroke there will type them on while the user works elsewhere, and the model's one thread is needed here."""
+        for uri, live in self._live.items():
+            if uri != document and not live.finished:
+                live.stop.set()
 
     def _generation_ended(self, live: LiveSuggestion, request: CompletionRequest, mark: int) -> None:
         """What a generation's end tells the rest: its counts, the warming that follows a short-window answer, and the
@@ -212,6 +220,7 @@ class CompletionService:
         """The text the model writes for a local action, in the model's thread; a newer request for the same
         `request.document` supersedes it (CancelledError)."""
         engine = await asyncio.wrap_future(self.start())
+        self._stop_others(None)  # an action the user asked for goes before suggestions still being written
         try:
             return await self._latest.run(request.document, lambda stop: engine.write(request, stop))
         except Cancelled as err:

@@ -57,7 +57,8 @@ class TypingCounts:
     shared: int = 0
     #: Answers given before their generation ended (the user typed on meanwhile).
     early: int = 0
-    #: Generations stopped before their end because a keystroke typed something else (or the file was closed).
+    #: Generations stopped before their end: a keystroke typed something else, the file was closed, the user went on in
+    #: another file, or a local action needed the model.
     stopped: int = 0
 
     def as_dict(self) -> dict[str, int]:
