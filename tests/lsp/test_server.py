@@ -184,7 +184,7 @@ async def test_did_change_configuration_applies_valid_and_rejects_bad_settings(c
             types.DidChangeConfigurationParams(settings={"cove": {"completion": {"multiline": "never"}}})
         )
         result = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + len(opener)))
-        assert isinstance(result, types.InlineCompletionList)  # the same place, one line (the next, after a colon)
+        assert isinstance(result, types.InlineCompletionList) and result.items  # the same place: one line (the next)
         assert all("\n" not in str(item.insert_text).strip("\n") for item in result.items), result.items
         lsp.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"cove": {"model": 1}}))
         await lsp.wait_for_notification(types.WINDOW_SHOW_MESSAGE)
