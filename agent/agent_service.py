@@ -109,7 +109,11 @@ class AgentService:
 
     def active(self) -> bool:
         """Whether any run is in progress."""
-        return any(not run.done for run in self.runs.values())
+        return self.in_progress() > 0
+
+    def in_progress(self) -> int:
+        """How many runs are in progress (a cancelled run counts until it has stopped)."""
+        return sum(not run.done for run in self.runs.values())
 
     def running_in(self, project: str) -> bool:
         """Whether a run is in progress in the project at `project` (a resolved path)."""

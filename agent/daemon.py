@@ -257,6 +257,7 @@ class Daemon:
             "database": str(self.store.path),
             "schema_version": self.store.schema_version,
             "completions": self.completions.status(self._resident is not None),
+            "agent_runs": self.agents.in_progress(),
         }
 
     async def _shutdown(self, client: Client, params: ShutdownParams) -> None:

@@ -312,6 +312,7 @@ def build_server() -> CoveServer:
             "warm": service.warm_status(),
             "typing": service.typing.as_dict(),
             "agent": agent,
+            "index": ls.index.status() if ls.index is not None else {"state": "off"},
         }
 
     @server.feature(CURSOR)

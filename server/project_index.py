@@ -57,6 +57,13 @@ class ProjectIndex:
         self._neighbours: OrderedDict[str, tuple[tuple[str, int, str], ...]] = OrderedDict()
         self._searching: dict[str, concurrent.futures.Future[None]] = {}
         self._loop_thread: int | None = None
+        #: For `cove.status`: "opening", "building", "ready" or "unavailable", and the daemon's last status.
+        self.state = "opening"
+        self.last_status: dict[str, Any] = {}
+
+    def status(self) -> dict[str, Any]:
+        """The index as `cove.status` shows it."""
+        return {"state": self.state, **self.last_status}
 
     async def open(self) -> AsyncIterator[dict[str, Any]]:
         """Open the index; while the daemon builds it, its status every POLL_S (`done` of `total` files), and the
@@ -66,11 +73,14 @@ class ProjectIndex:
         try:
             status = await self.link.call(IndexOpen(str(self.root)))
             while status["building"]:
+                self.state, self.last_status = "building", status
                 yield status
                 await asyncio.sleep(POLL_S)
                 status = await self.link.call(IndexStatusParams(str(self.root)))
+            self.state, self.last_status = "ready", status
             yield status
         except CoveError as err:
+            self.state = "unavailable"
             logger.warning("the project's index is not available: %s", err)
 
     async def saved(self, path: Path) -> None:

@@ -82,6 +82,11 @@ class IdleWarming:
         """Whether some warming is still to do."""
         return self._waiting is not None
 
+    @property
+    def running(self) -> bool:
+        """Whether some warming is running in the model's thread (or handed to it)."""
+        return self._running is not None
+
     def request(self, job: WarmJob) -> None:
         """Warm a new place (the editor's cursor), replacing the place waiting; starts now if the model is idle."""
         self.counts.requested += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -30,6 +31,14 @@ def close_ticket(number: int) -> str:
 @app.tool(description="The name of the machine the tracker runs on.", annotations=ToolAnnotations(read_only_hint=True))
 def machine() -> str:
     return socket.gethostname()
+
+
+@app.tool(
+    description="Export the tracker's tickets (takes `seconds`).", annotations=ToolAnnotations(read_only_hint=True)
+)
+def export_tickets(seconds: float) -> str:
+    time.sleep(seconds)
+    return f"exported {len(TICKETS)} tickets"
 
 
 if __name__ == "__main__":

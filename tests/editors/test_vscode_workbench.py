@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from cove.daemon_client import DaemonClient
+from cove.runtime import daemon_paths
 from tests.conftest import require
 from tests.editors.workbench import missing, open_workbench
 from tests.scripted.openai_server import completion, executor_requests, scripted_openai_server
@@ -265,7 +267,12 @@ def test_lightbulb_fix_plan_approval_problems_reach_the_run_undo_and_cancel(
             bench.palette("Cove: Cancel")
             bench.notification("Cove: cancelled 1 run")
             requests_after_cancel = len(scripted.requests)
-            time.sleep(2)
+            # The run stops between two steps: the daemon counts it until it has (a positive signal of its end).
+            with DaemonClient(daemon_paths(bench.env).socket) as daemon:
+                deadline = time.monotonic() + 60
+                while daemon.request("status")["agent_runs"]:
+                    assert time.monotonic() < deadline, "the cancelled run never stopped"
+                    time.sleep(0.2)
             assert len(scripted.requests) == requests_after_cancel, "a cancelled run asks the model nothing more"
     # What TypeScript says while the line is typed may come first ("'const' declarations must be initialized").
     assert re.search(r"calc\.ts (now|still) has 1 error\(s\)[^\"]*: line 7: Type 'string' is not assignable", after_plan), (

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
 
 from cove.agent.compaction import INVARIANTS_TAG, CompactionPolicy, ContextCompactor, Turn
+from cove.agent.runner import AgentSession
+from cove.agent.store import MemoryStore
+from cove.config import load_config
+from cove.inference.remote import RemoteModel
+from tests.scripted.openai_server import scripted_openai_server
 
 
 def words(text: str) -> int:
@@ -71,3 +79,35 @@ def test_every_stage_runs_when_the_budget_is_tight_and_invariants_appear_once() 
 
 def c_tokens(turns: list[Turn]) -> int:
     return sum(words(t.content) + 4 for t in turns)
+
+
+@pytest.mark.parametrize(
+    ("percents", "stages"),
+    [
+        ("", ["mask"]),  # the defaults (50, 70, 85) at 90% of the budget: masking alone brings it under 70%
+        ("mask_percent = 95\nprune_percent = 96\nsummarize_percent = 97\n", []),
+        ("mask_percent = 95\nprune_percent = 96\nsummarize_percent = 5\n", ["summarize"]),
+        ("mask_percent = 5\nprune_percent = 5\nsummarize_percent = 5\n", ["mask", "prune", "summarize"]),
+    ],
+)
+def test_the_stage_percents_of_a_project_config_decide_which_stages_run(
+    tmp_path: Path, percents: str, stages: list[str]
+) -> None:
+    """`[agent] mask_percent / prune_percent / summarize_percent`, read from `.cove/config.toml` into the session's
+    compactor: a context at 90% of its budget goes through exactly the stages whose percent it reaches."""
+    turns = session(20)
+    budget = int(sum(len(t.content) // 4 + 4 for t in turns) / 0.9)  # the session counts 4 characters a token
+    (tmp_path / ".cove").mkdir()
+    (tmp_path / ".cove" / "config.toml").write_text(
+        f"[agent]\nbudget_tokens = {budget}\nprotect_recent_tokens = 500\n{percents}"
+    )
+    config = load_config(tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path / "none")}).config
+    store = MemoryStore(tmp_path / "memory.db")
+    errors: list[str] = []
+    with scripted_openai_server([], summary="read twenty parts; nothing to fix yet") as server:
+        model = RemoteModel(server.url, "scripted")
+        agent = AgentSession(store, store.create_session(str(tmp_path), "t").id, tmp_path)
+        out, done = agent.compactor(config, model, errors.append).compact(turns, "plan")
+    store.close()
+    assert [d.stage for d in done] == stages and not errors
+    assert ("read twenty parts" in "".join(t.content for t in out)) == ("summarize" in stages)

@@ -51,6 +51,14 @@ async def until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
+async def settled(warming: IdleWarming, executor: ThreadPoolExecutor) -> None:
+    """Once nothing runs and nothing waits, no warming can start before the next request: drain the model's thread,
+    so that whatever was handed to it has run (a positive signal, not a wait for nothing to happen)."""
+    await until(lambda: not warming.running)
+    assert not warming.waiting
+    await completion_in(executor, 0)
+
+
 def completion_in(executor: ThreadPoolExecutor, seconds: float) -> asyncio.Future[None]:
     """A completion's work, queued in the model's thread behind whatever runs there."""
     return asyncio.wrap_future(executor.submit(time.sleep, seconds))
@@ -84,8 +92,9 @@ async def test_nothing_starts_while_a_completion_is_pending(model_thread: Thread
     mark = warming.completion_started()
     place = Prefill(3)
     warming.request(WarmJob("a.py", place))
-    await asyncio.sleep(0.05)
-    assert place.runs == 0
+    assert not warming.running and warming.waiting  # not handed to the model's thread...
+    await completion_in(model_thread, 0)
+    assert place.runs == 0  # ...so it did not run
     warming.generation_finished(mark, asked_model=True)
     warming.completion_finished()  # the place came after the completion began: it stays
     await until(lambda: warming.counts.prefilled == 1)
@@ -105,8 +114,8 @@ async def test_a_completion_that_asked_the_model_replaces_the_waiting_place(mode
     mark = warming.completion_started()
     warming.generation_finished(mark, asked_model=True)  # nothing left to do
     warming.completion_finished()
-    await asyncio.sleep(0.05)
-    assert not warming.waiting and place.runs == 1
+    await settled(warming, model_thread)
+    assert place.runs == 1
 
 
 async def test_a_newer_place_replaces_the_one_being_warmed(model_thread: ThreadPoolExecutor) -> None:
@@ -144,14 +153,14 @@ async def test_closing_a_document_drops_its_warming(model_thread: ThreadPoolExec
     warming.forget("b.py")  # another document: nothing changes
     warming.forget("a.py")
     await until(lambda: warming.counts.abandoned == 1)
-    await asyncio.sleep(0.05)
-    assert running.runs == 1 and running.done < 100 and not warming.waiting
+    await settled(warming, model_thread)
+    assert running.runs == 1 and running.done < 100
     warming.request(WarmJob("b.py", waiting))
     warming.completion_started()
     warming.forget("b.py")
     warming.completion_finished()
-    await asyncio.sleep(0.05)
-    assert waiting.done == 0 and not warming.waiting
+    await settled(warming, model_thread)
+    assert waiting.done == 0
 
 
 async def test_a_backend_without_a_cache_is_neither_prefilled_nor_retried(model_thread: ThreadPoolExecutor) -> None:
@@ -164,8 +173,7 @@ async def test_a_backend_without_a_cache_is_neither_prefilled_nor_retried(model_
 
     warming = IdleWarming(model_thread, idle_s=0.01)
     warming.request(WarmJob("a.py", nothing_to_fill))
-    await until(lambda: not warming.waiting)
-    await asyncio.sleep(0.05)
+    await settled(warming, model_thread)
     assert runs == [1], "dropped after its one try, not retried as if stopped early"
     assert warming.counts.as_dict() == {"requested": 1, "prefilled": 0, "abandoned": 0, "tokens": 0, "short_answers": 0}
 
