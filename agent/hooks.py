@@ -56,7 +56,7 @@ def run_hook(config: HooksConfig, point: HookPoint, event: dict[str, Any], cwd: 
         result = HookResult(True, done.returncode, (done.stderr or done.stdout).strip()[:2000])
     if point == "before_tool" and result.status != 0:
         reason = result.output or f"exit status {result.status}"
-        raise ToolDenied(f"blocked by the before_tool hook: {reason}", refuser="the before_tool hook")
+        raise ToolDenied(reason, refuser="the before_tool hook")
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from cove.agent.reminders import ReminderEngine
 from cove.agent.runner import PlanDecision, RunIO
 from cove.agent.safety import ApprovalMode, Workspace
 from cove.agent.tool_registry import ToolRegistry
-from cove.config import CoveConfig, ReminderConfig, SandboxConfig
+from cove.config import CoveConfig, HooksConfig, ReminderConfig, SandboxConfig
 from cove.inference.remote import RemoteModel
 from cove.protocol.codec import unstructure
 from tests.scripted.openai_server import completion, scripted_openai_server
@@ -184,3 +185,30 @@ def test_a_missing_sandbox_is_said_in_the_run_and_required_decides_the_approvals
     monkeypatch.setattr(runner, "unavailable", lambda: "")
     sandbox, unconfined = runner._sandbox(config, tmp_path, io)
     assert sandbox is not None and unconfined == "" and len(events) == 1
+
+
+def test_a_before_tool_hook_blocks_a_call_with_its_reason_and_after_tool_sees_each_result(tmp_path: Path) -> None:
+    """The hooks as the loop calls them: `before_tool` refuses one command (its stderr is the reason the model is
+    told), lets the other calls through; `after_tool` gets every call that ran, with its result."""
+    root = repository(tmp_path)
+    guard = tmp_path / "guard.sh"
+    guard.write_text('if grep -q "make deploy"; then echo "deploys go through CI" >&2; exit 2; fi\n')
+    log = tmp_path / "after.jsonl"
+    hooks = HooksConfig(before_tool=f"sh {guard}", after_tool=f"cat >> {log}; echo >> {log}")
+    script = [
+        completion("", [("run_command", '{"command": "make deploy"}')]),
+        completion("", [("read_file", '{"path": "calc.py"}')]),
+        completion("Not deployed: deploys go through CI."),
+    ]
+    events: list[tuple[str, dict[str, Any]]] = []
+    with scripted_openai_server(script) as server:
+        result = make_loop(root, server.url, events, hooks=hooks).run("You are Cove.", "Deploy.")
+        sent = [body for _, body in server.requests]
+    assert result.stopped == "answered"
+    tools = [data for kind, data in events if kind == "tool"]
+    assert tools[0]["error"] == "refused by the before_tool hook: deploys go through CI", tools[0]
+    assert tools[1]["error"] is None and "return a - b" in tools[1]["output"]
+    assert "deploys go through CI" in "\n".join(str(m["content"]) for m in sent[1]["messages"])
+    seen = [json.loads(line) for line in log.read_text().splitlines() if line]
+    assert [(e["hook"], e["tool"]) for e in seen] == [("after_tool", "read_file")], seen
+    assert "return a - b" in seen[0]["output"]

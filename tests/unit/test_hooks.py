@@ -26,9 +26,9 @@ def test_before_tool_can_block_a_call_with_its_reason(tmp_path: Path) -> None:
 
 def test_observing_hooks_get_the_event_and_failures_are_reported(tmp_path: Path) -> None:
     config = HooksConfig(after_tool='cat > "events-$COVE_HOOK.json"', session_end="exit 3", timeout_s=1)
-    run_hook(config, "after_tool", {"tool": "edit_file", "result": "ok"}, tmp_path)
+    run_hook(config, "after_tool", {"tool": "edit_file", "output": "ok"}, tmp_path)
     event = json.loads((tmp_path / "events-after_tool.json").read_text())
-    assert event == {"hook": "after_tool", "tool": "edit_file", "result": "ok"}
+    assert event == {"hook": "after_tool", "tool": "edit_file", "output": "ok"}
     assert run_hook(config, "session_end", {}, tmp_path).status == 3
     slow = HooksConfig(session_start="sleep 5", timeout_s=1)
     assert "timed out" in run_hook(slow, "session_start", {}, tmp_path).output
