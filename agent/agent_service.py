@@ -19,11 +19,11 @@ from typing import Any
 
 from cove.agent.file_tools import ToolError
 from cove.agent.reminders import Event
-from cove.agent.runner import AgentSession, Models, PlanDecision, RunIO, SharedLocalModel, run_task
+from cove.agent.runner import AgentSession, Models, PlanDecision, RunIO, run_task
 from cove.agent.safety import ApprovalMode
 from cove.agent.service import Method
 from cove.agent.store import MemoryStore
-from cove.config import CoveConfig, ModelConfig, apply_layer, load_config
+from cove.config import CoveConfig, apply_layer, load_config
 from cove.errors import ConfigError, CoveError
 from cove.inference.chat import ChatModel
 from cove.inference.fitness import check_agent
@@ -83,17 +83,16 @@ class AgentService:
         self,
         store: MemoryStore,
         deliver: Deliver,
-        resident: tuple[ModelConfig, Callable[[], ChatModel]] | None = None,
+        local_model: Callable[[CoveConfig], ChatModel],
         code_search: Callable[[Path, str, int], str] | None = None,
     ) -> None:
         self.store = store
         #: The workspace index's search, for the agent's `search_code` tool.
         self.code_search = code_search
         self.deliver = deliver
-        #: The daemon's model (its settings, and the model, loaded on first use), which completions use too: a run
-        #: whose `[model]` is the daemon's shares it.
-        self.resident = resident
-        self._locals: dict[ModelConfig, ChatModel] = {}
+        #: The local model of a run's config: the host's (loaded on first use), which completions on the same model
+        #: share.
+        self.local_model = local_model
         self.sessions: dict[str, AgentSession] = {}
         self.runs: dict[str, Run] = {}
         self._ids = itertools.count(1)
@@ -200,7 +199,7 @@ class AgentService:
         )
         finished = Finished("error", error="internal error: the run stopped")
         try:
-            local = self._local_model(config.model)
+            local = self.local_model(config)
             result = run_task(config, session, params.task, io, Models(config, local), mode, params.read_only)
             changes = session.changes() if params.propose else None
             finished = Finished(result.stopped, result.answer, result.steps, changes=changes)
@@ -212,11 +211,6 @@ class AgentService:
         finally:
             run.done = True  # before the client hears of the end: an undo sent on `finished` finds the run over
             emit(finished)
-
-    def _local_model(self, config: ModelConfig) -> ChatModel:
-        if self.resident is not None and config == self.resident[0]:
-            return self.resident[1]()
-        return self._locals.setdefault(config, SharedLocalModel.for_model(config))
 
     async def _decide(self, client: Any, params: AgentDecide) -> dict[str, Any]:
         run = self.runs.get(params.session_id)

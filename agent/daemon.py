@@ -48,11 +48,12 @@ from cove.protocol.framing import (
     read_frame,
     response,
 )
-from cove.protocol.params import InitializeParams, ShutdownParams, StatusParams
+from cove.protocol.params import InitializeParams, ModelSpec, ShutdownParams, StatusParams
 from cove.runtime import DaemonPaths, take_lock
 
 if TYPE_CHECKING:
-    from cove.inference.resident import ResidentModel
+    from cove.agent.model_host import ModelHost
+    from cove.inference.chat import ChatModel
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Daemon:
             raise ConfigError("daemon.tcp_listen is set but daemon.token is empty; remote clients need a token")
         self.paths, self.store, self.idle_timeout = paths, store, idle_timeout
         self.config = config
-        self._resident_lock = threading.Lock()
+        self._host_lock = threading.Lock()
         self.started = time.time()
         self.clients = Clients()
         hub = SessionHub(store, config.reminders)
@@ -81,12 +82,10 @@ class Daemon:
         self.bridge = (
             MqttBridge(config.events, self.events.outside, self._status_payload) if config.events.mqtt_host else None
         )
-        self._resident: ResidentModel | None = None
-        self.completions = CompletionService(self._resident_model)
+        self._host: ModelHost | None = None
+        self.completions = CompletionService(self._model_host)
         self.indexes = IndexService(paths.data)
-        self.agents = AgentService(
-            store, self._deliver_agent_event, (config.model, self._resident_model), self.indexes.search_code
-        )
+        self.agents = AgentService(store, self._deliver_agent_event, self._chat_model, self.indexes.search_code)
         self.sessions = SessionService(store, hub, self.agents.inbox, self._announce)
         self._stop = asyncio.Event()
         self._last_seen = time.monotonic()
@@ -150,20 +149,24 @@ class Daemon:
             await asyncio.to_thread(self.indexes.close)
             logger.info("stopped")
 
-    def _resident_model(self) -> ResidentModel:
-        """The one local model of completions and the agent (imported, built and loaded on first use)."""
-        with self._resident_lock:
-            if self._resident is None:
-                from cove.inference.resident import ResidentModel
+    def _model_host(self) -> ModelHost:
+        """The local models of completions and the agent (the model runtime imported on first use)."""
+        with self._host_lock:
+            if self._host is None:
+                from cove.agent.model_host import ModelHost
 
-                self._resident = ResidentModel(self.config)
-            return self._resident
+                self._host = ModelHost(self.config)
+            return self._host
+
+    def _chat_model(self, config: CoveConfig) -> ChatModel:
+        """The local model a run's config names, as a chat model: the host's, shared with completions."""
+        return self._model_host().model(ModelSpec.of(config))
 
     async def _watch_idle(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.idle_timeout))
-            if self._resident is not None and self._resident.loaded:
-                await asyncio.to_thread(self._resident.unload_if_idle)
+            if self._host is not None:
+                await asyncio.to_thread(self._host.unload_idle)
             if self.agents.active():
                 self._last_seen = time.monotonic()  # a run working for no client still keeps the daemon up
             elif not self.clients.connected and time.monotonic() - self._last_seen > self.idle_timeout:
@@ -256,7 +259,7 @@ class Daemon:
             "socket": str(self.paths.socket),
             "database": str(self.store.path),
             "schema_version": self.store.schema_version,
-            "completions": self.completions.status(self._resident is not None),
+            "completions": self.completions.status(self._host is not None),
             "agent_runs": self.agents.in_progress(),
         }
 

@@ -27,9 +27,9 @@ from cove.agent.sessions import read_project_memory
 from cove.agent.store import MemoryStore, Scope, StoreError
 from cove.agent.todos import TodoList
 from cove.agent.tool_registry import ToolRegistry
-from cove.config import CoveConfig, ModelConfig
+from cove.config import CoveConfig
 from cove.errors import CoveError
-from cove.inference.chat import ChatModel, ChatReply
+from cove.inference.chat import ChatModel
 from cove.inference.routing import Route, Slot, route
 from cove.protocol.events import AgentEvent, PlanDecided, PlanWritten, RunWarning, TodosChanged
 from cove.protocol.events import Change as ProposedChange
@@ -81,47 +81,13 @@ class RunIO:
     inbox: Callable[[], list[Event]] = field(default=list)
 
 
-class SharedLocalModel:
-    """The local chat model, loaded on its first call and serving one call at a time (every session of the
-    daemon shares it)."""
-
-    def __init__(self, load: Callable[[], ChatModel]) -> None:
-        self._load = load
-        self._model: ChatModel | None = None
-        self._lock = threading.Lock()
-
-    def chat(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None = None,
-        on_text: Callable[[str], None] | None = None,
-    ) -> ChatReply:
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            return self._model.chat(messages, tools, on_text)
-
-    @classmethod
-    def for_model(cls, config: ModelConfig) -> SharedLocalModel:
-        """The local model of `config`, as a chat model with grammar-constrained replies."""
-
-        def load() -> ChatModel:
-            from cove.inference.local_chat import LocalChat
-            from cove.inference.local_model import LocalModel
-            from cove.inference.model_files import locate_model
-
-            return LocalChat(LocalModel(locate_model(config), config))
-
-        return cls(load)
-
-
 class Models:
     """The chat model of each slot: the remote server when configured and routed there, else the local model,
     which is loaded once, on first use."""
 
-    def __init__(self, config: CoveConfig, local: ChatModel | None = None) -> None:
+    def __init__(self, config: CoveConfig, local: ChatModel) -> None:
         self.config = config
-        self._local = local or SharedLocalModel.for_model(config.model)
+        self._local = local
         self._remote: ChatModel | None = None
         self._load = threading.Lock()
 

@@ -144,8 +144,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 def cmd_complete(args: argparse.Namespace) -> int:
     """Complete the text at FILE:LINE[:COL] as `[routing] complete` says (the local model by default); print it."""
     from cove.inference.engine import CompletionEngine, CompletionRequest
-    from cove.inference.local_model import LocalModel
-    from cove.inference.model_files import locate_model
+    from cove.inference.local_model import open_local_model
     from cove.project_context import completion_context
 
     position = parse_position(args.position)
@@ -154,9 +153,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
     config = loaded.config
     if args.multiline:
         config = _with_multiline(loaded, args.multiline)
-    path = locate_model(config.model, progress=_progress_bar("assembling model"))
+    progress = _progress_bar("assembling model")
     # Loaded here only when it serves (by default the daemon's model does, loaded once for every client).
-    engine = CompletionEngine(lambda: LocalModel(path, config.model), config.completion)
+    engine = CompletionEngine(lambda: open_local_model(config.model, progress), config.completion)
     engine.reroute(config)
     request = CompletionRequest(
         str(position.path), text, offset, context=completion_context(position.path, text, offset, config)

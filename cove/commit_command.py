@@ -15,15 +15,13 @@ from cove.config import find_project_root, load_config
 def cmd_commit_message(args: argparse.Namespace) -> int:
     """Write a subject for what is staged in the repository at `args.directory`; print it or commit with it."""
     from cove.inference.engine import CompletionEngine, WritingRequest
-    from cove.inference.local_model import LocalModel
-    from cove.inference.model_files import locate_model
+    from cove.inference.local_model import open_local_model
     from cove.server.commit_messages import write_commit_message
 
     root = Path(args.directory).resolve()
     config = load_config(find_project_root(root)).config
-    path = locate_model(config.model)
     # Loaded here only when it serves (by default the daemon's model does, loaded once for every client).
-    engine = CompletionEngine(lambda: LocalModel(path, config.model), config.completion)
+    engine = CompletionEngine(lambda: open_local_model(config.model), config.completion)
     engine.reroute(config)
 
     async def write(request: WritingRequest) -> str:

@@ -168,12 +168,15 @@ class HooksConfig:
 
 @dataclass(frozen=True)
 class DaemonConfig:
-    """The agent daemon's listeners."""
+    """The per-user daemon (the host): its listeners and the local models it keeps loaded."""
 
     #: "HOST:PORT" of an optional TCP listener for remote editors; empty: the Unix socket only.
     tcp_listen: str = ""
     #: The token every TCP client must present in `initialize`; required when `tcp_listen` is set.
     token: str = ""
+    #: Memory the loaded local models may hold together (MiB: weights, KV caches and saved document states, as
+    #: estimated): a model asked for beyond it unloads the least recently used idle ones first.
+    model_memory_mib: int = 2048
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,9 @@ class CoveConfig:
 
 #: Sections a project's own config file may not set (a cloned repository must not loosen its sandbox).
 USER_ONLY_SECTIONS = frozenset({"sandbox"})
+#: Sections of the host (the per-user daemon serves every project and editor at once): neither a project's file nor
+#: an editor's settings may set them.
+HOST_SECTIONS = frozenset({"daemon", "events"})
 
 
 @dataclass(frozen=True)
@@ -295,6 +301,12 @@ class LoadedConfig:
     config: CoveConfig
     sources: tuple[str, ...]
     project_root: Path | None
+    #: The source (a file or layer) that last set each "section.key" set anywhere; unset keys are defaults.
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def origin(self, key: str) -> str:
+        """Where the setting `key` ("section.key") came from, for the user."""
+        return self.origins.get(key, "the default")
 
 
 def user_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -325,23 +337,41 @@ def load_config(
     files = [user_config_path(env)]
     if project_root is not None:
         files.append(project_root / ".cove" / "config.toml")
+    layers: list[tuple[str, Mapping[str, Any]]] = []
     for path in files:
         if path.is_file():
             layer = read_toml(path)
-            if path != files[0] and USER_ONLY_SECTIONS & set(layer):
-                raise ConfigError(
-                    f"{path}: [{', '.join(sorted(USER_ONLY_SECTIONS & set(layer)))}] is read from your own config "
-                    f"only ({files[0]}, COVE_SANDBOX_* or the editor's settings): a project must not loosen its sandbox"
-                )
-            config = apply_layer(config, layer, str(path))
-            sources.append(str(path))
-    for name, layer in env_settings(env).items():
-        config = apply_layer(config, layer, f"environment variable {name}")
-        sources.append(f"environment variable {name}")
+            if path != files[0]:
+                _refuse_host_sections(layer, str(path), files[0])
+                if USER_ONLY_SECTIONS & set(layer):
+                    raise ConfigError(
+                        f"{path}: [{', '.join(sorted(USER_ONLY_SECTIONS & set(layer)))}] is read from your own config "
+                        f"only ({files[0]}, COVE_SANDBOX_* or the editor's settings): a project must not loosen its "
+                        "sandbox"
+                    )
+            layers.append((str(path), layer))
+    layers += [(f"environment variable {name}", layer) for name, layer in env_settings(env).items()]
     if editor_settings:
-        config = apply_layer(config, editor_settings, "editor settings")
-        sources.append("editor settings")
-    return LoadedConfig(config, tuple(sources), project_root)
+        _refuse_host_sections(editor_settings, "editor settings", files[0])
+        layers.append(("editor settings", editor_settings))
+    origins: dict[str, str] = {}
+    for source, settings in layers:
+        config = apply_layer(config, settings, source)
+        sources.append(source)
+        origins.update({f"{name}.{key}": source for name, values in settings.items() for key in values})
+    return LoadedConfig(config, tuple(sources), project_root, origins)
+
+
+def _refuse_host_sections(layer: Mapping[str, Any], source: str, user_file: Path) -> None:
+    """A project's file or an editor's settings that set the host's sections: refused, saying where they belong."""
+    host = sorted(HOST_SECTIONS & set(layer))
+    if host:
+        names = ", ".join(f"[{name}]" for name in host)
+        variables = ", ".join(f"COVE_{name.upper()}_*" for name in host)
+        raise ConfigError(
+            f"{source}: {names} configures the Cove daemon, which serves every project and editor of yours at once; "
+            f"set it in your own config ({user_file}) or {variables} where the daemon starts"
+        )
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.llama_server_completions import LlamaServerCompletions
 from cove.inference.openai_completions import OpenAICompletions
 from cove.inference.routing import Slot, chain
+from cove.protocol.params import ModelSpec
 from cove.runtime import daemon_paths
 
 logger = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def server_targets(
     remote = config.remote
     for name in chain(config.routing, Slot.COMPLETE)[:-1]:
         if name == "daemon":
-            built.append(daemon_backend(on_loading))
+            built.append(daemon_backend(on_loading, ModelSpec.of(config)))
             continue
         if name != "remote":
             continue
@@ -154,9 +155,12 @@ def server_targets(
     return built, unavailable
 
 
-def daemon_backend(on_loading: Callable[[], Callable[[], None]] | None = None) -> DaemonCompletions:
-    """The daemon of this user (`$XDG_RUNTIME_DIR/cove`), connected to (and started) in the background now."""
-    backend = DaemonCompletions(daemon_paths(), on_loading=on_loading)
+def daemon_backend(
+    on_loading: Callable[[], Callable[[], None]] | None = None, spec: ModelSpec | None = None
+) -> DaemonCompletions:
+    """The daemon of this user (`$XDG_RUNTIME_DIR/cove`), connected to (and started) in the background now; it
+    serves the model of `spec` (None: its own config's)."""
+    backend = DaemonCompletions(daemon_paths(), spec, on_loading=on_loading)
     backend.start()
     return backend
 

@@ -31,6 +31,7 @@ from cove.protocol.params import (
     CompleteGenerate,
     CompleteLoad,
     CompleteWarm,
+    ModelSpec,
     Params,
     StatusParams,
 )
@@ -52,11 +53,14 @@ class DaemonCompletions:
     def __init__(
         self,
         paths: DaemonPaths,
+        spec: ModelSpec | None = None,
         connect: Callable[[DaemonPaths], DaemonClient] = lambda paths: ensure_daemon(paths, timeout=30.0),
         first_connect_s: float = 30.0,
         on_loading: Callable[[], Callable[[], None]] | None = None,
     ) -> None:
         self.paths = paths
+        #: The model asked of the host (None: the daemon's own config's).
+        self.spec = spec
         self._connect_to = connect
         #: How long the first request waits for the daemon to start (later, a lost daemon is passed over at once).
         self.first_connect_s = first_connect_s
@@ -64,8 +68,9 @@ class DaemonCompletions:
         self._connecting: Future[DaemonClient] | None = None
         self._ever_connected = False
         self._lock = threading.Lock()
-        #: The daemon's model as it described it (after `load`).
+        #: The daemon's model as it described it, and its file (after `load`).
         self.model = ""
+        self.path = ""
         #: Called when the daemon says a request waits for its model to load; returns what to call once it is
         #: answered (the language server shows `$/progress` meanwhile).
         self.on_loading = on_loading
@@ -76,8 +81,9 @@ class DaemonCompletions:
 
     def load(self) -> None:
         """Have the daemon load its model now (starting the daemon first when absent); ModelError if it cannot."""
-        loaded = self._request(CompleteLoad(), lambda: False)
+        loaded = self._request(CompleteLoad(self.spec), lambda: False)
         self.model = str(loaded.get("model", "")).removeprefix("the local model (").removesuffix(")")
+        self.path = str(loaded.get("path", ""))
 
     def probe(self) -> str:
         """Whether the daemon answers (starting it when absent), whether its model is loaded, and the round trip."""
@@ -96,11 +102,11 @@ class DaemonCompletions:
     def generate(
         self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None
     ) -> Generated:
-        return converter.structure(self._request(CompleteGenerate(job), stop_requested, on_text), Generated)
+        return converter.structure(self._request(CompleteGenerate(job, self.spec), stop_requested, on_text), Generated)
 
     def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
         try:
-            return converter.structure(self._request(CompleteWarm(job), stop_requested), Warmed)
+            return converter.structure(self._request(CompleteWarm(job, self.spec), stop_requested), Warmed)
         except ModelError:
             return Warmed(0, False)
 

@@ -74,6 +74,11 @@ class LocalBackend:
     def loaded(self) -> bool:
         return self._model is not None
 
+    @property
+    def loaded_model(self) -> LocalModel | None:
+        """The model if it is loaded (never loads it)."""
+        return self._model
+
     def describe(self) -> str:
         model = self._model  # read once: another thread may unload it meanwhile
         if model is None:

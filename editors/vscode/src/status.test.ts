@@ -50,6 +50,16 @@ describe("parseCompletionStatus", () => {
     expect(parsed({ serving: "nothing", error: "no model file", targets: [] }).error).toBe("no model file");
   });
 
+  it("reads the project's model and the setting that chose it, and shows them in the tooltip", () => {
+    const model = { path: "/models/coder.gguf", chosen_by: "/work/app/.cove/config.toml", n_ctx: 1024 };
+    const status = parsed({ serving: DAEMON, targets: [daemonReady, local], model });
+    expect(status.model).toEqual({ path: "/models/coder.gguf", chosenBy: "/work/app/.cove/config.toml" });
+    expect(statusView(online, status).tooltip).toContain(
+      "Model: /models/coder.gguf (set by /work/app/.cove/config.toml)",
+    );
+    expect(parsed({ serving: LOCAL, targets: [], model: { path: 7 } }).model).toBeUndefined();
+  });
+
   it("gives undefined for a result of another shape, and drops targets it cannot read", () => {
     expect(parseCompletionStatus(undefined)).toBeUndefined();
     expect(parseCompletionStatus(null)).toBeUndefined();

@@ -26,6 +26,8 @@ export interface CompletionStatus {
   targets: CompletionTarget[];
   /** Why nothing serves (the model failed to load), when that is so. */
   error?: string;
+  /** The local model this project asks for (its file) and the setting (file or layer) that chose it. */
+  model?: { path: string; chosenBy: string };
 }
 
 /** The part of `cove.status` the status bar shows, or `undefined` when the result does not have its shape. */
@@ -40,6 +42,12 @@ export function parseCompletionStatus(result: unknown): CompletionStatus | undef
   const error = field(completions, "error");
   if (typeof error === "string") {
     parsed.error = error;
+  }
+  const model = field(completions, "model");
+  const path = field(model, "path");
+  const chosenBy = field(model, "chosen_by");
+  if (typeof path === "string" && typeof chosenBy === "string") {
+    parsed.model = { path, chosenBy };
   }
   return parsed;
 }
@@ -148,6 +156,9 @@ export function statusView(state: StatusState, completions: CompletionStatus | u
   const icon = skipped.length > 0 && backend !== "none" ? "$(warning)" : ICONS[backend];
   const name = backend === "none" ? "no completions" : backend;
   const lines = [`Completions: ${completions.serving}`];
+  if (completions.model !== undefined) {
+    lines.push(`Model: ${completions.model.path} (set by ${completions.model.chosenBy})`);
+  }
   if (completions.error !== undefined) {
     lines.push(`Error: ${completions.error}`);
   }

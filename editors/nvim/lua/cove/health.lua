@@ -45,6 +45,9 @@ function M.check()
     local completions = result.completions
     if completions then
       health.ok("completions: " .. completions.serving)
+      if completions.model then
+        health.ok(("model: %s (set by %s)"):format(completions.model.path, completions.model.chosen_by))
+      end
       for _, target in ipairs(completions.targets or {}) do
         if target.state ~= "ready" then
           -- skipped: it failed lately and the server tries it again after a while; unavailable: not set up.
