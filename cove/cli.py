@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cove import __version__, checkpoint_commands, commit_command, index_command
 from cove.config import (
@@ -194,6 +194,20 @@ def _with_multiline(loaded: LoadedConfig, mode: MultilineMode) -> CoveConfig:
     return dataclasses.replace(loaded.config, completion=completion)
 
 
+def _hosted_here(status: dict[str, Any]) -> str:
+    """Which model this folder's project asks the daemon for, the setting that chose it, and whether it is loaded."""
+    from cove.inference.daemon_completions import DaemonCompletions
+    from cove.protocol.params import ModelSpec
+    from cove.runtime import daemon_paths
+
+    try:
+        loaded = _config_for(Path.cwd())
+    except CoveError as err:
+        return f"this project: {err}"
+    hosted = DaemonCompletions(daemon_paths(), ModelSpec.of(loaded.config)).hosted(status)
+    return f"{hosted}; model.path set by {loaded.origin('model.path')}"
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the installation: versions, config files, the model, what runs offline."""
     from cove.inference.kv_measure import load_measured
@@ -232,7 +246,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             model, measured = load_measured(path, loaded.config.model)
             seconds = time.perf_counter() - started
             fim = "fill-in-the-middle" if model.fim else "prefix continuation (no fill-in-the-middle tokens)"
-            report(True, "model", f"{path} ({size:.0f} MB): {model.description}, loads in {seconds:.1f} s, {fim}")
+            chosen = f"model.path set by {loaded.origin('model.path')}"
+            report(
+                True,
+                "model",
+                f"{path} ({size:.0f} MB, {chosen}): {model.description}, loads in {seconds:.1f} s, {fim}",
+            )
             model.close()
             _report_kv_memory(measured, memory_table=args.memory)
             if args.memory:
@@ -350,7 +369,9 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return 0
     with DaemonClient(paths.socket) as client:
         if args.action == "status":
-            print(json.dumps(client.call(StatusParams()), indent=2))
+            status = client.call(StatusParams())
+            print(json.dumps(status, indent=2))
+            print(_hosted_here(status), file=sys.stderr)
         else:
             client.call(ShutdownParams())
             print("stopped", file=sys.stderr)

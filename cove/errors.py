@@ -32,6 +32,11 @@ class ModelError(CoveError):
     exit_code = 69  # EX_UNAVAILABLE
 
 
+class ModelRefused(ModelError):
+    """The daemon answered that the model asked for cannot load (not that the daemon is away): no other process
+    would load it either."""
+
+
 class InputError(CoveError):
     """The user asked for something that does not exist: a missing file, a line out of range."""
 

@@ -19,7 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from cove.daemon_client import DaemonClient, ensure_daemon
-from cove.errors import Cancelled, CoveError, DaemonError, DaemonUnavailable, ModelError
+from cove.errors import Cancelled, CoveError, DaemonError, DaemonUnavailable, ModelError, ModelRefused
 from cove.inference.completion_backend import Generated, GenerationJob, Warmed
 from cove.protocol.codec import converter
 from cove.protocol.framing import result_of
@@ -90,9 +90,16 @@ class DaemonCompletions:
         started = time.perf_counter()
         status = self._request(StatusParams(), lambda: False)
         seconds = time.perf_counter() - started
-        completions = status.get("completions") or {}
-        model = f"model loaded: {completions.get('model')}" if completions.get("loaded") else "model not loaded yet"
-        return f"daemon pid {status.get('pid')}, {model}, round trip {seconds * 1000:.1f} ms"
+        return f"daemon pid {status.get('pid')}, {self.hosted(status)}, round trip {seconds * 1000:.1f} ms"
+
+    def hosted(self, status: dict[str, Any]) -> str:
+        """Whether the daemon (its `status` reply) holds the model this client asks for."""
+        spec = self.spec or ModelSpec()
+        path, n_ctx = spec.model.path or "the default model", spec.model.n_ctx
+        models = (status.get("completions") or {}).get("models") or []
+        held = [m for m in models if m.get("path") == path and m.get("n_ctx") == n_ctx and m.get("loaded")]
+        state = "loaded" if held else "not loaded yet"
+        return f"this project's model {path} (n_ctx {n_ctx}) {state} ({len(models)} model(s) in the daemon)"
 
     def start(self) -> None:
         """Connect in the background (starting the daemon when absent), ahead of the first request."""
@@ -132,7 +139,7 @@ class DaemonCompletions:
             except DaemonError as err:
                 if err.rpc_code == REQUEST_CANCELLED:
                     raise Cancelled(str(err)) from None
-                raise ModelError(f"the Cove daemon refused {params.method}: {err}") from err
+                raise ModelRefused(f"the Cove daemon refused {params.method}: {err}") from err
             except (DaemonUnavailable, OSError) as err:
                 client.close()
                 self._client = None

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from cove.config import LoadedConfig
-from cove.errors import Cancelled, ModelError
+from cove.errors import Cancelled, ModelError, ModelRefused
 from cove.inference.completion_backend import Generated, Warmed
 from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.daemon_completions import DaemonCompletions
@@ -34,9 +34,13 @@ def load_engine(
 ) -> CompletionEngine:
     """Build the engine and have its model loaded: the host's (the daemon's) by default, else its own."""
     config = loaded.config
+    chosen = f"model.path set by {loaded.origin('model.path')}"
 
     def load() -> LocalModel:
-        return open_local_model(config.model)
+        try:
+            return open_local_model(config.model)
+        except ModelError as err:
+            raise ModelError(f"{err} ({chosen})") from err
 
     # Loaded now when it serves first; else only once the targets before it fail (the daemon holds the model).
     serves_first = chain(config.routing, Slot.COMPLETE)[0] == "local"
@@ -47,6 +51,9 @@ def load_engine(
     if isinstance(first, DaemonCompletions):
         try:  # while the editor shows the loading progress, not on the first keystroke
             first.load()
+        except ModelRefused as err:  # the model itself: the next target could not load it either
+            engine.close()
+            raise ModelError(f"{err} ({chosen})") from err
         except ModelError as err:
             logger.warning("the daemon's model: %s; the next target serves meanwhile", err)
     logger.info("completions from %s", engine.describe())
@@ -132,6 +139,8 @@ class CompletionService:
                     typed = ""
                 early = hurried or (bool(typed) and not live.finished)
                 answer = await live.answer(typed, early)
+                if answer is None and live is mine and isinstance(live.error, Exception):
+                    raise live.error  # this keystroke's own generation failed: trying again would fail the same way
                 if answer is None:
                     continue  # it went another way than the keystroke: the newest keystroke starts the next
                 self.typing.shared += live is not mine

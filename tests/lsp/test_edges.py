@@ -4,6 +4,7 @@ never a dialog."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError
 
 from tests.fuzz.wire import WireClient, lsp_process, next_id
 from tests.lsp.harness import cove_server, inline_params, open_file
@@ -161,3 +163,22 @@ def test_a_malformed_response_from_the_client_is_not_answered(wire: tuple[WireCl
     client.send({"jsonrpc": "2.0", "id": "not-ours", "error": {"code": "x"}})  # an error response of the wrong shape
     assert "result" in client.call("textDocument/inlineCompletion", completion(uri, 1, 5))
     assert client.replies()["not-ours"] == 0
+
+
+async def test_a_generation_that_fails_answers_its_keystroke_with_the_error_once(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The server first in `[routing] complete` is down and the local model it falls back to cannot load: each
+    keystroke gets the error (the generation is not started again and again behind it), and the next one too."""
+    options = {
+        "routing": {"complete": ["remote", "local"]},
+        "remote": {"base_url": "http://127.0.0.1:9/v1"},
+        "model": {"path": str(tmp_path / "missing.gguf")},
+    }
+    async with cove_server(clean_env, options=options) as (lsp, _):
+        uri, _ = open_file(lsp, tmp_path / "a.py", "import os\nos.")
+        for _ in range(2):
+            with pytest.raises(JsonRpcInternalError, match=r"missing\.gguf, which is not a file"):
+                await asyncio.wait_for(lsp.text_document_inline_completion_async(inline_params(uri, 1, 3)), 30)
+        status: Any = await lsp.workspace_execute_command_async(types.ExecuteCommandParams("cove.status", []))
+    assert status["typing"]["generations"] == 2, status["typing"]

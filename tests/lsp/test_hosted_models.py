@@ -5,11 +5,16 @@ daemon's model; `cove.status` says which file serves and which setting chose it.
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError
 
 from cove.daemon_client import DaemonClient
 from cove.runtime import daemon_paths
@@ -61,6 +66,17 @@ async def test_a_project_choosing_another_gguf_is_served_it_while_another_keeps_
         host = daemon_status(routed_env)
         await complete_in(plain_lsp, plain)
         again = daemon_status(routed_env)
+        told = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cove.cli", "daemon", "status"],
+            cwd=coder,
+            env=routed_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    assert f"this project's model {fim_model} (n_ctx 1024) loaded (2 model(s) in the daemon)" in told.stderr, told
+    assert f"model.path set by {coder / '.cove' / 'config.toml'}" in told.stderr, told
     assert (coder_status["answered_last"], plain_status["answered_last"]) == ("daemon", "daemon")
     assert coder_status["model"] == {
         "path": str(fim_model),
@@ -85,3 +101,19 @@ async def test_an_editors_n_ctx_reaches_the_daemons_model(tmp_path: Path, routed
     assert status["model"]["chosen_by"] == "the default" and status["model"]["n_ctx"] == 2048
     (model,) = host["completions"]["models"]
     assert (model["n_ctx"], model["loaded"]) == (2048, True), model
+
+
+async def test_a_model_that_cannot_load_is_reported_with_its_file_and_the_setting_that_chose_it(
+    tmp_path: Path, routed_env: dict[str, str]
+) -> None:
+    """The daemon refuses the model (it is the model, not the daemon: the fallback could not load it either): the
+    editor is told once, naming the file and the config file that chose it; a keystroke gets the error, not a hang."""
+    broken = project(tmp_path, "broken", "[model]\npath = '/nowhere/coder.gguf'\n")
+    chosen = f"model.path set by {broken / '.cove' / 'config.toml'}"
+    async with cove_server(routed_env, root=broken) as (lsp, _):
+        with pytest.raises(JsonRpcInternalError, match=r"model\.path is /nowhere/coder\.gguf, which is not a file"):
+            await asyncio.wait_for(complete_in(lsp, broken), 60)
+        status = await status_of(lsp)
+        shown = [m.message for m in lsp.messages if m.type == types.MessageType.Error]
+    assert status["serving"] == "nothing" and chosen in status["error"], status
+    assert len(shown) == 1 and "/nowhere/coder.gguf" in shown[0] and chosen in shown[0], shown

@@ -98,6 +98,7 @@ def test_model_and_doctor_report_a_healthy_install(clean_env: dict[str, str]) ->
     assert doctor.returncode == 0, doctor.stdout
     assert "FAIL" not in doctor.stdout
     assert "gemma3" in doctor.stdout and "ok  offline    nothing leaves this machine" in doctor.stdout
+    assert "MB, model.path set by the default)" in doctor.stdout, doctor.stdout
     remote = {"COVE_REMOTE_BASE_URL": "https://models.example.com/v1", "COVE_EVENTS_MQTT_HOST": "broker.example.com"}
     reaching = cove("doctor", env=clean_env | remote)
     assert (
