@@ -28,6 +28,7 @@ from cove.errors import ConfigError, CoveError
 from cove.inference.chat import ChatModel
 from cove.inference.fitness import check_agent
 from cove.protocol.codec import unstructure
+from cove.protocol.codes import INVALID_PARAMS, UNFIT_MODEL
 from cove.protocol.events import (
     AgentEvent,
     AssistantReply,
@@ -38,7 +39,7 @@ from cove.protocol.events import (
     ToolCalled,
     event_params,
 )
-from cove.protocol.framing import INVALID_PARAMS, UNFIT_MODEL, ProtocolError
+from cove.protocol.framing import ProtocolError
 from cove.protocol.params import AgentCancel, AgentDecide, AgentRun, AgentUndo
 
 logger = logging.getLogger(__name__)

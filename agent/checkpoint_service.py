@@ -13,11 +13,11 @@ from cove.agent.checkpoints import Checkpoint, Checkpoints
 from cove.agent.clients import Client
 from cove.agent.service import Method
 from cove.errors import CoveError
-from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.protocol.codes import BUSY, INVALID_PARAMS
+from cove.protocol.framing import ProtocolError
 from cove.protocol.params import CheckpointList, CheckpointRestore
 
 #: A request that would race a run in progress.
-BUSY = -32004
 
 
 class CheckpointService:

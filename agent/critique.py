@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 
-from cove.agent.file_tools import Change
+from cove.agent.file_tools import FileChange
 from cove.inference.chat import ChatModel
 
 #: Characters of diff and of command output the critic sees at most.
@@ -40,7 +40,7 @@ def critic_system() -> str:
     return str(data["system"])
 
 
-def run_diff(changes: Sequence[Change], relative: Callable[..., str]) -> str:
+def run_diff(changes: Sequence[FileChange], relative: Callable[..., str]) -> str:
     """One unified diff of a run's changes: per file, from its first `before` to its last `after`."""
     first: dict[str, str | None] = {}
     last: dict[str, str] = {}

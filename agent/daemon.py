@@ -23,10 +23,10 @@ from cove import __version__
 from cove.agent.agent_service import AgentService
 from cove.agent.checkpoint_service import CheckpointService
 from cove.agent.clients import Client, Clients
-from cove.agent.completion_service import CompletionService
 from cove.agent.event_service import EventService
 from cove.agent.index_service import IndexService
 from cove.agent.memory_service import MemoryService
+from cove.agent.model_service import ModelService
 from cove.agent.mqtt_bridge import MqttBridge
 from cove.agent.service import Method
 from cove.agent.session_service import SessionService
@@ -35,10 +35,9 @@ from cove.agent.store import MemoryStore
 from cove.config import CoveConfig
 from cove.errors import ConfigError, CoveError
 from cove.protocol.codec import structure
+from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NOT_INITIALIZED, UNAUTHORIZED
 from cove.protocol.framing import (
     MAX_HEADER_BYTES,
-    METHOD_NOT_FOUND,
-    NOT_INITIALIZED,
     PROTOCOL_VERSION,
     ProtocolError,
     Request,
@@ -83,7 +82,7 @@ class Daemon:
             MqttBridge(config.events, self.events.outside, self._status_payload) if config.events.mqtt_host else None
         )
         self._host: ModelHost | None = None
-        self.completions = CompletionService(self._model_host)
+        self.completions = ModelService(self._model_host)
         self.indexes = IndexService(paths.data)
         self.agents = AgentService(store, self._deliver_agent_event, self._chat_model, self.indexes.search_code)
         self.sessions = SessionService(store, hub, self.agents.inbox, self._announce)
@@ -230,18 +229,18 @@ class Daemon:
             reply = error_response(request.id, err.rpc_code, str(err))
         except Exception as err:  # a bug must cost one request, never the daemon
             logger.exception("request %s failed", request.method)
-            reply = error_response(request.id, -32603, f"internal error: {err}")
+            reply = error_response(request.id, INTERNAL_ERROR, f"internal error: {err}")
         if request.id is not None:
             await client.send(reply)
 
     async def _initialize(self, client: Client, params: InitializeParams) -> dict[str, Any]:
         if client.remote and not hmac.compare_digest((params.token or "").encode(), self.listen.token.encode()):
-            raise ProtocolError("a valid token is required on the TCP listener", -32001)
+            raise ProtocolError("a valid token is required on the TCP listener", UNAUTHORIZED)
         if params.protocol_version != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"protocol version {params.protocol_version} is not supported (this daemon speaks "
                 f"{PROTOCOL_VERSION}); update the client or the daemon",
-                -32602,
+                INVALID_PARAMS,
             )
         client.initialized, client.name = True, params.client
         return {"protocol_version": PROTOCOL_VERSION, "server": "cove-daemon", "version": __version__}

@@ -22,7 +22,7 @@ class ToolError(CoveError):
 
 
 @dataclass(frozen=True)
-class Change:
+class FileChange:
     """One file change: the text before (None: the file did not exist) and after."""
 
     path: Path
@@ -39,7 +39,7 @@ class FileTools:
     """
 
     workspace: Workspace
-    history: list[Change] = field(default_factory=list)
+    history: list[FileChange] = field(default_factory=list)
     overlay: dict[Path, str] = field(default_factory=dict)
     propose: bool = False
 
@@ -99,12 +99,12 @@ class FileTools:
         self._store(change.path, change.before)
         return f"restored {name}\n" + _diff(name, change.after, change.before)
 
-    def proposed(self) -> list[Change]:
+    def proposed(self) -> list[FileChange]:
         """With `propose`: each file's text before the run and after it, for the files the run changed."""
         first: dict[Path, str | None] = {}
         for change in self.history:
             first.setdefault(change.path, change.before)
-        return [Change(path, before, self.overlay[path]) for path, before in first.items() if path in self.overlay]
+        return [FileChange(path, before, self.overlay[path]) for path, before in first.items() if path in self.overlay]
 
     def _text(self, target: Path) -> str:
         if target in self.overlay:
@@ -129,7 +129,7 @@ class FileTools:
 
     def _apply(self, target: Path, before: str | None, after: str) -> str:
         self._store(target, after)
-        self.history.append(Change(target, before, after))
+        self.history.append(FileChange(target, before, after))
         name = self.workspace.relative(target)
         return _diff(name, before or "", after) or f"{name}: no change"
 

@@ -27,7 +27,8 @@ from cove.agent.clients import Client
 from cove.agent.code_index import CodeIndex, CodeIndexError, database_for, lower_priority
 from cove.agent.search_tools import GitIgnored
 from cove.agent.service import Method
-from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.protocol.codes import INVALID_PARAMS
+from cove.protocol.framing import ProtocolError
 from cove.protocol.params import IndexDefinitions, IndexOpen, IndexSearch, IndexStatusParams, IndexUpdate
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from cove.agent.critique import Evidence, Review, run_diff
 from cove.agent.file_tools import ToolError
 from cove.agent.hooks import observe_hook, run_hook
 from cove.agent.reminders import (
+    CallDenied,
     ContextUsage,
     CritiqueFound,
     Event,
@@ -29,7 +30,6 @@ from cove.agent.reminders import (
     TodoUpdated,
     ToolResult,
 )
-from cove.agent.reminders import ToolDenied as DeniedEvent
 from cove.agent.safety import ApprovalMode, ToolDenied, denied_command, needs_approval
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import HooksConfig
@@ -79,7 +79,7 @@ class LoopSettings:
 
 
 @dataclass
-class RunResult:
+class LoopResult:
     """How a run ended: the model's final answer, or why it stopped."""
 
     answer: str
@@ -110,7 +110,7 @@ class AgentLoop:
         self._step = 0
         self._reviewed_diff = ""
 
-    def run(self, system: str, task: str, plan: str = "") -> RunResult:
+    def run(self, system: str, task: str, plan: str = "") -> LoopResult:
         """Work on `task` until the model answers with no todo open (or gives up on them), or the step limit."""
         self.plan = plan
         turns = [Turn("system", system), Turn("user", task)]
@@ -118,7 +118,7 @@ class AgentLoop:
         for step in range(1, self.settings.max_steps + 1):
             self._step = step
             if self.settings.cancelled():
-                return RunResult("", step - 1, "cancelled")
+                return LoopResult("", step - 1, "cancelled")
             for event in self.settings.inbox():
                 self._remind(turns, self.reminders.feed(event))
             turns = self._compact(turns)
@@ -131,13 +131,13 @@ class AgentLoop:
                 if not open_items:
                     findings = self._critique(task)
                     if findings is None:
-                        return RunResult(reply.content, step, "answered")
+                        return LoopResult(reply.content, step, "answered")
                     turns.append(Turn("assistant", reply.content))
                     self._remind(turns, self.reminders.feed(CritiqueFound(findings)))
                     continue
                 refusals += 1
                 if refusals > self.settings.finish_nudges:
-                    return RunResult(reply.content, step, "todos_open")
+                    return LoopResult(reply.content, step, "todos_open")
                 turns.append(Turn("assistant", reply.content))
                 self._remind(turns, self.reminders.feed(FinishAttempted(open_items)))
                 continue
@@ -145,7 +145,7 @@ class AgentLoop:
             for call in reply.tool_calls:
                 turns.append(Turn("tool", self._execute(call), call=f"{call.name}({_short(call.arguments)})"))
             self._remind(turns, self.reminders.feed(StepTaken()))
-        return RunResult("", self.settings.max_steps, "max_steps")
+        return LoopResult("", self.settings.max_steps, "max_steps")
 
     def _critique(self, task: str) -> str | None:
         """The critic's findings on the run's change, or None to finish: no critic, no change, a change already
@@ -213,7 +213,7 @@ class AgentLoop:
             output = self.tools.call(call.name, call.arguments)
         except ToolDenied as denied:
             output = error = f"refused by {denied.refuser}: {denied}"
-            reminders = self.reminders.feed(DeniedEvent(call.name, str(denied), denied.refuser))
+            reminders = self.reminders.feed(CallDenied(call.name, str(denied), denied.refuser))
         except CoveError as failed:
             output = error = f"error: {failed}"
             reminders = self.reminders.feed(ToolResult(call.name, arguments, read_only, str(failed)))

@@ -10,8 +10,9 @@ from typing import Any
 from cove.agent.clients import Client
 from cove.agent.service import Method
 from cove.agent.sessions import append_project_memory
-from cove.agent.store import MemoryStore, Scope
-from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.agent.store import MemoryStore, NoteScope
+from cove.protocol.codes import INVALID_PARAMS
+from cove.protocol.framing import ProtocolError
 from cove.protocol.params import MemorySearch, MemoryWrite, ProposalCreate, ProposalDecision, ProposalList
 
 
@@ -32,7 +33,7 @@ class MemoryService:
 
     async def write(self, client: Client, params: MemoryWrite) -> dict[str, Any]:
         try:
-            scope = Scope(params.scope)
+            scope = NoteScope(params.scope)
         except ValueError:
             raise ProtocolError(
                 f"memory/write: scope must be 'user' or 'project', got {params.scope!r}", INVALID_PARAMS

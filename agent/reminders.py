@@ -88,7 +88,7 @@ class ToolResult:
 
 
 @dataclass(frozen=True)
-class ToolDenied:
+class CallDenied:
     """A call refused before it ran; `refuser` says who refused it (the user, a policy, a hook)."""
 
     tool: str
@@ -143,7 +143,7 @@ Event = (
     | TestsFailed
     | TestsPassed
     | ToolResult
-    | ToolDenied
+    | CallDenied
     | TodoUpdated
     | FinishAttempted
     | ContextUsage
@@ -236,7 +236,7 @@ class ReminderEngine:
                 return self._emit(ReminderType.OPEN_TODOS, "", repeat_same_text=True, open=len(items), items=listed)
             case ToolResult():
                 return self._tool_result(event)
-            case ToolDenied(tool=tool, reason=reason, refuser=refuser):
+            case CallDenied(tool=tool, reason=reason, refuser=refuser):
                 detail = f" ({reason})" if reason else ""
                 return self._emit(ReminderType.TOOL_DENIED, tool, tool=tool, reason=detail, refuser=refuser)
             case CritiqueFound(findings=findings):

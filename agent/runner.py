@@ -18,22 +18,28 @@ from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.agent.critique import review
 from cove.agent.file_tools import FileTools, ToolError
 from cove.agent.hooks import observe_hook
-from cove.agent.loop import AgentLoop, LoopSettings, RunResult
+from cove.agent.loop import AgentLoop, LoopResult, LoopSettings
 from cove.agent.mcp_tools import McpTools
 from cove.agent.reminders import Event, PlanApproved, ReminderEngine, TodoUpdated
 from cove.agent.safety import ApprovalMode, Workspace
 from cove.agent.sandbox import Sandbox, unavailable
 from cove.agent.sessions import read_project_memory
-from cove.agent.store import MemoryStore, Scope, StoreError
+from cove.agent.store import MemoryStore, NoteScope, StoreError
 from cove.agent.todos import TodoList
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import CoveConfig
 from cove.errors import CoveError
 from cove.inference.chat import ChatModel
 from cove.inference.routing import Route, Slot, route
-from cove.protocol.events import AgentEvent, PlanDecided, PlanWritten, RunWarning, TodosChanged
-from cove.protocol.events import Change as ProposedChange
-from cove.protocol.events import Route as RouteEvent
+from cove.protocol.events import (
+    AgentEvent,
+    PlanDecided,
+    PlanWritten,
+    ProposedChange,
+    RouteChosen,
+    RunWarning,
+    TodosChanged,
+)
 
 PLANNER_SYSTEM = (
     "You are Cove's planner. Explore the repository with the read-only tools until you understand the task, then "
@@ -165,7 +171,7 @@ class AgentSession:
             return "\n".join(f"- ({n.kind}) {n.text}" for n in notes) or f"no notes match {query!r}"
 
         def memory_write(text: str, kind: str = "fact") -> str:
-            note = self.store.write_note(Scope.PROJECT, project, kind, text)
+            note = self.store.write_note(NoteScope.PROJECT, project, kind, text)
             return f"kept note #{note.id}"
 
         def read_output(ref: int) -> str:
@@ -212,7 +218,7 @@ def run_task(
     models: Models,
     mode: ApprovalMode,
     read_only: bool = False,
-) -> RunResult:
+) -> LoopResult:
     """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all.
     A `read_only` run answers a question with the read-only tools, without a plan."""
     root = session.root
@@ -284,13 +290,13 @@ def _loop(
     unconfined: str = "",
 ) -> AgentLoop:
     model, decision = models.for_slot(slot)
-    io.on_event(RouteEvent(decision.describe(), slot.value, decision.target))
+    io.on_event(RouteChosen(decision.describe(), slot.value, decision.target))
     compact_model, compact_route = models.for_slot(Slot.COMPACT)
-    io.on_event(RouteEvent(compact_route.describe(), Slot.COMPACT.value, compact_route.target))
+    io.on_event(RouteChosen(compact_route.describe(), Slot.COMPACT.value, compact_route.target))
     critic = None
     if critique and config.agent.critique:
         critic_model, critic_route = models.for_slot(Slot.CRITIQUE)
-        io.on_event(RouteEvent(critic_route.describe(), Slot.CRITIQUE.value, critic_route.target))
+        io.on_event(RouteChosen(critic_route.describe(), Slot.CRITIQUE.value, critic_route.target))
         critic = functools.partial(review, critic_model)
     agent = config.agent
     settings = LoopSettings(
@@ -319,7 +325,7 @@ def _plan(
     mode: ApprovalMode,
     mcp: McpTools | None,
     sandbox: Sandbox | None,
-) -> tuple[str, RunResult | None]:
+) -> tuple[str, LoopResult | None]:
     registry = session.registry(mcp, sandbox).restricted(read_only=True)
     request = task
     for revision in range(MAX_PLAN_REVISIONS + 1):
@@ -329,7 +335,7 @@ def _plan(
             return "", result
         plan = result.answer.strip()
         if not plan:
-            return "", RunResult("", result.steps, "no_plan")
+            return "", LoopResult("", result.steps, "no_plan")
         io.on_event(PlanWritten(plan, revision))
         decision = PlanDecision(True) if mode is ApprovalMode.FULL_AUTO else io.approve_plan(plan)
         io.on_event(PlanDecided(decision.approved, decision.feedback))
@@ -338,7 +344,7 @@ def _plan(
         if not decision.feedback:
             break
         request = f"{task}\n\nYour previous plan:\n{plan}\n\nThe user's feedback on it: {decision.feedback}"
-    return "", RunResult("", 0, "plan_rejected")
+    return "", LoopResult("", 0, "plan_rejected")
 
 
 def _execute(
@@ -353,7 +359,7 @@ def _execute(
     sandbox: Sandbox | None,
     unconfined: str,
     checkpoint: Callable[[int, str], None],
-) -> RunResult:
+) -> LoopResult:
     reminders = ReminderEngine(config.reminders)
     brief = task
     if plan:

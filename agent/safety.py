@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cove.errors import CoveError
+from cove.protocol.codes import TOOL_DENIED
 
 
 class ToolDenied(CoveError):
     """A tool call that is refused before it runs; `refuser` names who refused it, as the model is told: Cove's
     policy (outside the workspace, a deny pattern), a hook, or the user."""
 
-    rpc_code = -32003
+    rpc_code = TOOL_DENIED
 
     def __init__(self, message: str, refuser: str = "Cove's safety policy") -> None:
         super().__init__(message)

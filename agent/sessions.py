@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.agent.reminders import (
+    CallDenied,
     ContextUsage,
     DiagnosticsChanged,
     Event,
@@ -23,13 +24,13 @@ from cove.agent.reminders import (
     TestsFailed,
     TestsPassed,
     TodoUpdated,
-    ToolDenied,
     ToolResult,
 )
 from cove.agent.store import MemoryStore, Session
 from cove.config import ReminderConfig
 from cove.protocol.codec import structure
-from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.protocol.codes import INVALID_PARAMS
+from cove.protocol.framing import ProtocolError
 
 #: The project memory file read into every session, at the repository root.
 PROJECT_MEMORY = "COVE.md"
@@ -41,7 +42,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
     "tests_failed": TestsFailed,
     "tests_passed": TestsPassed,
     "tool_result": ToolResult,
-    "tool_denied": ToolDenied,
+    "tool_denied": CallDenied,
     "todo_updated": TodoUpdated,
     "context_usage": ContextUsage,
     "plan_approved": PlanApproved,

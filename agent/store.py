@@ -77,7 +77,7 @@ class StoreError(CoveError):
     """The memory database cannot be opened, migrated or written."""
 
 
-class Scope(enum.StrEnum):
+class NoteScope(enum.StrEnum):
     """Where a note applies: to one project, or to everything the user does."""
 
     USER = "user"
@@ -105,14 +105,14 @@ class Message:
 @dataclass(frozen=True)
 class Note:
     id: int
-    scope: Scope
+    scope: NoteScope
     project: str
     kind: str
     text: str
 
 
 @dataclass(frozen=True)
-class Proposal:
+class StoredProposal:
     id: int
     project: str
     text: str
@@ -238,18 +238,18 @@ class MemoryStore:
             raise StoreError(f"no offloaded output {output_id}")
         return str(row[0])
 
-    def write_note(self, scope: Scope, project: str, kind: str, text: str) -> Note:
+    def write_note(self, scope: NoteScope, project: str, kind: str, text: str) -> Note:
         """Remember a fact, convention or decision, redacted."""
         clean = redact(text.strip())
         if not clean:
             raise StoreError("a memory note needs text")
         note_id = self._write(
             "INSERT INTO notes (scope, project, kind, text, created) VALUES (?, ?, ?, ?, ?)",
-            (scope.value, project if scope is Scope.PROJECT else "", kind, clean, time.time()),
+            (scope.value, project if scope is NoteScope.PROJECT else "", kind, clean, time.time()),
         )
-        return Note(note_id, scope, project if scope is Scope.PROJECT else "", kind, clean)
+        return Note(note_id, scope, project if scope is NoteScope.PROJECT else "", kind, clean)
 
-    def propose(self, project: str, text: str) -> Proposal:
+    def propose(self, project: str, text: str) -> StoredProposal:
         """Keep an addition to the project's COVE.md that the agent proposes, until the user decides."""
         clean = redact(text.strip())
         if not clean:
@@ -257,17 +257,17 @@ class MemoryStore:
         ident = self._write(
             "INSERT INTO proposals (project, text, created) VALUES (?, ?, ?)", (project, clean, time.time())
         )
-        return Proposal(ident, project, clean, "pending")
+        return StoredProposal(ident, project, clean, "pending")
 
-    def proposals(self, project: str) -> list[Proposal]:
+    def proposals(self, project: str) -> list[StoredProposal]:
         """The project's proposals still waiting for the user."""
         rows = self._db.execute(
             "SELECT id, project, text, status FROM proposals WHERE project = ? AND status = 'pending' ORDER BY id",
             (project,),
         ).fetchall()
-        return [Proposal(*row) for row in rows]
+        return [StoredProposal(*row) for row in rows]
 
-    def decide(self, proposal_id: int, accept: bool) -> Proposal:
+    def decide(self, proposal_id: int, accept: bool) -> StoredProposal:
         """Mark a pending proposal accepted or rejected; StoreError when it is not pending."""
         row = self._db.execute(
             "SELECT id, project, text, status FROM proposals WHERE id = ?", (proposal_id,)
@@ -276,7 +276,7 @@ class MemoryStore:
             raise StoreError(f"no pending proposal {proposal_id}")
         status = "accepted" if accept else "rejected"
         self._write("UPDATE proposals SET status = ? WHERE id = ?", (status, proposal_id))
-        return Proposal(row[0], row[1], row[2], status)
+        return StoredProposal(row[0], row[1], row[2], status)
 
     def search_notes(self, query: str, project: str, limit: int = 10) -> list[Note]:
         """Notes of the user and of `project` that match the words of `query`, best first."""
@@ -291,4 +291,4 @@ class MemoryStore:
                ORDER BY bm25(notes_fts) LIMIT ?""",
             (match, project, limit),
         ).fetchall()
-        return [Note(r[0], Scope(r[1]), r[2], r[3], r[4]) for r in rows]
+        return [Note(r[0], NoteScope(r[1]), r[2], r[3], r[4]) for r in rows]

@@ -26,7 +26,7 @@ from cove.protocol.events import (
     Finished,
     PlanWritten,
     ReminderShown,
-    Route,
+    RouteChosen,
     RunWarning,
     TodosChanged,
     ToolCalled,
@@ -119,7 +119,7 @@ class TerminalView:
             print(f"plan:\n{event.text}", flush=True)
         elif isinstance(event, TodosChanged):
             print(f"todos ({event.open} open):\n{event.text}", flush=True)
-        elif isinstance(event, Route):
+        elif isinstance(event, RouteChosen):
             print(f"[{event.text}]", file=sys.stderr, flush=True)
         elif isinstance(event, Finished):
             error = f": {event.error}" if event.error else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, REQUEST_CANCELLED
+
 
 class CoveError(Exception):
     """An error whose message tells the user what went wrong and what to do about it."""
@@ -9,7 +11,7 @@ class CoveError(Exception):
     #: Process exit status used by the CLI.
     exit_code = 1
     #: JSON-RPC error code used by the LSP server and the daemon's socket protocol.
-    rpc_code = -32603  # InternalError
+    rpc_code = INTERNAL_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -23,7 +25,7 @@ class ConfigError(CoveError):
     """A config file, environment variable or LSP setting is unreadable, unknown or of the wrong type."""
 
     exit_code = 78  # EX_CONFIG
-    rpc_code = -32602  # InvalidParams
+    rpc_code = INVALID_PARAMS
 
 
 class ModelError(CoveError):
@@ -41,14 +43,20 @@ class InputError(CoveError):
     """The user asked for something that does not exist: a missing file, a line out of range."""
 
     exit_code = 65  # EX_DATAERR
-    rpc_code = -32602  # InvalidParams
+    rpc_code = INVALID_PARAMS
+
+
+class UnknownCommand(InputError):
+    """A command the server does not have."""
+
+    rpc_code = METHOD_NOT_FOUND
 
 
 class Cancelled(CoveError):
     """A request was cancelled because a newer one superseded it or the client asked."""
 
     exit_code = 130
-    rpc_code = -32800  # RequestCancelled
+    rpc_code = REQUEST_CANCELLED
 
 
 class DaemonUnavailable(CoveError):

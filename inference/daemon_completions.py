@@ -22,6 +22,7 @@ from cove.daemon_client import DaemonClient, ensure_daemon
 from cove.errors import Cancelled, CoveError, DaemonError, DaemonUnavailable, ModelError, ModelRefused
 from cove.inference.completion_backend import Generated, GenerationJob, Warmed
 from cove.protocol.codec import converter
+from cove.protocol.codes import REQUEST_CANCELLED
 from cove.protocol.framing import result_of
 from cove.protocol.params import (
     COMPLETE_LOADING,
@@ -41,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds between two checks of `stop_requested` while a reply is awaited (a cancel is sent at most this late).
 POLL_S = 0.005
-#: JSON-RPC RequestCancelled.
-REQUEST_CANCELLED = -32800
 
 
 class DaemonCompletions:

@@ -28,7 +28,7 @@ from cove.inference.local_model import LocalModel, open_local_model, release_fre
 logger = logging.getLogger(__name__)
 
 
-class Turn(enum.IntEnum):
+class Priority(enum.IntEnum):
     """Who may use the model, most urgent first."""
 
     COMPLETION = 0
@@ -45,12 +45,12 @@ class Turns:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._busy = False
-        self._queues: list[collections.deque[object]] = [collections.deque() for _ in Turn]
+        self._queues: list[collections.deque[object]] = [collections.deque() for _ in Priority]
 
-    def _free_for(self, turn: Turn, ticket: object) -> bool:
+    def _free_for(self, turn: Priority, ticket: object) -> bool:
         return not self._busy and not any(self._queues[: turn.value]) and self._queues[turn][0] is ticket
 
-    def _wait(self, turn: Turn, first: bool = False) -> None:
+    def _wait(self, turn: Priority, first: bool = False) -> None:
         ticket = object()
         queue = self._queues[turn]
         queue.appendleft(ticket) if first else queue.append(ticket)
@@ -62,7 +62,7 @@ class Turns:
         self._busy = True
 
     @contextlib.contextmanager
-    def take(self, turn: Turn) -> Iterator[None]:
+    def take(self, turn: Priority) -> Iterator[None]:
         with self._cond:
             self._wait(turn)
         try:
@@ -77,17 +77,17 @@ class Turns:
         with self._cond:
             return self._busy or any(self._queues)
 
-    def queued(self, turn: Turn) -> int:
+    def queued(self, turn: Priority) -> int:
         """How many wait for a turn of this kind."""
         with self._cond:
             return len(self._queues[turn])
 
-    def waiting(self, before: Turn) -> bool:
+    def waiting(self, before: Priority) -> bool:
         """Whether someone more urgent than `before` waits."""
         with self._cond:
             return any(self._queues[: before.value])
 
-    def pause(self, turn: Turn) -> None:
+    def pause(self, turn: Priority) -> None:
         """The holder (of `turn`) lets everyone more urgent go first, and has the context again after them."""
         with self._cond:
             self._busy = False
@@ -166,7 +166,7 @@ class ResidentModel:
 
     def load(self) -> bool:
         """Load the model now, if it is not; whether it was loaded now."""
-        with self.turns.take(Turn.COMPLETION), self._in_use():
+        with self.turns.take(Priority.COMPLETION), self._in_use():
             loaded_now = not self.backend.loaded
             self.backend.model  # noqa: B018 (loads it)
             return loaded_now
@@ -175,14 +175,14 @@ class ResidentModel:
         self, job: GenerationJob, stop_requested: Callable[[], bool], on_text: Callable[[str], None] | None = None
     ) -> Generated:
         asked = time.perf_counter()
-        with self.turns.take(Turn.COMPLETION), self._in_use():
+        with self.turns.take(Priority.COMPLETION), self._in_use():
             self.last_wait_s = time.perf_counter() - asked
             return self.backend.generate(job, stop_requested, on_text)
 
     def warm(self, job: GenerationJob, stop_requested: Callable[[], bool]) -> Warmed:
         """Warm only while nobody waits for the model; stopped (keeping what it evaluated) once someone does."""
-        with self.turns.take(Turn.WARM), self._in_use():
-            return self.backend.warm(job, lambda: stop_requested() or self.turns.waiting(Turn.WARM))
+        with self.turns.take(Priority.WARM), self._in_use():
+            return self.backend.warm(job, lambda: stop_requested() or self.turns.waiting(Priority.WARM))
 
     def forget(self, document: str) -> None:
         self.backend.forget(document)
@@ -194,7 +194,7 @@ class ResidentModel:
         on_text: Callable[[str], None] | None = None,
     ) -> ChatReply:
         """One agent step on the shared model; it pauses between tokens while completions wait."""
-        with self.turns.take(Turn.AGENT):
+        with self.turns.take(Priority.AGENT):
             self.backend.park()
             with self._in_use(), _trimmed():
                 return LocalChat(self.backend.model, self.chat_tokens, self._between_tokens).chat(
@@ -211,17 +211,17 @@ class ResidentModel:
 
     def _between_tokens(self) -> None:
         self.pause_points += 1
-        if not self.turns.waiting(Turn.AGENT):
+        if not self.turns.waiting(Priority.AGENT):
             return
         model = self.backend.model
         with model.lend_context():
-            self.turns.pause(Turn.AGENT)  # completions run now
+            self.turns.pause(Priority.AGENT)  # completions run now
             self.backend.park()
         self.preemptions += 1
 
     def unload(self) -> bool:
         """Free the model now (after whoever uses it); whether it was loaded."""
-        with self.turns.take(Turn.WARM):
+        with self.turns.take(Priority.WARM):
             freed = self.backend.unload()
             release_freed_memory()
         return freed
@@ -232,7 +232,7 @@ class ResidentModel:
             return False
         if time.monotonic() - self.backend.last_used < self.idle_unload_s:
             return False
-        with self.turns.take(Turn.WARM):
+        with self.turns.take(Priority.WARM):
             if time.monotonic() - self.backend.last_used < self.idle_unload_s:
                 return False
             freed = self.backend.unload()
@@ -242,7 +242,7 @@ class ResidentModel:
         return freed
 
     def close(self) -> None:
-        with self.turns.take(Turn.COMPLETION):
+        with self.turns.take(Priority.COMPLETION):
             self.backend.close()
 
 

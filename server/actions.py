@@ -15,8 +15,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from cove.protocol.events import Change
-from cove.server.code_context import Scope
+from cove.protocol.events import ProposedChange
+from cove.server.code_context import EnclosingScope
 
 #: Action id -> (code action kind, whether it only reads).
 ACTIONS: dict[str, tuple[types.CodeActionKind, bool]] = {
@@ -38,7 +38,7 @@ class Offer:
 
 
 def offered(
-    uri: str, selection: types.Range, diagnostics: Sequence[types.Diagnostic], scope: Scope | None
+    uri: str, selection: types.Range, diagnostics: Sequence[types.Diagnostic], scope: EnclosingScope | None
 ) -> list[Offer]:
     """The actions that fit: fixes for the diagnostics in range, the selection's, and the enclosing function's."""
     base = {"uri": uri, "start": selection.start.line, "end": selection.end.line}
@@ -86,7 +86,7 @@ def task_for(action: str, data: dict[str, Any], path: str, text: str) -> str:
         diagnostic = data["diagnostic"]
         return (
             f"Fix this problem in {path} at line {diagnostic['line'] + 1}: {diagnostic['message']}"
-            f" (reported by {diagnostic['source'] or 'the editor'}). Change as little as possible.{code}"
+            f" (reported by {diagnostic['source'] or 'the editor'}). ProposedChange as little as possible.{code}"
         )
     if action == "refactor":
         return f"Refactor {where} for clarity without changing its behaviour; keep its interface.{code}"
@@ -101,7 +101,7 @@ def task_for(action: str, data: dict[str, Any], path: str, text: str) -> str:
     raise ValueError(f"unknown action {action!r}")
 
 
-def workspace_edit(changes: list[Change], root: Path) -> types.WorkspaceEdit:
+def workspace_edit(changes: list[ProposedChange], root: Path) -> types.WorkspaceEdit:
     """The agent's proposed changes as edits: the smallest line ranges that differ, against the `before` texts."""
     edits: dict[str, list[types.TextEdit]] = {}
     creates: list[types.CreateFile | types.TextDocumentEdit] = []

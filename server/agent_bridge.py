@@ -20,7 +20,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 
 from cove.errors import CoveError
-from cove.protocol.events import AgentEvent, Change, DecisionNeeded, Finished, ToolCalled
+from cove.protocol.events import AgentEvent, DecisionNeeded, Finished, ProposedChange, ToolCalled
 from cove.protocol.params import (
     AgentCancel,
     AgentDecide,
@@ -62,17 +62,17 @@ class Editor(Protocol):
 
 
 @dataclass(frozen=True)
-class Proposal:
+class ActionOutcome:
     """What a resolved action left for the user: an answer to show, or changes to review and apply (from an agent
     run, or from the local model: server/local_actions.py)."""
 
     title: str
     answer: str = ""
-    changes: tuple[Change, ...] = ()
+    changes: tuple[ProposedChange, ...] = ()
 
 
 @dataclass(frozen=True)
-class RunResult:
+class EditorRunOutcome:
     """A run started from the editor, as it ended."""
 
     session_id: str
@@ -91,7 +91,7 @@ class AgentBridge:
         self.last_session: str | None = None
         self.pending_plan: tuple[str, int] | None = None
         #: Results of resolved actions, waiting for the user's `cove.apply` / `cove.show`.
-        self.results: dict[int, Proposal] = {}
+        self.results: dict[int, ActionOutcome] = {}
         self._ids = itertools.count(1)
         self._deciding: set[asyncio.Task[None]] = set()
 
@@ -99,7 +99,7 @@ class AgentBridge:
     def root(self) -> Path:
         return self.editor.project_root or Path.cwd()
 
-    async def run(self, title: str, task: str, **params: Any) -> RunResult:
+    async def run(self, title: str, task: str, **params: Any) -> EditorRunOutcome:
         """Run `task` in a new session, with the editor's settings; returns how it finished (with `changes` when
         proposed)."""
         session = await self.link.call(SessionCreate(project=str(self.root), title=title))
@@ -113,7 +113,7 @@ class AgentBridge:
             while True:
                 event = await events.get()
                 if isinstance(event, Finished):
-                    return RunResult(session_id, title, event)
+                    return EditorRunOutcome(session_id, title, event)
                 if isinstance(event, DecisionNeeded):
                     decision = asyncio.create_task(self._decide(session_id, event))
                     self._deciding.add(decision)
@@ -125,7 +125,7 @@ class AgentBridge:
             if token is not None:
                 self.progress.end(token, types.WorkDoneProgressEnd(message="done"))
 
-    def keep(self, proposal: Proposal) -> int:
+    def keep(self, proposal: ActionOutcome) -> int:
         """Keep `proposal` for `cove.apply` / `cove.show`; returns its number."""
         ident = next(self._ids)
         self.results[ident] = proposal
@@ -271,7 +271,7 @@ class AgentBridge:
         self.editor.window_show_message(types.ShowMessageParams(kind, text))
 
 
-def _diff(change: Change) -> str:
+def _diff(change: ProposedChange) -> str:
     before = (change.before or "").splitlines(keepends=True)
     after = change.after.splitlines(keepends=True)
     return "".join(difflib.unified_diff(before, after, f"a/{change.path}", f"b/{change.path}"))

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 from pygls.uris import to_fs_path
 
 from cove import languages
-from cove.errors import CoveError, InputError
+from cove.errors import CoveError, InputError, UnknownCommand
 from cove.server.actions import ACTIONS, Offer, code_action, diagnostics_event, offered, task_for
-from cove.server.agent_bridge import Proposal, RunResult
+from cove.server.agent_bridge import ActionOutcome, EditorRunOutcome
 from cove.server.code_context import scopes_at
 from cove.server.cove_methods import DIAGNOSTICS, DiagnosticsParams
 from cove.server.local_actions import LOCAL_ACTIONS
@@ -77,18 +76,18 @@ def register(server: CoveServer) -> None:
         data: dict[str, Any] = action.data if isinstance(action.data, dict) else {}
         kind = data.get("action")
         if kind not in ACTIONS or "uri" not in data:
-            raise JsonRpcException(message="not a Cove code action (no action data)", code=-32602)
+            raise InputError("not a Cove code action (no action data)")
         path, text = _document(ls, data["uri"])
         if kind in LOCAL_ACTIONS and ls.agent_unfit() and languages.language_of(data["uri"]) == "python":
             change = await local_change(ls, kind, data, path, text)
-            ident = ls.agent.keep(Proposal(action.title, changes=(change,)))
+            ident = ls.agent.keep(ActionOutcome(action.title, changes=(change,)))
             action.command = types.Command(title=action.title, command="cove.apply", arguments=[ident])
             return action
         read_only = ACTIONS[kind][1]
         task = task_for(kind, data, path, text)
         result = await _run(ls, action.title, task, read_only=read_only, propose=not read_only, plan_first=False)
         finished = result.finished
-        ident = ls.agent.keep(Proposal(action.title, finished.answer, tuple(finished.changes or ())))
+        ident = ls.agent.keep(ActionOutcome(action.title, finished.answer, tuple(finished.changes or ())))
         command = "cove.show" if read_only else "cove.apply"
         action.command = types.Command(title=action.title, command=command, arguments=[ident])
         return action
@@ -128,10 +127,7 @@ def _command_handler(command: str) -> Callable[..., Awaitable[Any]]:
     """pygls passes a command's arguments as positional ones after the server (named `ls`)."""
 
     async def handle(ls: Any, *arguments: Any) -> Any:  # pygls resolves these annotations at run time
-        try:
-            return await _command(ls, command, list(arguments))
-        except CoveError as err:
-            raise JsonRpcException(message=f"Cove: {err}", code=err.rpc_code) from err
+        return await _command(ls, command, list(arguments))
 
     return handle
 
@@ -140,7 +136,7 @@ async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
     bridge = ls.agent
     if command in ("cove.ask", "cove.agent"):
         if not arguments or not isinstance(arguments[0], str) or not arguments[0].strip():
-            raise JsonRpcException(message=f"{command} needs the question or task as its first argument", code=-32602)
+            raise InputError(f"{command} needs the question or task as its first argument")
         title = f"Cove: {arguments[0][:60]}"
         result = await _run(ls, title, arguments[0], read_only=command == "cove.ask", propose=False)
         finished = result.finished
@@ -166,10 +162,10 @@ async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
         return {"text": text}
     if command == "cove.event":
         if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
-            raise JsonRpcException(message="cove.event needs [type, data]", code=-32602)
+            raise InputError("cove.event needs [type, data]")
         await bridge.event(arguments[0], arguments[1])
         return None
-    raise JsonRpcException(message=f"unknown command {command!r}", code=-32601)
+    raise UnknownCommand(f"unknown command {command!r}")
 
 
 def _result_id(command: str, arguments: list[Any]) -> int:
@@ -178,12 +174,12 @@ def _result_id(command: str, arguments: list[Any]) -> int:
     return arguments[0]
 
 
-async def _run(ls: CoveServer, title: str, task: str, **params: Any) -> RunResult:
+async def _run(ls: CoveServer, title: str, task: str, **params: Any) -> EditorRunOutcome:
     """A run with the editor's unsaved texts; a run that failed is an error the client shows, and so is one that
     cannot work (no model fit for the agent: what to set instead)."""
     unfit = ls.agent_unfit()
     if unfit:
-        raise JsonRpcException(message=f"Cove: {unfit}", code=-32603)
+        raise CoveError(unfit)
     overlay = {}
     for document in ls.workspace.text_documents.values():
         path = to_fs_path(document.uri)  # the URI as the client sent it: the keys are unquoted once already
@@ -191,7 +187,7 @@ async def _run(ls: CoveServer, title: str, task: str, **params: Any) -> RunResul
             overlay[_relative(ls, Path(path))] = document.source
     result = await ls.agent.run(title, task, overlay=overlay, **params)
     if result.finished.stopped == "error":
-        raise JsonRpcException(message=f"Cove: the agent failed: {result.finished.error or ''}", code=-32603)
+        raise CoveError(f"the agent failed: {result.finished.error or ''}")
     return result
 
 

@@ -29,7 +29,7 @@ from cove.runtime import state_directory
 from cove.server import agent_features, local_features
 from cove.server.agent_bridge import AgentBridge
 from cove.server.code_context import ParsedDocuments
-from cove.server.completions import CompletionService
+from cove.server.completions import CompletionClient
 from cove.server.convert import completion_list, inline_completion_list
 from cove.server.cove_methods import CURSOR, SUGGESTION_READY, YANKED, CursorParams, YankedParams
 from cove.server.edge import CoveProtocol
@@ -52,7 +52,7 @@ class CoveServer(LanguageServer):
             protocol_cls=CoveProtocol,
         )
         self.project_root: Path | None = None
-        self.completions: CompletionService | None = None
+        self.completions: CompletionClient | None = None
         self._config_error: str | None = None
         #: The editor's settings as last sent (config.toml's shape) and valid; agent runs started here get them.
         self.editor_settings: dict[str, Any] | None = None
@@ -217,10 +217,10 @@ class CoveServer(LanguageServer):
         header once per settings, so a remote server or an instruct GGUF set in the editor enables them at once."""
         return _agent_unfit(self.service().loaded.config)
 
-    def service(self) -> CompletionService:
+    def service(self) -> CompletionClient:
         """The completion service, created with default settings if the client skipped `initialize`'s options."""
         if self.completions is None:
-            self.completions = CompletionService(self.load_settings(None))
+            self.completions = CompletionClient(self.load_settings(None))
         return self.completions
 
 
@@ -245,7 +245,7 @@ def build_server() -> CoveServer:
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
         ls.project_root = _root_of(params)
-        ls.completions = CompletionService(ls.load_settings(params.initialization_options))
+        ls.completions = CompletionClient(ls.load_settings(params.initialization_options))
         ls.context = WorkspaceContext(
             ls.project_root,
             index=ls.index_definitions,

@@ -14,7 +14,7 @@ PYTHON = languages.grammar("python").language
 
 
 @dataclass(frozen=True)
-class Scope:
+class EnclosingScope:
     """A function or class around a position: its kind, name and lines (0-based, inclusive)."""
 
     kind: str  # "function" | "class"
@@ -50,13 +50,13 @@ class ParsedDocuments:
         return tree
 
 
-def scopes_at(tree: tree_sitter.Tree, line: int, column: int = 0, language: str = "python") -> list[Scope]:
+def scopes_at(tree: tree_sitter.Tree, line: int, column: int = 0, language: str = "python") -> list[EnclosingScope]:
     """The functions and classes that contain (line, column), innermost first."""
     if language != "python":
         source = tree.root_node.text or b""
         return [_generic_scope(d) for d in languages.grammar(language).scopes_at(tree, source, line)]
     node: tree_sitter.Node | None = tree.root_node.descendant_for_point_range((line, column), (line, column))
-    found: list[Scope] = []
+    found: list[EnclosingScope] = []
     while node is not None:
         if node.type in ("function_definition", "class_definition"):
             found.append(_scope(node))
@@ -64,7 +64,7 @@ def scopes_at(tree: tree_sitter.Tree, line: int, column: int = 0, language: str 
     return found
 
 
-def _generic_scope(definition: languages.Definition) -> Scope:
+def _generic_scope(definition: languages.Definition) -> EnclosingScope:
     """A scope from a language's query: a doc comment is a comment on the lines right above the definition."""
     node = definition.node
     before = node.prev_named_sibling
@@ -72,7 +72,7 @@ def _generic_scope(definition: languages.Definition) -> Scope:
         node = node.parent  # an export statement, a decorator list: the comment is above the whole
         before = node.prev_named_sibling
     documented = before is not None and "comment" in before.type and before.end_point[0] >= definition.start_line - 1
-    return Scope(
+    return EnclosingScope(
         kind="function" if definition.kind in ("function", "method") else "class",
         name=definition.name,
         start_line=definition.start_line,
@@ -82,7 +82,7 @@ def _generic_scope(definition: languages.Definition) -> Scope:
     )
 
 
-def _scope(node: tree_sitter.Node) -> Scope:
+def _scope(node: tree_sitter.Node) -> EnclosingScope:
     name_node = node.child_by_field_name("name")
     body = node.child_by_field_name("body")
     first = body.named_children[0] if body is not None and body.named_children else None
@@ -92,7 +92,7 @@ def _scope(node: tree_sitter.Node) -> Scope:
         and first.named_children
         and first.named_children[0].type == "string"
     )
-    return Scope(
+    return EnclosingScope(
         kind="function" if node.type == "function_definition" else "class",
         name=name_node.text.decode() if name_node is not None and name_node.text else "?",
         start_line=node.start_point[0],

@@ -60,7 +60,7 @@ def load_engine(
     return engine
 
 
-class CompletionService:
+class CompletionClient:
     """Owns the model's worker thread; every model call runs there, never on the event loop."""
 
     def __init__(self, loaded: LoadedConfig) -> None:

@@ -22,13 +22,10 @@ from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 
 from cove.errors import CoveError
+from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
 from cove.server.cove_methods import NOTIFICATION_TYPES
 
 logger = logging.getLogger(__name__)
-
-INVALID_REQUEST = -32600
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
 
 
 @dataclass(frozen=True)

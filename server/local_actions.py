@@ -17,7 +17,7 @@ import tree_sitter
 
 from cove.errors import InputError, ModelError
 from cove.inference.engine import WritingRequest
-from cove.protocol.events import Change
+from cove.protocol.events import ProposedChange
 from cove.server.docstrings import insert_docstring, one_line_body, write_docstring
 from cove.server.python_functions import (
     FunctionFacts,
@@ -45,7 +45,7 @@ def function_for(tree: tree_sitter.Tree, source: str, line: int) -> tuple[tree_s
     return node, function_facts(node, source.encode("utf-8"))
 
 
-async def propose_docstring(tree: tree_sitter.Tree, source: str, line: int, path: str, write: Write) -> Change:
+async def propose_docstring(tree: tree_sitter.Tree, source: str, line: int, path: str, write: Write) -> ProposedChange:
     """A docstring for the function at `line` of `path`, in the style of the file's other docstrings."""
     _, facts = function_for(tree, source, line)
     if facts.has_docstring:
@@ -57,7 +57,7 @@ async def propose_docstring(tree: tree_sitter.Tree, source: str, line: int, path
     style = file_style([text for _, text in documented])
     example = nearest_example(documented, source, style.style, facts.def_line)
     docstring = await write_docstring(facts, style, source, example, f"{path}#docstring", write)
-    return Change(path, source, insert_docstring(source, facts, docstring))
+    return ProposedChange(path, source, insert_docstring(source, facts, docstring))
 
 
 def nearest_example(documented: list[tuple[tree_sitter.Node, str]], source: str, style: str, near: int) -> str:
@@ -89,7 +89,7 @@ def where_tests_go(root: Path, path: str) -> str:
 
 async def propose_tests(
     tree: tree_sitter.Tree, source: str, line: int, path: str, root: Path, existing: str | None, write: Write
-) -> Change:
+) -> ProposedChange:
     """Tests for the function at `line` of `path`, added to its test file (created when missing)."""
     _, facts = function_for(tree, source, line)
     if facts.name.startswith("test_"):
@@ -108,7 +108,7 @@ async def propose_tests(
     if any("pytest." in test for test in tests) and not re.search(r"^import pytest\b", head, re.M):
         head = f"import pytest\n\n{head}"  # a third-party import before the project's
     after = head.rstrip("\n") + "\n\n\n" + "\n\n\n".join(tests) + "\n"
-    return Change(target, existing, after)
+    return ProposedChange(target, existing, after)
 
 
 def _with_import(text: str, line: str) -> str:

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 from pygls.uris import to_fs_path
 
 from cove import languages
-from cove.errors import CoveError
+from cove.errors import InputError
 from cove.inference.engine import WritingRequest
-from cove.protocol.events import Change
+from cove.protocol.events import ProposedChange
 from cove.server.commit_messages import write_commit_message
 from cove.server.local_actions import propose_docstring, propose_tests, where_tests_go
 from cove.server.positions import document_key, open_document
@@ -34,21 +33,19 @@ def register(server: CoveServer) -> None:
         token = await ls.begin_progress("the local model writes the commit message")
         try:
             return {"message": await write_commit_message(root, _writer(ls))}
-        except CoveError as err:
-            raise JsonRpcException(message=f"Cove: {err}", code=err.rpc_code) from err
         finally:
             _end(ls, token)
 
 
-async def local_change(ls: CoveServer, kind: str, data: dict[str, Any], path: str, text: str) -> Change:
+async def local_change(ls: CoveServer, kind: str, data: dict[str, Any], path: str, text: str) -> ProposedChange:
     """The change the completion model proposes for the local action `kind` ("docstring", "tests")."""
     document = open_document(ls.workspace, data["uri"])
     tree = ls.parsed.tree(document_key(document.uri), document.version or 0, text)
     if tree is None or languages.language_of(document.uri) != "python":
-        raise JsonRpcException(message="the local model writes Python docstrings and tests only", code=-32602)
+        raise InputError("the local model writes Python docstrings and tests only")
     line = data.get("start")
     if not isinstance(line, int) or isinstance(line, bool):
-        raise JsonRpcException(message="the code action's data has no line; list the code actions again", code=-32602)
+        raise InputError("the code action's data has no line; list the code actions again")
     token = await ls.begin_progress(f"the local model writes {'the docstring' if kind == 'docstring' else 'tests'}")
     try:
         if kind == "docstring":
@@ -56,8 +53,6 @@ async def local_change(ls: CoveServer, kind: str, data: dict[str, Any], path: st
         root = ls.agent.root
         existing = _text_of(ls, root / where_tests_go(root, path))
         return await propose_tests(tree, text, line, path, root, existing, _writer(ls))
-    except CoveError as err:
-        raise JsonRpcException(message=f"Cove: {err}", code=err.rpc_code) from err
     finally:
         _end(ls, token)
 

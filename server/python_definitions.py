@@ -19,7 +19,7 @@ VALUE_CHARS = 100
 
 
 @dataclass(frozen=True)
-class Definition:
+class TopLevelDefinition:
     """One top-level name of a module: `text` is what the prompt shows for it; a class's members (methods, class
     attributes) are kept apart, by name, to be shown when used."""
 
@@ -42,10 +42,10 @@ class Definition:
         return self.text.split("\n", 1)[0]
 
 
-def definitions(source: bytes, parser: tree_sitter.Parser | None = None) -> dict[str, Definition]:
+def definitions(source: bytes, parser: tree_sitter.Parser | None = None) -> dict[str, TopLevelDefinition]:
     """The module's top-level definitions by name, in source order (a later one of the same name wins)."""
     tree = (parser or tree_sitter.Parser(PYTHON)).parse(source)
-    found: dict[str, Definition] = {}
+    found: dict[str, TopLevelDefinition] = {}
     for node in tree.root_node.named_children:
         definition = _definition(source, node)
         if definition is not None:
@@ -54,7 +54,7 @@ def definitions(source: bytes, parser: tree_sitter.Parser | None = None) -> dict
     return found
 
 
-def _definition(source: bytes, node: tree_sitter.Node) -> Definition | None:
+def _definition(source: bytes, node: tree_sitter.Node) -> TopLevelDefinition | None:
     inner = node.child_by_field_name("definition") if node.type == "decorated_definition" else node
     if inner is None:
         return None
@@ -64,11 +64,11 @@ def _definition(source: bytes, node: tree_sitter.Node) -> Definition | None:
             return None
         text = _text(source, inner.start_byte, body.start_byte).rstrip() + _docstring(body, "    ")
         if inner.type == "function_definition":
-            return Definition(name.text.decode(), "function", text)
+            return TopLevelDefinition(name.text.decode(), "function", text)
         members = _members(source, body)
         fields = [member for member, line in members.items() if ":" in line and "(" not in line][:4]
         always = ("__init__",) if "__init__" in members else tuple(fields)
-        return Definition(name.text.decode(), "class", text, members, always)
+        return TopLevelDefinition(name.text.decode(), "class", text, members, always)
     if inner.type == "type_alias_statement" and inner.named_children:  # type X = ... (3.12)
         return _constant(source, inner, inner.named_children[0])
     if inner.type == "expression_statement" and inner.named_children:
@@ -79,13 +79,13 @@ def _definition(source: bytes, node: tree_sitter.Node) -> Definition | None:
     return None
 
 
-def _constant(source: bytes, node: tree_sitter.Node, name: tree_sitter.Node) -> Definition | None:
+def _constant(source: bytes, node: tree_sitter.Node, name: tree_sitter.Node) -> TopLevelDefinition | None:
     if not name.text or name.text.startswith(b"__"):  # __all__, __version__: not what code uses
         return None
     line = _text(source, node.start_byte, node.end_byte).split("\n", 1)[0]
     if len(line) > VALUE_CHARS:
         line = line[:VALUE_CHARS] + " ..."
-    return Definition(name.text.decode(), "constant", line)
+    return TopLevelDefinition(name.text.decode(), "constant", line)
 
 
 def _members(source: bytes, body: tree_sitter.Node) -> dict[str, str]:

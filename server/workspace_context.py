@@ -53,7 +53,7 @@ from cove.server.context_items import (
     names_near,
     render,
 )
-from cove.server.python_definitions import Definition, definitions
+from cove.server.python_definitions import TopLevelDefinition, definitions
 from cove.server.python_imports import Resolved, resolve
 from cove.server.recent_code import RecentCode
 from cove.server.script_imports import SCRIPT_LANGUAGES, ScriptImports
@@ -137,7 +137,7 @@ class _Candidate:
     """An imported definition that may go into the context: where it is from and what binds it here."""
 
     heading: str
-    definition: Definition
+    definition: TopLevelDefinition
     alias: str
     #: Bound as a module attribute (`import mod`, `mod.name`) rather than by name.
     attribute: bool
@@ -168,7 +168,7 @@ class WorkspaceContext:
         self.parser = tree_sitter.Parser(PYTHON)
         #: Imported definitions of JavaScript and TypeScript documents.
         self.scripts = ScriptImports(root, self._relative)
-        self._definitions: dict[Path, tuple[float, dict[str, Definition]]] = {}
+        self._definitions: dict[Path, tuple[float, dict[str, TopLevelDefinition]]] = {}
         self._imports: OrderedDict[tuple[str, ...], tuple[list[_Candidate], frozenset[str]]] = OrderedDict()
         self._scopes: OrderedDict[tuple[str, int, int], str] = OrderedDict()
         self._neighbour_items: OrderedDict[str, tuple[object, list[ContextItem]]] = OrderedDict()
@@ -366,7 +366,7 @@ class WorkspaceContext:
                     return [_Candidate(self._relative(found.file), module[inner.name], imported.alias, False)]
         return []
 
-    def _definitions_of(self, path: Path) -> dict[str, Definition]:
+    def _definitions_of(self, path: Path) -> dict[str, TopLevelDefinition]:
         """A file's top-level definitions (parsed again when the file changes)."""
         try:
             mtime = path.stat().st_mtime

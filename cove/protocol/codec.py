@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.protocol.codes import INVALID_PARAMS
+from cove.protocol.framing import ProtocolError
 
 T = TypeVar("T")
 

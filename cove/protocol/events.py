@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cove.protocol.codec import structure, unstructure
-from cove.protocol.framing import INVALID_PARAMS, ProtocolError
+from cove.protocol.codes import INVALID_PARAMS
+from cove.protocol.framing import ProtocolError
 
 METHOD = "agent/event"
 
@@ -24,7 +25,7 @@ class AgentEvent:
 
 
 @dataclass(frozen=True)
-class Route(AgentEvent):
+class RouteChosen(AgentEvent):
     """Which model a slot (plan, execute, compact, critique) was routed to, and why."""
 
     type = "route"
@@ -134,7 +135,7 @@ class DecisionNeeded(AgentEvent):
 
 
 @dataclass(frozen=True)
-class Change:
+class ProposedChange:
     """A file change a `propose` run kept for the editor to apply (`before` None: a new file)."""
 
     path: str
@@ -151,7 +152,7 @@ class Finished(AgentEvent):
     answer: str = ""
     steps: int = 0
     error: str | None = None
-    changes: list[Change] | None = None
+    changes: list[ProposedChange] | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class MessageAdded(AgentEvent):
 EVENT_TYPES: dict[str, type[AgentEvent]] = {
     kind.type: kind
     for kind in (
-        Route,
+        RouteChosen,
         Delta,
         AssistantReply,
         ToolCalled,

@@ -13,20 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cove.errors import CoveError, DaemonError
+from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR
 
 PROTOCOL_VERSION = 1
 #: Largest frame body accepted; larger frames are refused without being read.
 MAX_FRAME_BYTES = 8 << 20
 MAX_HEADER_BYTES = 4096
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-NOT_INITIALIZED = -32002
-#: The request is well-formed but the configured model cannot serve it (agent/run with a base model); the message
-#: says what to configure.
-UNFIT_MODEL = -32010
 
 
 class ProtocolError(CoveError):
@@ -158,5 +150,5 @@ def result_of(message: dict[str, Any]) -> Any:
     error = message.get("error")
     if isinstance(error, dict):
         code = error.get("code")
-        raise DaemonError(str(error.get("message", "")), code if isinstance(code, int) else -32603)
+        raise DaemonError(str(error.get("message", "")), code if isinstance(code, int) else INTERNAL_ERROR)
     return message.get("result")

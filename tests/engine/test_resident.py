@@ -15,7 +15,7 @@ from cove.config import CoveConfig, ModelConfig
 from cove.inference.completion_backend import Warmed
 from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
-from cove.inference.resident import ResidentModel, Turn, Turns
+from cove.inference.resident import Priority, ResidentModel, Turns
 from tests.conftest import ARGPARSE, JSON_DECODER, find_line
 
 pytestmark = pytest.mark.model
@@ -92,18 +92,18 @@ def test_a_warm_up_gives_way_to_a_completion(model_path: Path) -> None:
 def test_turns_go_to_the_most_urgent_first_then_in_order_of_arrival() -> None:
     turns, order = Turns(), []
 
-    def use(turn: Turn, who: str) -> None:
+    def use(turn: Priority, who: str) -> None:
         with turns.take(turn):
             order.append(who)
 
     arrivals = [
-        (Turn.WARM, "warm"),
-        (Turn.COMPLETION, "window 1"),
-        (Turn.AGENT, "agent"),
-        (Turn.COMPLETION, "window 2"),
+        (Priority.WARM, "warm"),
+        (Priority.COMPLETION, "window 1"),
+        (Priority.AGENT, "agent"),
+        (Priority.COMPLETION, "window 2"),
     ]
-    arrivals += [(Turn.COMPLETION, "window 1 again")]
-    with turns.take(Turn.WARM):
+    arrivals += [(Priority.COMPLETION, "window 1 again")]
+    with turns.take(Priority.WARM):
         for turn, who in arrivals:
             before = turns.queued(turn)
             threading.Thread(target=use, args=(turn, who)).start()

@@ -17,7 +17,7 @@ from lsprotocol import types
 
 from cove.daemon_client import DaemonClient
 from cove.errors import DaemonError, DaemonUnavailable
-from cove.protocol.framing import UNFIT_MODEL
+from cove.protocol.codes import UNFIT_MODEL
 from cove.protocol.params import StatusParams
 from cove.runtime import daemon_paths
 from tests.conftest import ARGPARSE, JSON_DECODER, find_line

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from cove.protocol.events import Change
+from cove.protocol.events import ProposedChange
 from cove.server.actions import apply_edits, line_edits, offered, task_for, workspace_edit
 from cove.server.code_context import ParsedDocuments, scopes_at
 
@@ -96,10 +96,10 @@ def test_proposed_changes_become_minimal_edits_that_reproduce_the_text() -> None
 def test_a_workspace_edit_touches_only_the_changed_lines_and_creates_new_files(tmp_path: Path) -> None:
     before = "def add(a, b):\n    return a - b\n\n\nx = 1\n"
     after = before.replace("a - b", "a + b")
-    edit = workspace_edit([Change("calc.py", before, after)], tmp_path)
+    edit = workspace_edit([ProposedChange("calc.py", before, after)], tmp_path)
     assert edit.changes is not None
     [(uri, edits)] = edit.changes.items()
     assert uri.endswith("/calc.py") and len(edits) == 1
     assert (edits[0].range.start.line, edits[0].range.end.line, edits[0].new_text) == (1, 2, "    return a + b\n")
-    created = workspace_edit([Change("tests/test_calc.py", None, "def test(): pass\n")], tmp_path)
+    created = workspace_edit([ProposedChange("tests/test_calc.py", None, "def test(): pass\n")], tmp_path)
     assert created.document_changes is not None and isinstance(created.document_changes[0], types.CreateFile)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cove.agent.reminders import (
+    CallDenied,
     ContextUsage,
     DiagnosticsChanged,
     Event,
@@ -20,7 +21,6 @@ from cove.agent.reminders import (
     TestsFailed,
     TestsPassed,
     TodoUpdated,
-    ToolDenied,
     ToolResult,
     classify_error,
     load_templates,
@@ -110,8 +110,8 @@ def test_context_budget_warns_once_per_band() -> None:
 def test_denials_saves_plans_and_outside_events() -> None:
     got = reminders_for(
         [
-            ToolDenied("run_command", "not now"),
-            ToolDenied("run_command"),
+            CallDenied("run_command", "not now"),
+            CallDenied("run_command"),
             FileSaved("a.py"),
             FileSaved("a.py"),
             PlanApproved("1. add parser"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cove.agent.redact import redact
-from cove.agent.store import MIGRATIONS, MemoryStore, Scope, StoreError
+from cove.agent.store import MIGRATIONS, MemoryStore, NoteScope, StoreError
 
 
 @pytest.fixture
@@ -53,13 +53,13 @@ def test_sessions_list_resume_close(store: MemoryStore) -> None:
 
 
 def test_notes_search_by_words_within_scope(store: MemoryStore) -> None:
-    store.write_note(Scope.PROJECT, "/p", "convention", "Tests run with pytest -q from the repository root")
-    store.write_note(Scope.PROJECT, "/other", "fact", "pytest is not used here; unittest is")
-    store.write_note(Scope.USER, "/p", "fact", "The user prefers short commit messages")
+    store.write_note(NoteScope.PROJECT, "/p", "convention", "Tests run with pytest -q from the repository root")
+    store.write_note(NoteScope.PROJECT, "/other", "fact", "pytest is not used here; unittest is")
+    store.write_note(NoteScope.USER, "/p", "fact", "The user prefers short commit messages")
     found = store.search_notes("how do I run the tests with pytest?", "/p")
     assert found[0].text.startswith("Tests run with pytest")
     assert all(n.project in ("/p", "") for n in found)
-    assert store.search_notes("commit", "/anywhere")[0].scope is Scope.USER
+    assert store.search_notes("commit", "/anywhere")[0].scope is NoteScope.USER
     assert store.search_notes("!!!", "/p") == []
 
 
@@ -67,7 +67,7 @@ def test_secrets_are_redacted_before_they_are_written(store: MemoryStore) -> Non
     secret = "sk-abcdefghijklmnopqrstuvwxyz123456"
     session = store.create_session("/p", "deploy")
     store.append_message(session.id, "user", f"use OPENAI_API_KEY={secret}")
-    store.write_note(Scope.PROJECT, "/p", "fact", f"the deploy password: hunter2hunter2 and key {secret}")
+    store.write_note(NoteScope.PROJECT, "/p", "fact", f"the deploy password: hunter2hunter2 and key {secret}")
     store.offload_output(session.id, "run_command", "AWS key AKIAABCDEFGHIJKLMNOP")
     raw = store.path.read_bytes() + Path(str(store.path) + "-wal").read_bytes()
     for planted in (secret.encode(), b"hunter2hunter2", b"AKIAABCDEFGHIJKLMNOP"):

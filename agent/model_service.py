@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from cove.inference.resident import ResidentModel
 
 
-class CompletionService:
+class ModelService:
     """`host()` gives the daemon's models (built on first use: the model runtime is imported only then)."""
 
     def __init__(self, host: Callable[[], ModelHost]) -> None:
