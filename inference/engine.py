@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cove.config import CompletionConfig, CoveConfig
 from cove.errors import Cancelled
@@ -30,10 +31,13 @@ from cove.inference.completion_backend import (
     Warmed,
 )
 from cove.inference.completion_routing import RoutedCompletions, completion_backend
-from cove.inference.local_backend import LocalBackend
-from cove.inference.local_model import LocalModel
+from cove.inference.deferred_local import DeferredLocal
 from cove.inference.prompt_window import PromptWindow, build_window
 from cove.inference.stop_rules import CompletionMode, StopRule, choose_mode, trim_suffix_overlap
+
+if TYPE_CHECKING:
+    from cove.inference.local_backend import LocalBackend
+    from cove.inference.local_model import LocalModel
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +118,14 @@ class CompletionEngine:
         config: CompletionConfig,
         backend: CompletionBackend | None = None,
     ) -> None:
-        """`model`: the local model, or a function that loads it on first use (when another target serves)."""
-        self.local = LocalBackend(model, config)
+        """`model`: the local model, or a function that loads it on first use (when another target serves: the
+        model runtime is then not even imported before)."""
+        if callable(model):
+            self.local: LocalBackend | DeferredLocal = DeferredLocal(model, config)
+        else:
+            from cove.inference.local_backend import LocalBackend
+
+            self.local = LocalBackend(model, config)
         self.backend: CompletionBackend = backend or self.local
         self._config = config
         self._memos: OrderedDict[str, _DocumentMemo] = OrderedDict()

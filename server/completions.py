@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cove.config import LoadedConfig
 from cove.errors import Cancelled, ModelError, ModelRefused
@@ -18,10 +18,12 @@ from cove.inference.completion_backend import Generated, Warmed
 from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.engine import Completion, CompletionEngine, CompletionRequest, WindowContext, WritingRequest
-from cove.inference.local_model import LocalModel, open_local_model
 from cove.inference.routing import Slot, chain
 from cove.inference.stop_rules import choose_mode
 from cove.protocol.params import ModelSpec
+
+if TYPE_CHECKING:
+    from cove.inference.local_model import LocalModel
 from cove.server.latest_only import LatestOnly
 from cove.server.live_suggestions import LiveSuggestion, TypingCounts, Verdict, line_around
 from cove.server.warming import IdleWarming, WarmJob
@@ -37,6 +39,8 @@ def load_engine(
     chosen = f"model.path set by {loaded.origin('model.path')}"
 
     def load() -> LocalModel:
+        from cove.inference.local_model import open_local_model  # the model runtime: only when this server loads
+
         try:
             return open_local_model(config.model)
         except ModelError as err:
