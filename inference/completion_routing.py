@@ -19,8 +19,6 @@ from cove.config import CoveConfig, RemoteConfig
 from cove.errors import ModelError
 from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, ServerBackend, Warmed
 from cove.inference.daemon_completions import DaemonCompletions
-from cove.inference.llama_server_completions import LlamaServerCompletions
-from cove.inference.openai_completions import OpenAICompletions
 from cove.inference.routing import Slot, chain
 from cove.protocol.params import ModelSpec
 from cove.runtime import daemon_paths
@@ -168,7 +166,11 @@ def daemon_backend(
 def server_backend(remote: RemoteConfig) -> ServerBackend:
     """The backend `[remote] completion_api` names for the server at `[remote] base_url`."""
     if remote.completion_api == "llama-server":
+        from cove.inference.llama_server_completions import LlamaServerCompletions  # httpx: only when routed there
+
         return LlamaServerCompletions(remote.base_url, remote.api_key_env, remote.offline, remote.completion_suffix)
+    from cove.inference.openai_completions import OpenAICompletions
+
     return OpenAICompletions(
         remote.base_url, remote.model, remote.api_key_env, remote.offline, remote.completion_suffix
     )
