@@ -37,11 +37,9 @@ import cove.inference.local_model  # noqa: F401 (routes llama.cpp's log to `logg
 from cove.config import ModelConfig
 from cove.daemon_client import DaemonClient
 from cove.errors import DaemonUnavailable
-from cove.inference.completion_backend import GenerationJob
 from cove.inference.kv_memory import SETTINGS, KvShape, KvType, kv_bytes, shape_from_metadata
 from cove.inference.model_files import locate_model
-from cove.inference.prompt_window import PromptWindow
-from cove.inference.stop_rules import CompletionMode, StopRule
+from cove.protocol.jobs import CompletionMode, GenerationJob, PromptWindow, StopRule
 from cove.protocol.params import CompleteGenerate, CompleteLoad
 from cove.runtime import daemon_paths
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from cove.config import CoveConfig, RemoteConfig
 from cove.errors import ModelError
-from cove.inference.completion_backend import CompletionBackend, Generated, GenerationJob, ServerBackend, Warmed
+from cove.inference.completion_backend import CompletionBackend, ServerBackend
 from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.routing import Slot, chain
+from cove.protocol.jobs import Generated, GenerationJob, Warmed
 from cove.protocol.params import ModelSpec
 from cove.runtime import daemon_paths
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from cove.daemon_client import DaemonClient, ensure_daemon
 from cove.errors import Cancelled, CoveError, DaemonError, DaemonUnavailable, ModelError, ModelRefused
-from cove.inference.completion_backend import Generated, GenerationJob, Warmed
 from cove.protocol.codec import converter
 from cove.protocol.codes import REQUEST_CANCELLED
 from cove.protocol.framing import result_of
+from cove.protocol.jobs import Generated, GenerationJob, Warmed
 from cove.protocol.params import (
     COMPLETE_LOADING,
     COMPLETE_TEXT,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cove.config import CompletionConfig
-from cove.inference.completion_backend import Generated, GenerationJob, Warmed
+from cove.protocol.jobs import Generated, GenerationJob, Warmed
 
 if TYPE_CHECKING:
     from cove.inference.local_backend import LocalBackend

@@ -22,18 +22,21 @@ from typing import TYPE_CHECKING
 
 from cove.config import CompletionConfig, CoveConfig
 from cove.errors import Cancelled
-from cove.inference.completion_backend import (
-    CompletionBackend,
+from cove.inference.completion_backend import CompletionBackend
+from cove.inference.completion_routing import RoutedCompletions, completion_backend
+from cove.inference.deferred_local import DeferredLocal
+from cove.inference.prompt_window import build_window
+from cove.inference.stop_rules import choose_mode, trim_suffix_overlap
+from cove.protocol.jobs import (
+    CompletionMode,
     Generated,
     GenerationJob,
     PromptContext,
+    PromptWindow,
     StopReason,
+    StopRule,
     Warmed,
 )
-from cove.inference.completion_routing import RoutedCompletions, completion_backend
-from cove.inference.deferred_local import DeferredLocal
-from cove.inference.prompt_window import PromptWindow, build_window
-from cove.inference.stop_rules import CompletionMode, StopRule, choose_mode, trim_suffix_overlap
 
 if TYPE_CHECKING:
     from cove.inference.local_backend import LocalBackend

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cove.inference.completion_backend import ContextFile
+from cove.protocol.jobs import ContextFile
 
 FimOrder = Literal["psm", "spm"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from cove.errors import Cancelled, ModelError
-from cove.inference.completion_backend import Generated, GenerationJob
+from cove.protocol.jobs import Generated, GenerationJob
 
 #: Seconds to connect; a server that takes longer is treated as down.
 CONNECT_TIMEOUT_S = 2.0

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 
 from cove.errors import ModelError
-from cove.inference.completion_backend import ContextFile, Generated, GenerationJob, Warmed
 from cove.inference.http_stream import CONNECT_TIMEOUT_S, ClosedWhen, HttpStatusError, StreamEnd, stream_completion
 from cove.inference.remote import endpoint_client
+from cove.protocol.jobs import ContextFile, Generated, GenerationJob, Warmed
 
 logger = logging.getLogger(__name__)
 

@@ -21,14 +21,12 @@ import numpy.typing as npt
 
 from cove.config import CompletionConfig
 from cove.errors import Cancelled
-from cove.inference.completion_backend import ContextFile, Generated, GenerationJob, StopReason, Warmed
 from cove.inference.document_states import KvStateCache, SavedSequence
 from cove.inference.fim import choose_order, fim_prompt, repository_part
 from cove.inference.local_model import LocalModel, common_prefix_length
 from cove.inference.prompt_lookup import draft_tokens
-from cove.inference.prompt_window import PromptWindow
-from cove.inference.stop_rules import StopRule
 from cove.languages import language_of
+from cove.protocol.jobs import ContextFile, Generated, GenerationJob, PromptWindow, StopReason, StopRule, Warmed
 
 #: Tokens a warm evaluates between checks of its stop flag: a completion that arrives waits at most this long.
 WARM_CHUNK_TOKENS = 16

@@ -8,23 +8,11 @@ reused. A window that slid with the cursor would change its first tokens on ever
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+
+from cove.protocol.jobs import PromptWindow
 
 #: After re-anchoring, the prefix fills at most this share of the budget, leaving room to type before the next move.
 REANCHOR_FILL = 0.7
-
-
-@dataclass(frozen=True)
-class PromptWindow:
-    """Text before and after the cursor that goes into one prompt."""
-
-    prefix: str
-    suffix: str
-    #: Zero-based line where the prefix starts (the anchor).
-    anchor_line: int
-    #: Text of the cursor's line before the cursor, and after it up to the line's end.
-    line_prefix: str
-    line_suffix: str
 
 
 def line_starts(text: str) -> list[int]:

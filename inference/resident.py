@@ -19,11 +19,11 @@ from typing import Any
 
 from cove.config import CoveConfig
 from cove.inference.chat import ChatReply
-from cove.inference.completion_backend import Generated, GenerationJob, Warmed
 from cove.inference.kv_memory import kv_bytes
 from cove.inference.local_backend import LocalBackend
 from cove.inference.local_chat import LocalChat
 from cove.inference.local_model import LocalModel, open_local_model, release_freed_memory
+from cove.protocol.jobs import Generated, GenerationJob, Warmed
 
 logger = logging.getLogger(__name__)
 

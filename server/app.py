@@ -21,10 +21,10 @@ from pygls.uris import to_fs_path
 from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, apply_layer, env_settings, find_project_root, load_config
 from cove.errors import ConfigError, CoveError, InputError
-from cove.inference.completion_backend import PromptContext
 from cove.inference.engine import Completion, CompletionEngine, WindowContext
 from cove.inference.fitness import check_agent
 from cove.inference.prompt_window import choose_anchor, line_starts
+from cove.protocol.jobs import PromptContext
 from cove.runtime import state_directory
 from cove.server import agent_features, local_features
 from cove.server.agent_bridge import AgentBridge

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from cove.config import LoadedConfig
 from cove.errors import Cancelled, ModelError, ModelRefused
-from cove.inference.completion_backend import Generated, Warmed
 from cove.inference.completion_routing import RoutedCompletions
 from cove.inference.daemon_completions import DaemonCompletions
 from cove.inference.engine import Completion, CompletionEngine, CompletionRequest, WindowContext, WritingRequest
 from cove.inference.routing import Slot, chain
 from cove.inference.stop_rules import choose_mode
+from cove.protocol.jobs import Generated, Warmed
 from cove.protocol.params import ModelSpec
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cove.inference.completion_backend import ContextFile
+from cove.protocol.jobs import ContextFile
 
 # Ranks: lower is chosen first. The order was decided by the cross-file benchmark's ablation (docs/completions.md):
 # the index's neighbours of the window helped most, definitions looked up by name alone least (they distracted).

@@ -18,7 +18,8 @@ import threading
 from dataclasses import dataclass, field
 
 from cove.inference.engine import Completion
-from cove.inference.stop_rules import CompletionMode, trim_suffix_overlap
+from cove.inference.stop_rules import trim_suffix_overlap
+from cove.protocol.jobs import CompletionMode
 
 
 class Verdict(enum.Enum):

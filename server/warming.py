@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
-from cove.inference.completion_backend import Warmed
+from cove.protocol.jobs import Warmed
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import tree_sitter
 from pygls.uris import to_fs_path
 
 from cove import languages
-from cove.inference.completion_backend import PromptContext
+from cove.protocol.jobs import PromptContext
 from cove.server.code_context import PYTHON
 from cove.server.context_items import (
     FILE,

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from cove.config import CoveConfig, ModelConfig
-from cove.inference.completion_backend import GenerationJob
 from cove.protocol.codec import unstructure
+from cove.protocol.jobs import GenerationJob
 
 
 @dataclass(frozen=True)

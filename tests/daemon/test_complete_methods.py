@@ -14,10 +14,9 @@ import pytest
 
 from cove.daemon_client import DaemonClient
 from cove.errors import DaemonError
-from cove.inference.completion_backend import GenerationJob
 from cove.inference.daemon_completions import DaemonCompletions
-from cove.inference.prompt_window import PromptWindow, build_window
-from cove.inference.stop_rules import CompletionMode, StopRule
+from cove.inference.prompt_window import build_window
+from cove.protocol.jobs import CompletionMode, GenerationJob, PromptWindow, StopRule
 from cove.protocol.params import CompleteCancel, CompleteGenerate, CompleteLoad, StatusParams
 from cove.runtime import DaemonPaths
 from tests.conftest import ARGPARSE, find_line

@@ -10,9 +10,9 @@ import pytest
 
 from cove.config import CompletionConfig, ModelConfig
 from cove.errors import Cancelled
-from cove.inference.completion_backend import GenerationJob
 from cove.inference.engine import CompletionEngine, CompletionRequest
 from cove.inference.local_model import LocalModel
+from cove.protocol.jobs import GenerationJob
 from tests.conftest import ARGPARSE, JSON_DECODER, find_line
 
 pytestmark = pytest.mark.model
@@ -130,7 +130,7 @@ def test_a_prefill_interrupted_by_a_newer_keystroke_keeps_what_it_evaluated(mode
 
 def _job(engine: CompletionEngine, request: CompletionRequest) -> GenerationJob:
     from cove.inference.prompt_window import build_window
-    from cove.inference.stop_rules import CompletionMode, StopRule
+    from cove.protocol.jobs import CompletionMode, StopRule
 
     config = engine.config
     window = build_window(request.text, request.offset, None, config.max_prefix_chars, config.max_suffix_chars)

@@ -12,13 +12,12 @@ import httpx
 import pytest
 
 from cove.config import CompletionConfig, ModelConfig
-from cove.inference.completion_backend import ContextFile, GenerationJob
 from cove.inference.fim import FimTokens, choose_order
 from cove.inference.llama_server_completions import LlamaServerCompletions
 from cove.inference.local_backend import LocalBackend
 from cove.inference.local_model import LocalModel
 from cove.inference.prompt_window import build_window
-from cove.inference.stop_rules import CompletionMode, StopRule
+from cove.protocol.jobs import CompletionMode, ContextFile, GenerationJob, StopRule
 from tests.fim_model import special_token_ids
 from tests.llama_server import llama_server
 

@@ -1,41 +1,88 @@
-"""The boundaries docs/architecture.md draws: the server reaches the daemon only through the shared protocol, and
-inference imports neither the server nor the agent."""
+"""The boundaries docs/architecture.md draws: cove/'s core (config, errors, languages, runtime, the daemon client,
+the protocol with the completion job's vocabulary) imports nothing above it; the server reaches the daemon only
+through the shared protocol; inference imports neither the server nor the agent; nothing imports the CLI (the
+command line is a face, like the server). Relative imports count too. And one name per thing: no two classes of the
+product share a name."""
 
 from __future__ import annotations
 
 import ast
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The package each top-level folder is (pyproject.toml's package-dir).
+PACKAGES = {"cove": "cove", "server": "cove.server", "agent": "cove.agent", "inference": "cove.inference"}
+#: The command line's modules in cove/: a face, which may import anything below it.
+CLI = ("cli", "agent_terminal", "checkpoint_commands", "commit_command", "index_command", "outbound", "project_context")
+ABOVE_CORE = ("cove.server", "cove.agent", "cove.inference", *(f"cove.{name}" for name in CLI))
 
 
-def imported_modules(folder: str) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for path in sorted((ROOT / folder).rglob("*.py")):
-        names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-            elif isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-        found[str(path.relative_to(ROOT))] = names
-    return found
+def module_of(path: Path) -> str:
+    folder, *rest = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join([PACKAGES[folder], *rest]).removesuffix(".__init__")
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module `path` imports, relative ones resolved."""
+    package = module_of(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_of(path)
+    return imported_by(path.read_text(encoding="utf-8"), package)
+
+
+def imported_by(source: str, package: str) -> set[str]:
+    """Every module `source`, a module of `package`, imports (and each name imported from one)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # `from cove import cli`
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def product_files(*folders: str) -> list[Path]:
+    return [path for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))]
+
+
+def core_files() -> list[Path]:
+    return [path for path in product_files("cove") if not (path.parent.name == "cove" and path.stem in CLI)]
 
 
 @pytest.mark.parametrize(
-    ("folder", "forbidden"),
+    ("files", "forbidden"),
     [
-        ("server", ("cove.agent",)),
-        ("inference", ("cove.agent", "cove.server")),
-        ("cove/protocol", ("cove.agent", "cove.server")),
+        (core_files, ABOVE_CORE),
+        (lambda: product_files("server"), ("cove.agent", *ABOVE_CORE[3:])),
+        (lambda: product_files("inference"), ("cove.agent", "cove.server", *ABOVE_CORE[3:])),
+        (lambda: product_files("agent"), ("cove.server", *ABOVE_CORE[3:])),
     ],
+    ids=["core", "server", "inference", "agent"],
 )
-def test_no_module_crosses_a_boundary(folder: str, forbidden: tuple[str, ...]) -> None:
+def test_no_module_imports_above_its_layer(files: object, forbidden: tuple[str, ...]) -> None:
+    assert callable(files)
     crossing = {
-        path: sorted(name for name in names if name.startswith(forbidden))
-        for path, names in imported_modules(folder).items()
-        if any(name.startswith(forbidden) for name in names)
+        str(path.relative_to(ROOT)): sorted(name for name in imports_of(path) if name.startswith(forbidden))
+        for path in files()
     }
+    crossing = {path: names for path, names in crossing.items() if names}
     assert not crossing, crossing
+
+
+def test_the_rule_sees_relative_imports() -> None:
+    assert module_of(ROOT / "cove" / "protocol" / "params.py") == "cove.protocol.params"
+    found = imported_by("from ..server import app\nfrom . import codes\nimport cove.agent.daemon\n", "cove.protocol")
+    assert {"cove.server", "cove.server.app", "cove.protocol.codes", "cove.agent.daemon"} <= found, found
+
+
+def test_no_two_classes_of_the_product_share_a_name() -> None:
+    defined: dict[str, list[str]] = defaultdict(list)
+    for path in product_files("cove", "server", "agent", "inference"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef):
+                defined[node.name].append(str(path.relative_to(ROOT)))
+    assert not {name: paths for name, paths in defined.items() if len(paths) > 1}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from cove.inference.engine import Completion
-from cove.inference.stop_rules import CompletionMode
+from cove.protocol.jobs import CompletionMode
 from cove.server.live_suggestions import LiveSuggestion, Verdict, follow, line_around
 
 

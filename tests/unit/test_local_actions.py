@@ -11,7 +11,7 @@ import pytest
 import tree_sitter
 
 from cove.inference.engine import WritingRequest
-from cove.inference.stop_rules import CompletionMode, StopRule
+from cove.protocol.jobs import CompletionMode, StopRule
 from cove.server.code_context import PYTHON
 from cove.server.commit_messages import changed_lines, clean_subject, commit_request, write_subject
 from cove.server.docstrings import Hole, insert_docstring, layout, one_line_body, write_docstring

@@ -1,6 +1,7 @@
 import pytest
 
-from cove.inference.stop_rules import CompletionMode, StopRule, choose_mode, trim_suffix_overlap
+from cove.inference.stop_rules import choose_mode, trim_suffix_overlap
+from cove.protocol.jobs import CompletionMode, StopRule
 
 LINE, BLOCK = CompletionMode.LINE, CompletionMode.BLOCK
 

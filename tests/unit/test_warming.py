@@ -11,10 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cove.inference.completion_backend import GenerationJob, Warmed
 from cove.inference.openai_completions import OpenAICompletions
 from cove.inference.prompt_window import build_window
-from cove.inference.stop_rules import CompletionMode, StopRule
+from cove.protocol.jobs import CompletionMode, GenerationJob, StopRule, Warmed
 from cove.server.warming import IdleWarming, WarmJob, WarmWork
 
 
