@@ -1,3 +1,5 @@
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,64 @@ def test_each_setting_says_which_layer_chose_it(tmp_path: Path) -> None:
     assert loaded.origin("model.kv_type") == "editor settings"
     assert loaded.origin("model.swa_full") == "the default"
     assert load_config(None, env).origin("model.path") == str(user)
+
+
+def _another_value(value: object) -> object:
+    """A valid value of the same type as `value` that differs from it."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, tuple):
+        return [*value, "x"] if not value or isinstance(value[0], str) else list(value)
+    return f"{value}x" if isinstance(value, str) else value
+
+
+#: The (section, layer) pairs that refuse a setting, saying where it belongs; every other pair applies it.
+REFUSED = {
+    ("sandbox", "project"),
+    ("daemon", "project"),
+    ("daemon", "editor"),
+    ("events", "project"),
+    ("events", "editor"),
+}
+#: Fields whose values are checked against a set of choices: a valid other value for each.
+CHOICES = {
+    "model.kv_type": "q8_0",
+    "model.overflow": "structure",
+    "completion.multiline": "always",
+    "completion.fim_order": "spm",
+    "agent.mode": "ask",
+    "remote.completion_api": "llama-server",
+    "sandbox.network": "loopback",
+}
+
+
+@pytest.mark.parametrize("layer", ["user", "project", "environment", "editor"])
+@pytest.mark.parametrize("section", [f.name for f in dataclasses.fields(CoveConfig)])
+def test_every_section_on_every_layer_applies_or_is_refused_never_ignored(
+    tmp_path: Path, section: str, layer: str
+) -> None:
+    field = dataclasses.fields(getattr(CoveConfig(), section))[0]
+    default = getattr(getattr(CoveConfig(), section), field.name)
+    value = CHOICES.get(f"{section}.{field.name}", _another_value(default))
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    project = tmp_path / "project"
+    toml = f"[{section}]\n{field.name} = {json.dumps(value)}\n"
+    editor = None
+    if layer == "user":
+        write(tmp_path / "xdg/cove/config.toml", toml)
+    elif layer == "project":
+        write(project / ".cove/config.toml", toml)
+    elif layer == "environment":
+        env[f"COVE_{section.upper()}_{field.name.upper()}"] = json.dumps(value)
+    else:
+        editor = {section: {field.name: value}}
+    if (section, layer) in REFUSED:
+        with pytest.raises(ConfigError, match=rf"\[{section}\]"):
+            load_config(project, env, editor)
+        return
+    loaded = load_config(project, env, editor)
+    got = getattr(getattr(loaded.config, section), field.name)
+    assert got == (tuple(value) if isinstance(value, list) else value) != default, (got, value, default)
+    assert loaded.origin(f"{section}.{field.name}") != "the default"
