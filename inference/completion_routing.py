@@ -131,7 +131,7 @@ class RoutedCompletions:
 
 
 def server_targets(
-    config: CoveConfig, on_loading: Callable[[], Callable[[], None]] | None = None
+    config: CoveConfig,
 ) -> tuple[list[ServerBackend], list[tuple[str, str]]]:
     """The servers `[routing] complete` names before the local model, built; those that cannot be, with why."""
     built: list[ServerBackend] = []
@@ -139,7 +139,7 @@ def server_targets(
     remote = config.remote
     for name in chain(config.routing, Slot.COMPLETE)[:-1]:
         if name == "daemon":
-            built.append(daemon_backend(on_loading, ModelSpec.of(config)))
+            built.append(daemon_backend(ModelSpec.of(config)))
             continue
         if name != "remote":
             continue
@@ -154,12 +154,10 @@ def server_targets(
     return built, unavailable
 
 
-def daemon_backend(
-    on_loading: Callable[[], Callable[[], None]] | None = None, spec: ModelSpec | None = None
-) -> DaemonCompletions:
+def daemon_backend(spec: ModelSpec | None = None) -> DaemonCompletions:
     """The daemon of this user (`$XDG_RUNTIME_DIR/cove`), connected to (and started) in the background now; it
     serves the model of `spec` (None: its own config's)."""
-    backend = DaemonCompletions(daemon_paths(), spec, on_loading=on_loading)
+    backend = DaemonCompletions(daemon_paths(), spec)
     backend.start()
     return backend
 
@@ -177,13 +175,11 @@ def server_backend(remote: RemoteConfig) -> ServerBackend:
     )
 
 
-def completion_backend(
-    config: CoveConfig, local: CompletionBackend, on_loading: Callable[[], Callable[[], None]] | None = None
-) -> CompletionBackend:
+def completion_backend(config: CoveConfig, local: CompletionBackend) -> CompletionBackend:
     """The backend `[routing] complete` asks for: the local model alone (the default), or a chain ending at it.
     A "local" before a server in the chain serves everything (it never fails), so servers after it are not built."""
     targets = chain(config.routing, Slot.COMPLETE)
     if targets[0] == "local":
         return local
-    servers, unavailable = server_targets(config, on_loading)
+    servers, unavailable = server_targets(config)
     return RoutedCompletions([*servers, local], unavailable, retry_after_s=config.remote.retry_after_s)

@@ -44,6 +44,26 @@ logger = logging.getLogger(__name__)
 POLL_S = 0.005
 
 
+class HostLoading:
+    """The host's `complete/loading` notifications, for whoever shows them: one subscriber per process (the language
+    server subscribes once; a request's wait for the model is shown until it is answered)."""
+
+    def __init__(self) -> None:
+        self._show: Callable[[str], Callable[[], None]] | None = None
+
+    def subscribe(self, show: Callable[[str], Callable[[], None]]) -> None:
+        """`show(model)` is called (from the requesting thread) when the host loads `model` for a request; what it
+        returns is called once the request is answered."""
+        self._show = show
+
+    def begin(self, model: str) -> Callable[[], None]:
+        return self._show(model) if self._show is not None else lambda: None
+
+
+#: The host's loading notifications in this process.
+HOST_LOADING = HostLoading()
+
+
 class DaemonCompletions:
     """A completion backend over the daemon's socket; blocking, one request at a time (the engine's model thread)."""
 
@@ -55,7 +75,6 @@ class DaemonCompletions:
         spec: ModelSpec | None = None,
         connect: Callable[[DaemonPaths], DaemonClient] = lambda paths: ensure_daemon(paths, timeout=30.0),
         first_connect_s: float = 30.0,
-        on_loading: Callable[[], Callable[[], None]] | None = None,
     ) -> None:
         self.paths = paths
         #: The model asked of the host (None: the daemon's own config's).
@@ -70,9 +89,6 @@ class DaemonCompletions:
         #: The daemon's model as it described it, and its file (after `load`).
         self.model = ""
         self.path = ""
-        #: Called when the daemon says a request waits for its model to load; returns what to call once it is
-        #: answered (the language server shows `$/progress` meanwhile).
-        self.on_loading = on_loading
 
     def describe(self) -> str:
         model = f"{self.model}; " if self.model else ""
@@ -134,7 +150,7 @@ class DaemonCompletions:
         with self._lock:
             client = self._ready()
             try:
-                return _exchange(client, params, stop_requested, self.on_loading, on_text)
+                return _exchange(client, params, stop_requested, on_text)
             except DaemonError as err:
                 if err.rpc_code == REQUEST_CANCELLED:
                     raise Cancelled(str(err)) from None
@@ -185,11 +201,10 @@ def _exchange(
     client: DaemonClient,
     params: Params,
     stop_requested: Callable[[], bool],
-    on_loading: Callable[[], Callable[[], None]] | None = None,
     on_text: Callable[[str], None] | None = None,
 ) -> Any:
-    """Send `params` and wait for its reply, cancelling it once `stop_requested()`; `complete/loading` is passed to
-    `on_loading`, this request's `complete/text` to `on_text`, other messages are dropped."""
+    """Send `params` and wait for its reply, cancelling it once `stop_requested()`; `complete/loading` goes to
+    HOST_LOADING, this request's `complete/text` to `on_text`, other messages are dropped."""
     ident = client.send_request(params)
     cancelled = False
     loaded: Callable[[], None] | None = None
@@ -203,8 +218,9 @@ def _exchange(
             except TimeoutError:
                 continue
             method = message.get("method")
-            if method == COMPLETE_LOADING and on_loading is not None and loaded is None:
-                loaded = on_loading()
+            if method == COMPLETE_LOADING and loaded is None:
+                model = (message.get("params") or {}).get("model")
+                loaded = HOST_LOADING.begin(model if isinstance(model, str) else "the model")
             elif method == COMPLETE_TEXT and on_text is not None:
                 params_of = message.get("params") or {}
                 if params_of.get("request_id") == ident and isinstance(params_of.get("text"), str):

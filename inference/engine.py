@@ -133,8 +133,6 @@ class CompletionEngine:
         self._config = config
         self._memos: OrderedDict[str, _DocumentMemo] = OrderedDict()
         self._memo_lock = threading.Lock()
-        #: Called when the daemon loads its model for a request; returns what to call once it is answered.
-        self.on_daemon_loading: Callable[[], Callable[[], None]] | None = None
 
     @property
     def config(self) -> CompletionConfig:
@@ -152,7 +150,7 @@ class CompletionEngine:
         with self._memo_lock:  # suggestions made under the old settings are not served under the new
             for memo in self._memos.values():
                 memo.suggestion = ""
-        previous, self.backend = self.backend, completion_backend(config, self.local, self.on_daemon_loading)
+        previous, self.backend = self.backend, completion_backend(config, self.local)
         if isinstance(previous, RoutedCompletions):
             for target in previous.targets:
                 if target is not self.local:

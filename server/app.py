@@ -21,6 +21,7 @@ from pygls.uris import to_fs_path
 from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, apply_layer, env_settings, find_project_root, load_config
 from cove.errors import ConfigError, CoveError, InputError
+from cove.inference.daemon_completions import HOST_LOADING
 from cove.inference.engine import Completion, CompletionEngine, WindowContext
 from cove.inference.fitness import check_agent
 from cove.inference.prompt_window import choose_anchor, line_starts
@@ -104,7 +105,7 @@ class CoveServer(LanguageServer):
         loads of the daemon's model (after it was freed while idle) as `$/progress` too."""
         loop = asyncio.get_running_loop()
         self._loading_watch = loop.create_task(self._report_loading(loading))
-        self.service().on_daemon_loading = lambda: self._daemon_loading(loop)
+        HOST_LOADING.subscribe(lambda model: self._daemon_loading(loop, model))
         self.service().on_suggestion_ready = self.suggestion_ready
 
     def suggestion_ready(self, uri: str) -> None:
@@ -167,9 +168,9 @@ class CoveServer(LanguageServer):
             return None
         return token
 
-    def _daemon_loading(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-        """From the model's thread: the daemon loads its model for a request; shown until the request is answered."""
-        began = asyncio.run_coroutine_threadsafe(self.begin_progress("loading the model in the Cove daemon"), loop)
+    def _daemon_loading(self, loop: asyncio.AbstractEventLoop, model: str) -> Callable[[], None]:
+        """From the model's thread: the daemon loads `model` for a request; shown until the request is answered."""
+        began = asyncio.run_coroutine_threadsafe(self.begin_progress(f"loading {model} in the Cove daemon"), loop)
 
         async def end() -> None:
             token = await asyncio.wrap_future(began)

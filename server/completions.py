@@ -31,9 +31,7 @@ from cove.server.warming import IdleWarming, WarmJob
 logger = logging.getLogger(__name__)
 
 
-def load_engine(
-    loaded: LoadedConfig, on_daemon_loading: Callable[[], Callable[[], None]] | None = None
-) -> CompletionEngine:
+def load_engine(loaded: LoadedConfig) -> CompletionEngine:
     """Build the engine and have its model loaded: the host's (the daemon's) by default, else its own."""
     config = loaded.config
     chosen = f"model.path set by {loaded.origin('model.path')}"
@@ -49,7 +47,6 @@ def load_engine(
     # Loaded now when it serves first; else only once the targets before it fail (the daemon holds the model).
     serves_first = chain(config.routing, Slot.COMPLETE)[0] == "local"
     engine = CompletionEngine(load() if serves_first else load, config.completion)
-    engine.on_daemon_loading = on_daemon_loading
     engine.reroute(config)
     first = engine.backend.targets[0] if isinstance(engine.backend, RoutedCompletions) else None
     if isinstance(first, DaemonCompletions):
@@ -83,7 +80,6 @@ class CompletionClient:
         self.last_stop = ""
         self.warming = IdleWarming(self._executor)
         #: Set by the server: shows that the daemon loads its model for a request, until it is answered.
-        self.on_daemon_loading: Callable[[], Callable[[], None]] | None = None
         #: Set by the server: called (on the event loop) with a document's URI when the generation its last keystroke
         #: was answered from early has ended with more, and no keystroke waits: the editor may ask again to show it.
         self.on_suggestion_ready: Callable[[str], None] | None = None
@@ -91,11 +87,8 @@ class CompletionClient:
     def start(self) -> Future[CompletionEngine]:
         """Begin loading the model (once); requests that come meanwhile wait for it."""
         if self._engine is None:
-            self._engine = self._executor.submit(load_engine, self.loaded, self._daemon_loading)
+            self._engine = self._executor.submit(load_engine, self.loaded)
         return self._engine
-
-    def _daemon_loading(self) -> Callable[[], None]:
-        return self.on_daemon_loading() if self.on_daemon_loading is not None else lambda: None
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Apply new settings: the model is reloaded only when its own settings changed."""

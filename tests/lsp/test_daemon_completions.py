@@ -171,11 +171,15 @@ async def test_the_daemon_frees_its_model_when_idle_and_the_editor_sees_it_load_
         again = await lsp.text_document_inline_completion_async(inline_params(uri, line, column + 26))
         assert isinstance(again, types.InlineCompletionList)
         assert daemon_status(env)["completions"]["loads"] == 2
-        await asyncio.sleep(0.2)  # the progress's end follows the reply
-        shown = [
-            (type(report).__name__, getattr(report, "message", None))
-            for reports in lsp.progress_reports.values()
-            for report in reports
-        ]
-        assert ("WorkDoneProgressBegin", "loading the model in the Cove daemon") in shown, shown
+        shown: list[tuple[str, object]] = []
+        for _ in range(100):  # the progress's end follows the reply
+            shown = [
+                (type(report).__name__, getattr(report, "message", None))
+                for reports in lsp.progress_reports.values()
+                for report in reports
+            ]
+            if ("WorkDoneProgressEnd", "ready") in shown:
+                break
+            await asyncio.sleep(0.05)
+        assert ("WorkDoneProgressBegin", "loading the default model in the Cove daemon") in shown, shown
         assert ("WorkDoneProgressEnd", "ready") in shown, shown
