@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, REQUEST_CANCELLED
+from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS, REQUEST_CANCELLED
 
 
 class CoveError(Exception):
@@ -44,12 +44,6 @@ class InputError(CoveError):
 
     exit_code = 65  # EX_DATAERR
     rpc_code = INVALID_PARAMS
-
-
-class UnknownCommand(InputError):
-    """A command the server does not have."""
-
-    rpc_code = METHOD_NOT_FOUND
 
 
 class Cancelled(CoveError):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from cove.config import CoveConfig
-from cove.inference.remote import is_loopback
+from cove.inference.http_endpoint import is_loopback
 from cove.inference.routing import Slot, chain
 
 

@@ -4,7 +4,6 @@ by the stop rule as it streams, stop at the time budget, and close the stream th
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 
 from cove.errors import Cancelled, ModelError
+from cove.inference.http_endpoint import sse_events
 from cove.protocol.jobs import Generated, GenerationJob
 
 #: Seconds to connect; a server that takes longer is treated as down.
@@ -99,18 +99,12 @@ def _follow(
     def generated(kept: str, stop: Any) -> Generated:
         return Generated(kept, stop, end.prompt_tokens, end.reused_tokens, pieces)
 
-    for line in lines:
+    for event in sse_events(lines, where):
         if stop_requested():
             raise Cancelled("completion cancelled during generation")
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            break
         try:
-            event = json.loads(payload)
             piece = read_piece(event, end) if isinstance(event, dict) else ""
-        except (json.JSONDecodeError, AttributeError, IndexError, TypeError) as err:
+        except (AttributeError, IndexError, TypeError) as err:
             raise ModelError(f"{where} streamed a malformed event: {err}") from err
         if piece:
             deadline = deadline or time.perf_counter() + job.budget_s

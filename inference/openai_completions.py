@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from cove.errors import ModelError
+from cove.inference.http_endpoint import endpoint_client
 from cove.inference.http_stream import CONNECT_TIMEOUT_S, StreamEnd, stream_completion
-from cove.inference.remote import endpoint_client
 from cove.protocol.jobs import Generated, GenerationJob, Warmed
 
 

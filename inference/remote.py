@@ -1,51 +1,17 @@
-"""Any OpenAI-compatible chat server (Ollama, llama.cpp's server, vLLM, hosted APIs) through httpx.
-
-Keys come from an environment variable named in config and are sent only as a bearer header: never logged, never
-stored, never in an error message. In offline mode every endpoint that is not on loopback is refused before any
-connection is made.
-"""
+"""Any OpenAI-compatible chat server (Ollama, llama.cpp's server, vLLM, hosted APIs) through httpx; the client and
+the event stream are the shared ones of `http_endpoint.py` (offline mode, the key only in a header)."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from cove.errors import ModelError
 from cove.inference.chat import ChatReply, ToolCall
-
-
-def is_loopback(url: str) -> bool:
-    """Whether `url` points at this machine."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def endpoint_client(base_url: str, api_key_env: str, offline: bool, timeout_s: float) -> httpx.Client:
-    """An HTTP client of an OpenAI-compatible server: refused before any connection when offline mode forbids the
-    host; the key, from the named environment variable, only in the Authorization header."""
-    if offline and not is_loopback(base_url):
-        raise ModelError(
-            f"offline mode refuses {urlsplit(base_url).hostname}: only loopback endpoints are allowed; "
-            "set offline = false to use a remote server"
-        )
-    headers = {}
-    if api_key_env:
-        key = os.environ.get(api_key_env)
-        if not key:
-            raise ModelError(f"the API key variable {api_key_env} is not set")
-        headers["Authorization"] = f"Bearer {key}"
-    return httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+from cove.inference.http_endpoint import endpoint_client, sse_events
 
 
 class RemoteModel:
@@ -114,16 +80,9 @@ class RemoteModel:
         content: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         usage: dict[str, int] = {}
-        for line in lines:
-            if not line.startswith("data:"):
-                continue
-            payload = line[5:].strip()
-            if payload == "[DONE]":
-                break
-            try:
-                chunk = json.loads(payload)
-            except json.JSONDecodeError as err:
-                raise ModelError(f"{self.base_url} streamed a malformed event: {err}") from err
+        for chunk in sse_events(lines, self.base_url):
+            if not isinstance(chunk, dict):
+                raise ModelError(f"{self.base_url} streamed an event that is not an object: {chunk!r}")
             usage = chunk.get("usage") or usage
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}

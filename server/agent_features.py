@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from cove import languages
-from cove.errors import CoveError, InputError, UnknownCommand
+from cove.errors import CoveError, InputError
 from cove.server.actions import ACTIONS, Offer, code_action, diagnostics_event, offered, task_for
 from cove.server.agent_bridge import ActionOutcome, EditorRunOutcome
 from cove.server.code_context import scopes_at
@@ -26,18 +26,6 @@ from cove.server.positions import document_key, open_document
 if TYPE_CHECKING:
     from cove.server.app import CoveServer
 
-COMMANDS = [
-    "cove.ask",
-    "cove.agent",
-    "cove.apply",
-    "cove.show",
-    "cove.approvePlan",
-    "cove.rejectPlan",
-    "cove.cancel",
-    "cove.undo",
-    "cove.transcript",
-    "cove.event",
-]
 CODE_ACTION_KINDS = sorted({kind for kind, _ in ACTIONS.values()}, key=str)
 
 
@@ -92,8 +80,8 @@ def register(server: CoveServer) -> None:
         action.command = types.Command(title=action.title, command=command, arguments=[ident])
         return action
 
-    for name in COMMANDS:
-        server.command(name)(_command_handler(name))
+    for name, run in COMMANDS.items():
+        server.command(name)(_command_handler(name, run))
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     async def on_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -123,49 +111,78 @@ def _disabled_support(ls: CoveServer) -> bool:
     return bool(document and document.code_action and document.code_action.disabled_support)
 
 
-def _command_handler(command: str) -> Callable[..., Awaitable[Any]]:
+Command = Callable[["CoveServer", str, list[Any]], Awaitable[Any]]
+
+
+def _command_handler(command: str, run: Command) -> Callable[..., Awaitable[Any]]:
     """pygls passes a command's arguments as positional ones after the server (named `ls`)."""
 
     async def handle(ls: Any, *arguments: Any) -> Any:  # pygls resolves these annotations at run time
-        return await _command(ls, command, list(arguments))
+        return await run(ls, command, list(arguments))
 
     return handle
 
 
-async def _command(ls: CoveServer, command: str, arguments: list[Any]) -> Any:
-    bridge = ls.agent
-    if command in ("cove.ask", "cove.agent"):
-        if not arguments or not isinstance(arguments[0], str) or not arguments[0].strip():
-            raise InputError(f"{command} needs the question or task as its first argument")
-        title = f"Cove: {arguments[0][:60]}"
-        result = await _run(ls, title, arguments[0], read_only=command == "cove.ask", propose=False)
-        finished = result.finished
-        await bridge.show(title, finished.answer or f"(the run ended: {finished.stopped})")
-        return {"stopped": finished.stopped, "answer": finished.answer, "session_id": result.session_id}
-    if command == "cove.apply":
-        return {"applied": await bridge.apply(_result_id(command, arguments))}
-    if command == "cove.show":
-        kept = bridge.results.pop(_result_id(command, arguments), None)
-        if kept is not None:
-            await bridge.show(kept.title, kept.answer)
-        return {"answer": kept.answer if kept else ""}
-    if command in ("cove.approvePlan", "cove.rejectPlan"):
-        feedback = str(arguments[0]) if arguments else ""
-        return {"result": await bridge.decide_plan(command == "cove.approvePlan", feedback)}
-    if command == "cove.cancel":
-        return {"cancelled": await bridge.cancel()}
-    if command == "cove.undo":
-        return {"text": await bridge.undo()}
-    if command == "cove.transcript":
-        text = await bridge.transcript()
-        await bridge.show("Cove transcript", text)
-        return {"text": text}
-    if command == "cove.event":
-        if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
-            raise InputError("cove.event needs [type, data]")
-        await bridge.event(arguments[0], arguments[1])
-        return None
-    raise UnknownCommand(f"unknown command {command!r}")
+async def _ask(ls: CoveServer, command: str, arguments: list[Any]) -> dict[str, Any]:
+    """`cove.ask` (read-only) and `cove.agent`: a question or a task, its answer shown."""
+    if not arguments or not isinstance(arguments[0], str) or not arguments[0].strip():
+        raise InputError(f"{command} needs the question or task as its first argument")
+    title = f"Cove: {arguments[0][:60]}"
+    result = await _run(ls, title, arguments[0], read_only=command == "cove.ask", propose=False)
+    finished = result.finished
+    await ls.agent.show(title, finished.answer or f"(the run ended: {finished.stopped})")
+    return {"stopped": finished.stopped, "answer": finished.answer, "session_id": result.session_id}
+
+
+async def _apply(ls: CoveServer, command: str, arguments: list[Any]) -> dict[str, Any]:
+    return {"applied": await ls.agent.apply(_result_id(command, arguments))}
+
+
+async def _show(ls: CoveServer, command: str, arguments: list[Any]) -> dict[str, Any]:
+    kept = ls.agent.results.pop(_result_id(command, arguments), None)
+    if kept is not None:
+        await ls.agent.show(kept.title, kept.answer)
+    return {"answer": kept.answer if kept else ""}
+
+
+async def _decide_plan(ls: CoveServer, command: str, arguments: list[Any]) -> dict[str, Any]:
+    feedback = str(arguments[0]) if arguments else ""
+    return {"result": await ls.agent.decide_plan(command == "cove.approvePlan", feedback)}
+
+
+async def _cancel(ls: CoveServer, command: str, arguments: list[Any]) -> dict[str, Any]:
+    return {"cancelled": await ls.agent.cancel()}
+
+
+async def _undo(ls: CoveServer, command: str, arguments: list[Any]) -> dict[str, Any]:
+    return {"text": await ls.agent.undo()}
+
+
+async def _transcript(ls: CoveServer, command: str, arguments: list[Any]) -> dict[str, Any]:
+    text = await ls.agent.transcript()
+    await ls.agent.show("Cove transcript", text)
+    return {"text": text}
+
+
+async def _event(ls: CoveServer, command: str, arguments: list[Any]) -> None:
+    if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
+        raise InputError("cove.event needs [type, data]")
+    await ls.agent.event(arguments[0], arguments[1])
+
+
+#: The agent's commands, each to the function that runs it.
+COMMANDS: dict[str, Command] = {
+    "cove.ask": _ask,
+    "cove.agent": _ask,
+    "cove.apply": _apply,
+    "cove.show": _show,
+    "cove.approvePlan": _decide_plan,
+    "cove.rejectPlan": _decide_plan,
+    "cove.cancel": _cancel,
+    "cove.undo": _undo,
+    "cove.transcript": _transcript,
+    "cove.event": _event,
+}
 
 
 def _result_id(command: str, arguments: list[Any]) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cove.errors import ModelError
-from cove.inference.remote import RemoteModel, is_loopback
+from cove.inference.http_endpoint import is_loopback
+from cove.inference.remote import RemoteModel
 from tests.scripted.openai_server import completion, scripted_openai_server
 
 
