@@ -239,138 +239,162 @@ def _root_of(params: types.InitializeParams) -> Path | None:
     return find_project_root(Path.cwd())
 
 
+def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
+    ls.project_root = _root_of(params)
+    ls.completions = CompletionClient(ls.load_settings(params.initialization_options))
+    ls.context = WorkspaceContext(
+        ls.project_root,
+        index=ls.index_definitions,
+        neighbours=ls.index_neighbours,
+        sources=frozenset(ls.service().loaded.config.completion.context_sources),
+    )
+
+
+def on_initialized(ls: CoveServer, params: types.InitializedParams) -> None:
+    ls.report_config_error()
+    ls.watch_loading(ls.service().start())
+    if ls.project_root is not None and ls.service().loaded.config.index.enabled:
+        ls.index = ProjectIndex(ls.agent.link, ls.project_root)
+        ls.spawn(ls.open_index(ls.index))
+
+
+def on_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:
+    ls.service().reconfigure(ls.load_settings(params.settings))
+    ls.context.sources = frozenset(ls.service().loaded.config.completion.context_sources)
+    ls.report_config_error()
+
+
+def on_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    last = params.content_changes[-1] if params.content_changes else None
+    line = last.range.start.line if isinstance(last, types.TextDocumentContentChangePartial) else 0
+    ls.context.note_edit(document_key(uri), open_document(ls.workspace, uri).source, line)
+
+
+def on_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.service().forget(document_key(params.text_document.uri))
+    ls.context.forget(document_key(params.text_document.uri))
+
+
+def on_accepted(ls: CoveServer, uri: str) -> None:
+    ls.stats.accepted(document_key(uri))
+
+
+async def on_show_context(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
+    """The workspace context a completion at (uri, {line, character}) gets, for the editor to show (gathered
+    off the event loop, so that the index's neighbours of a new window are waited for as a completion would)."""
+    if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
+        raise InputError("cove.showContext takes a document's URI and a position {line, character}")
+    line, character = arguments[1].get("line"), arguments[1].get("character")
+    if not (isinstance(line, int) and isinstance(character, int) and line >= 0 and character >= 0):
+        raise InputError(f"cove.showContext: not a position: {arguments[1]!r}")
+    cursor = ls.cursor(arguments[0], types.Position(line, character))
+    if cursor is None:
+        return {"context": "", "anchor_line": 0}
+    completion = ls.service().loaded.config.completion
+    anchor = choose_anchor(line_starts(cursor.text), cursor.offset, None, completion.max_prefix_chars)
+    found = await asyncio.to_thread(
+        ls.context.gather_prompt, cursor.uri, cursor.text, anchor, completion.context_chars, cursor.offset
+    )
+    return {"context": found.text, "anchor_line": anchor}
+
+
+def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
+    unfit = ls.agent_unfit()
+    agent = {"fit": not unfit, "reason": unfit}
+    service = ls.service()
+    return {
+        "completions": service.status(),
+        "warm": service.warm_status(),
+        "typing": service.typing.as_dict(),
+        "agent": agent,
+        "index": ls.index.status() if ls.index is not None else {"state": "off"},
+    }
+
+
+def on_cursor(ls: CoveServer, params: CursorParams) -> None:
+    cursor = ls.cursor(params.text_document.uri, params.position)
+    if cursor is not None:
+        ls.context.recent.note_seen(document_key(cursor.uri), cursor.text, cursor.position.line, "viewed")
+        ls.warm(cursor)
+
+
+def on_yanked(ls: CoveServer, params: YankedParams) -> None:
+    uri = params.text_document.uri
+    start, end = params.range.start.line, params.range.end.line
+    ls.context.recent.note_seen(document_key(uri), open_document(ls.workspace, uri).source, start, "yanked", end)
+
+
+async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+    cursor = ls.cursor(params.text_document.uri, params.position)
+    if cursor is None:
+        return types.InlineCompletionList(items=[])
+    completion = await ls.complete(cursor)
+    accepted = types.Command(title="Cove: accepted", command="cove.accepted", arguments=[params.text_document.uri])
+    return inline_completion_list(completion.text, cursor.position, accepted)
+
+
+async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
+    text_capabilities = ls.client_capabilities.text_document
+    if text_capabilities is not None and text_capabilities.inline_completion is not None:
+        # Clients with inline completion show the suggestion as ghost text; a second copy would be noise.
+        return types.CompletionList(is_incomplete=False, items=[])
+    cursor = ls.cursor(params.text_document.uri, params.position)
+    if cursor is None:
+        return types.CompletionList(is_incomplete=False, items=[])
+    completion = await ls.complete(cursor)
+    line_prefix = cursor.text[cursor.text.rfind("\n", 0, cursor.offset) + 1 : cursor.offset]
+    return completion_list(completion.text, line_prefix, cursor.position)
+
+
+def on_shutdown(ls: CoveServer, params: None) -> None:
+    ls.shut_down = True
+    ls.stats.flush()
+    if ls.completions is not None:
+        ls.completions.close()
+
+
+def on_exit(ls: CoveServer, params: None) -> None:
+    # pygls would wait for its stdin reader thread, which blocks until the client closes the pipe; the
+    # protocol says to exit now, with status 1 when no shutdown request came first.
+    if ls.completions is not None and not ls.shut_down:
+        ls.completions.close()
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0 if ls.shut_down else 1)
+
+
+#: Every LSP method the server handles: (method, its registration options, the handler).
+FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
+    (types.INITIALIZE, None, on_initialize),
+    (types.INITIALIZED, None, on_initialized),
+    (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, on_configuration),
+    (types.TEXT_DOCUMENT_DID_CHANGE, None, on_change),
+    (types.TEXT_DOCUMENT_DID_CLOSE, None, on_close),
+    (CURSOR, None, on_cursor),
+    (YANKED, None, on_yanked),
+    (types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions(), on_inline_completion),
+    (types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]), on_completion),
+    (types.SHUTDOWN, None, on_shutdown),
+    (types.EXIT, None, on_exit),
+]
+#: Cove's own commands of the language server (the agent's and local actions' register themselves).
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "cove.accepted": on_accepted,
+    "cove.showContext": on_show_context,
+    "cove.status": on_status,
+}
+
+
 def build_server() -> CoveServer:
     """A server with every feature registered."""
     server = CoveServer()
-
-    @server.feature(types.INITIALIZE)
-    def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
-        ls.project_root = _root_of(params)
-        ls.completions = CompletionClient(ls.load_settings(params.initialization_options))
-        ls.context = WorkspaceContext(
-            ls.project_root,
-            index=ls.index_definitions,
-            neighbours=ls.index_neighbours,
-            sources=frozenset(ls.service().loaded.config.completion.context_sources),
-        )
-
-    @server.feature(types.INITIALIZED)
-    def on_initialized(ls: CoveServer, params: types.InitializedParams) -> None:
-        ls.report_config_error()
-        ls.watch_loading(ls.service().start())
-        if ls.project_root is not None and ls.service().loaded.config.index.enabled:
-            ls.index = ProjectIndex(ls.agent.link, ls.project_root)
-            ls.spawn(ls.open_index(ls.index))
-
-    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    def on_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:
-        ls.service().reconfigure(ls.load_settings(params.settings))
-        ls.context.sources = frozenset(ls.service().loaded.config.completion.context_sources)
-        ls.report_config_error()
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def on_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        last = params.content_changes[-1] if params.content_changes else None
-        line = last.range.start.line if isinstance(last, types.TextDocumentContentChangePartial) else 0
-        ls.context.note_edit(document_key(uri), open_document(ls.workspace, uri).source, line)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def on_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.service().forget(document_key(params.text_document.uri))
-        ls.context.forget(document_key(params.text_document.uri))
-
-    @server.command("cove.accepted")
-    def on_accepted(ls: CoveServer, uri: str) -> None:
-        ls.stats.accepted(document_key(uri))
-
-    @server.command("cove.showContext")
-    async def on_show_context(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
-        """The workspace context a completion at (uri, {line, character}) gets, for the editor to show (gathered
-        off the event loop, so that the index's neighbours of a new window are waited for as a completion would)."""
-        if len(arguments) != 2 or not isinstance(arguments[0], str) or not isinstance(arguments[1], dict):
-            raise InputError("cove.showContext takes a document's URI and a position {line, character}")
-        line, character = arguments[1].get("line"), arguments[1].get("character")
-        if not (isinstance(line, int) and isinstance(character, int) and line >= 0 and character >= 0):
-            raise InputError(f"cove.showContext: not a position: {arguments[1]!r}")
-        cursor = ls.cursor(arguments[0], types.Position(line, character))
-        if cursor is None:
-            return {"context": "", "anchor_line": 0}
-        completion = ls.service().loaded.config.completion
-        anchor = choose_anchor(line_starts(cursor.text), cursor.offset, None, completion.max_prefix_chars)
-        found = await asyncio.to_thread(
-            ls.context.gather_prompt, cursor.uri, cursor.text, anchor, completion.context_chars, cursor.offset
-        )
-        return {"context": found.text, "anchor_line": anchor}
-
-    @server.command("cove.status")
-    def on_status(ls: CoveServer, *arguments: Any) -> dict[str, Any]:
-        unfit = ls.agent_unfit()
-        agent = {"fit": not unfit, "reason": unfit}
-        service = ls.service()
-        return {
-            "completions": service.status(),
-            "warm": service.warm_status(),
-            "typing": service.typing.as_dict(),
-            "agent": agent,
-            "index": ls.index.status() if ls.index is not None else {"state": "off"},
-        }
-
-    @server.feature(CURSOR)
-    def on_cursor(ls: CoveServer, params: CursorParams) -> None:
-        cursor = ls.cursor(params.text_document.uri, params.position)
-        if cursor is not None:
-            ls.context.recent.note_seen(document_key(cursor.uri), cursor.text, cursor.position.line, "viewed")
-            ls.warm(cursor)
-
-    @server.feature(YANKED)
-    def on_yanked(ls: CoveServer, params: YankedParams) -> None:
-        uri = params.text_document.uri
-        start, end = params.range.start.line, params.range.end.line
-        ls.context.recent.note_seen(document_key(uri), open_document(ls.workspace, uri).source, start, "yanked", end)
-
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-        cursor = ls.cursor(params.text_document.uri, params.position)
-        if cursor is None:
-            return types.InlineCompletionList(items=[])
-        completion = await ls.complete(cursor)
-        accepted = types.Command(title="Cove: accepted", command="cove.accepted", arguments=[params.text_document.uri])
-        return inline_completion_list(completion.text, cursor.position, accepted)
-
-    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
-    async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
-        text_capabilities = ls.client_capabilities.text_document
-        if text_capabilities is not None and text_capabilities.inline_completion is not None:
-            # Clients with inline completion show the suggestion as ghost text; a second copy would be noise.
-            return types.CompletionList(is_incomplete=False, items=[])
-        cursor = ls.cursor(params.text_document.uri, params.position)
-        if cursor is None:
-            return types.CompletionList(is_incomplete=False, items=[])
-        completion = await ls.complete(cursor)
-        line_prefix = cursor.text[cursor.text.rfind("\n", 0, cursor.offset) + 1 : cursor.offset]
-        return completion_list(completion.text, line_prefix, cursor.position)
-
+    for method, options, handler in FEATURES:
+        server.feature(method, options)(handler)
+    for name, command in COMMANDS.items():
+        server.command(name)(command)
     agent_features.register(server)
     local_features.register(server)
-
-    @server.feature(types.SHUTDOWN)
-    def on_shutdown(ls: CoveServer, params: None) -> None:
-        ls.shut_down = True
-        ls.stats.flush()
-        if ls.completions is not None:
-            ls.completions.close()
-
-    @server.feature(types.EXIT)
-    def on_exit(ls: CoveServer, params: None) -> None:
-        # pygls would wait for its stdin reader thread, which blocks until the client closes the pipe; the
-        # protocol says to exit now, with status 1 when no shutdown request came first.
-        if ls.completions is not None and not ls.shut_down:
-            ls.completions.close()
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(0 if ls.shut_down else 1)
-
     return server
 
 
