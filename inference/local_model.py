@@ -34,7 +34,7 @@ from cove.inference.overflow import StructureOverflow
 KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
 
 #: Prompt tokens evaluated at a time by `constrained` when someone else may need the context between two chunks.
-PREEMPTIBLE_CHUNK_TOKENS = 8
+PREEMPTIBLE_CHUNK_TOKENS = 4
 
 #: Sequence id of the one sequence the context holds.
 SEQ = 0
@@ -368,9 +368,13 @@ class LocalModel:
                 hook = between_tokens
                 # The prompt but its last token, a chunk at a time, with the hook between chunks: `create_completion`
                 # finds them in the cache and evaluates only the last one.
+                # Through the low-level batch without logits: the output layer over the vocabulary (262K rows for
+                # Gemma) is skipped, which is most of a small chunk's cost; `Llama` is then told what it holds.
                 for start in range(0, len(tokens) - 1, PREEMPTIBLE_CHUNK_TOKENS):
                     hook()
-                    self._llm.eval(tokens[start : min(start + PREEMPTIBLE_CHUNK_TOKENS, len(tokens) - 1)])
+                    self.decode(tokens[start : min(start + PREEMPTIBLE_CHUNK_TOKENS, len(tokens) - 1)], logits=False)
+                self._llm.input_ids[: len(self.tokens)] = self.tokens
+                self._llm.n_tokens = len(self.tokens)
 
                 def never_stop(_ids: object, _logits: object) -> bool:
                     hook()
