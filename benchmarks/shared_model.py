@@ -48,7 +48,7 @@ from lsp_client import EditorSession  # benchmarks/lsp_client.py, beside this sc
 from tqdm import tqdm
 from typing_latency import Run, code_lines, keystrokes, run_lsp  # benchmarks/typing_latency.py
 
-from cove.agent_terminal import follow
+from cove.cli.agent_terminal import follow
 from cove.daemon_client import DaemonClient, ensure_daemon
 from cove.errors import DaemonUnavailable
 from cove.protocol.events import AgentEvent, Finished

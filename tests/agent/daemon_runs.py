@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cove.agent_terminal import follow
+from cove.cli.agent_terminal import follow
 from cove.daemon_client import DaemonClient
 from cove.protocol.events import AgentEvent, event_params
 from cove.runtime import daemon_paths

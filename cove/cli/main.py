@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cove import __version__, checkpoint_commands, commit_command, index_command
+from cove import __version__
+from cove.cli import checkpoint_commands, commit_command, index_command
 from cove.config import (
     CoveConfig,
     LoadedConfig,
@@ -143,9 +144,9 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def cmd_complete(args: argparse.Namespace) -> int:
     """Complete the text at FILE:LINE[:COL] as `[routing] complete` says (the local model by default); print it."""
+    from cove.cli.project_context import completion_context
     from cove.inference.engine import CompletionEngine, CompletionRequest
     from cove.inference.local_model import open_local_model
-    from cove.project_context import completion_context
 
     position = parse_position(args.position)
     text, offset = read_position(position)
@@ -261,7 +262,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         report(False, "model", str(err))
     _report_completion_route(loaded.config, report)
     from cove.agent.sandbox import sandbox_status
-    from cove.outbound import offline_line
+    from cove.cli.outbound import offline_line
     from cove.runtime import daemon_paths
 
     print(offline_line(loaded.config))
@@ -396,7 +397,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    from cove.agent_terminal import cmd_agent
+    from cove.cli.agent_terminal import cmd_agent
 
     return cmd_agent(args)
 
