@@ -26,6 +26,7 @@ from llama_cpp import llama_grammar
 from cove.config import ModelConfig
 from cove.errors import Cancelled, ModelError
 from cove.inference.fim import FimTokens
+from cove.inference.gguf_meta import read_metadata
 from cove.inference.kv_memory import shape_from_metadata
 from cove.inference.model_files import Progress, locate_model
 from cove.inference.overflow import StructureOverflow
@@ -72,6 +73,13 @@ def open_local_model(config: ModelConfig, progress: Progress | None = None) -> L
     """The one way Cove loads a local model: the file `config` names (the default model, assembled first when
     missing), loaded, its vocabulary indexed for token healing (now, not on the first keystroke)."""
     path = locate_model(config, progress=progress)
+    meta = read_metadata(path)
+    trained = meta.get(f"{meta.get('general.architecture', '')}.context_length")
+    if isinstance(trained, int) and not isinstance(trained, bool) and config.n_ctx > trained:
+        raise ModelError(
+            f"model.n_ctx is {config.n_ctx}, more than {path.name} was trained on ({trained} tokens); "
+            f"set model.n_ctx to {trained} or less"
+        )
     model = LocalModel(path, config)
     model.tokens_starting_with(b"")
     logger.info("loaded %s (%s)", path, model.description)

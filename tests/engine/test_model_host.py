@@ -5,12 +5,14 @@ idle one; a budget that holds both keeps both."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
 
 from cove.agent.model_host import ModelHost
 from cove.config import ModelConfig, load_config
+from cove.errors import ModelError
 from cove.protocol.params import ModelSpec
 
 pytestmark = pytest.mark.model
@@ -53,4 +55,16 @@ def test_a_budget_that_holds_both_keeps_both(tmp_path: Path, fim_model: Path) ->
     assert default.loaded and small.loaded and host.evictions == 0
     held = {status["path"]: status["memory_mib"] for status in host.status()}
     assert held["the default model"] > 241 and 0 < held[str(fim_model)] < 50, held
+    host.close()
+
+
+def test_a_context_longer_than_the_model_was_trained_on_is_refused_before_loading(tmp_path: Path) -> None:
+    """A client may ask the host for any `n_ctx`: one past the model's trained context (32K for the default) is
+    refused with what to set, at once, instead of llama.cpp trying to allocate it."""
+    host = host_with(tmp_path, "")
+    spec = dataclasses.replace(ModelSpec.of(host.config), model=ModelConfig(n_ctx=10**12))
+    started = time.monotonic()
+    with pytest.raises(ModelError, match=r"model\.n_ctx is 1000000000000, more than .* \(32768 tokens\)"):
+        host.model(spec).load()
+    assert time.monotonic() - started < 5 and host.model().load()  # refused at once; the daemon's model still loads
     host.close()
