@@ -73,7 +73,10 @@ def open_local_model(config: ModelConfig, progress: Progress | None = None) -> L
     """The one way Cove loads a local model: the file `config` names (the default model, assembled first when
     missing), loaded, its vocabulary indexed for token healing (now, not on the first keystroke)."""
     path = locate_model(config, progress=progress)
-    meta = read_metadata(path)
+    try:
+        meta = read_metadata(path)
+    except ModelError as err:
+        raise ModelError(f"cannot load model {path}: {str(err).removeprefix(f'{path} ')}") from err
     trained = meta.get(f"{meta.get('general.architecture', '')}.context_length")
     if isinstance(trained, int) and not isinstance(trained, bool) and config.n_ctx > trained:
         raise ModelError(
