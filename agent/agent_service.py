@@ -25,8 +25,8 @@ from cove.agent.service import Method
 from cove.agent.store import MemoryStore
 from cove.config import CoveConfig, apply_layer, load_config
 from cove.errors import ConfigError, CoveError
-from cove.inference.chat import ChatModel
-from cove.inference.fitness import check_agent
+from cove.inference.chat.chat_model import ChatModel
+from cove.inference.model.fitness import check_agent
 from cove.protocol.codec import unstructure
 from cove.protocol.codes import INVALID_PARAMS, UNFIT_MODEL
 from cove.protocol.events import (

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 from cove.agent.file_tools import FileChange
-from cove.inference.chat import ChatModel
+from cove.inference.chat.chat_model import ChatModel
 
 #: Characters of diff and of command output the critic sees at most.
 MAX_DIFF_CHARS = 12_000

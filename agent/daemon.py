@@ -52,7 +52,7 @@ from cove.runtime import DaemonPaths, take_lock
 
 if TYPE_CHECKING:
     from cove.agent.model_host import ModelHost
-    from cove.inference.chat import ChatModel
+    from cove.inference.chat.chat_model import ChatModel
 
 logger = logging.getLogger(__name__)
 

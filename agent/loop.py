@@ -34,7 +34,7 @@ from cove.agent.safety import ApprovalMode, ToolDenied, denied_command, needs_ap
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import HooksConfig
 from cove.errors import CoveError
-from cove.inference.chat import ChatModel, ChatReply, ToolCall
+from cove.inference.chat.chat_model import ChatModel, ChatReply, ToolCall
 from cove.protocol.events import (
     AgentEvent,
     AssistantReply,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.config import CoveConfig
-from cove.inference.model_files import expected_size
+from cove.inference.model.model_files import expected_size
 from cove.inference.resident import ResidentModel
 from cove.protocol.params import ModelSpec
 

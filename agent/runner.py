@@ -29,7 +29,7 @@ from cove.agent.todos import TodoList
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import CoveConfig
 from cove.errors import CoveError
-from cove.inference.chat import ChatModel
+from cove.inference.chat.chat_model import ChatModel
 from cove.inference.routing import Route, Slot, route
 from cove.protocol.events import (
     AgentEvent,
@@ -103,7 +103,7 @@ class Models:
             self.config.routing, slot, lambda target: None if remote.base_url else "no remote.base_url set"
         )
         if decision.target == "remote":
-            from cove.inference.remote import RemoteModel
+            from cove.inference.chat.remote import RemoteModel
 
             with self._load:
                 if self._remote is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import tree_sitter
 
-from cove.server.code_context import PYTHON
+from cove.server.context.code_context import PYTHON
 
 _IMPORT = re.compile(r"^(?:from\s+([\w.]+)\s+import\s+(?:\(([\w\s,]+)\)|([\w \t,]+))|import\s+([\w.]+))", re.MULTILINE)
 _HEADER = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")

@@ -30,7 +30,7 @@ import llama_cpp
 
 from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.config import ModelConfig
-from cove.inference.model_files import locate_model
+from cove.inference.model.model_files import locate_model
 
 MODULES = ["argparse", "textwrap", "json.decoder", "difflib", "shlex", "string", "csv", "configparser", "fractions"]
 REQUIREMENT = "REQUIREMENT: keep the public API of every module unchanged"

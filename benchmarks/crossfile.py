@@ -13,7 +13,7 @@ similarity. Runs on the same targets, in one process:
   index     the index alone: definitions of the names near the cursor from the project's code index
             (agent/code_index.py, built over the workspace first), with the enclosing headers
   cove      the context as issue 17's first steps left it — imports, index, enclosing headers, recent edits — with
-            the imports of JavaScript (server/script_imports.py), which came after
+            the imports of JavaScript (server/context/script_imports.py), which came after
   recent    the ring of recently seen code alone (with the headers): before each target the user was at the places
             of the 6 targets before it in the same package (views of CHUNK_LINES around each), as in a session
             that moves through a package
@@ -57,13 +57,13 @@ from tqdm import tqdm
 from cove import languages
 from cove.agent.code_index import Chunk, CodeIndex
 from cove.config import CompletionConfig, ModelConfig
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import locate_model
-from cove.inference.prompt_window import choose_anchor, line_starts
-from cove.server.python_imports import resolve
-from cove.server.recent_code import RecentCode
-from cove.server.workspace_context import SOURCES, WorkspaceContext, parse_imports
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.completion.prompt_window import choose_anchor, line_starts
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.model_files import locate_model
+from cove.server.context.python_imports import resolve
+from cove.server.context.recent_code import RecentCode
+from cove.server.context.workspace_context import SOURCES, WorkspaceContext, parse_imports
 
 REPO = Path(__file__).resolve().parent.parent
 #: JavaScript packages of the VS Code extension's node_modules (compiled TypeScript, modules that require each

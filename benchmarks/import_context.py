@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pip._vendor.rich as vendored
 
-from cove.server.python_imports import Resolved, resolve
-from cove.server.workspace_context import ImportResolver, WorkspaceContext, parse_imports
+from cove.server.context.python_imports import Resolved, resolve
+from cove.server.context.workspace_context import ImportResolver, WorkspaceContext, parse_imports
 
 #: Names defined in the context: functions, classes, constants and aliases.
 _NAME = re.compile(r"^(?:(?:async\s+def|def|class)\s+(\w+)|(\w+)\s*(?::[^=\n]*)?=)", re.MULTILINE)

@@ -24,8 +24,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cove.config import CoveConfig
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import LocalModel
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.model.local_model import LocalModel
 from cove.inference.resident import ResidentModel
 
 FILES = [Path(argparse.__file__), Path(json.decoder.__file__), Path(textwrap.__file__)]

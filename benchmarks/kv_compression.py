@@ -42,9 +42,9 @@ import torch
 from tqdm import tqdm
 
 from cove.config import ModelConfig
-from cove.inference.kv_memory import SETTINGS, KvShape, kv_bytes
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import default_model_path
+from cove.inference.model.kv_memory import SETTINGS, KvShape, kv_bytes
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.model_files import default_model_path
 from cove.inference.research.kv_eval import (
     Sample,
     Score,

@@ -35,8 +35,8 @@ from kv_typing import KvSetting  # benchmarks/, beside this script
 from tqdm import tqdm
 
 from cove.config import ModelConfig
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import locate_model
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.model_files import locate_model
 from cove.inference.research.kv_eval import Sample, Score, code_samples, score
 
 #: Resamples of the paired bootstrap.

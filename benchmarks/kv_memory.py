@@ -1,7 +1,7 @@
 """The KV cache's memory per setting, measured in the running process: llama.cpp's own KV buffers beside the size
 computed from the GGUF's shape, and the process's resident memory after the load and after a prefill.
 
-Each setting and context size is loaded in a fresh process (inference/kv_measure.py), so no earlier load's freed
+Each setting and context size is loaded in a fresh process (inference/model/kv_measure.py), so no earlier load's freed
 memory counts. Columns, in MiB:
 
   llama.cpp   the KV buffers llama.cpp's log reports allocating (global layers + sliding layers)
@@ -24,9 +24,9 @@ import time
 from tqdm import tqdm
 
 from cove.config import ModelConfig
-from cove.inference.kv_measure import KvMeasurement, measure_in_child
-from cove.inference.kv_memory import SETTINGS
-from cove.inference.model_files import default_model_path
+from cove.inference.model.kv_measure import KvMeasurement, measure_in_child
+from cove.inference.model.kv_memory import SETTINGS
+from cove.inference.model.model_files import default_model_path
 
 HEADER = f"{'setting':<37} {'n_ctx':>6} {'llama.cpp':>9} {'computed':>8} {'x less':>6} {'+load':>6} {'anon-KV':>7}"
 

@@ -38,9 +38,9 @@ import numpy as np
 from tqdm import tqdm
 
 from cove.config import ModelConfig
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import default_model_path
-from cove.inference.overflow import KEEP_SHARE
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.model_files import default_model_path
+from cove.inference.model.overflow import KEEP_SHARE
 
 #: Long modules of the standard library, none of them those the structure ranks were checked on.
 MODULES = (

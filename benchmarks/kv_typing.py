@@ -40,11 +40,11 @@ from tqdm import tqdm
 from typing_latency import FILES, Keystroke, Run, code_lines, keystrokes  # benchmarks/, beside this script
 
 from cove.config import CompletionConfig, ModelConfig
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.kv_memory import KvType
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import locate_model
-from cove.inference.prompt_window import choose_anchor, line_starts
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.completion.prompt_window import choose_anchor, line_starts
+from cove.inference.model.kv_memory import KvType
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.model_files import locate_model
 
 #: Characters above the far place's line at which the user stood before (it anchors the window high enough).
 EARLIER_CHARS = 850

@@ -30,13 +30,14 @@ import tree_sitter
 from tqdm import tqdm
 
 from cove.config import load_config
-from cove.inference.engine import CompletionEngine, WritingRequest
-from cove.server.code_context import PYTHON
-from cove.server.commit_messages import changed_lines, clean_subject, history, write_subject
-from cove.server.completions import load_engine
-from cove.server.docstrings import insert_docstring, one_line_body, write_docstring
-from cove.server.local_actions import nearest_example
-from cove.server.python_functions import (
+from cove.inference.completion.engine import CompletionEngine, WritingRequest
+from cove.server.actions.commit_messages import changed_lines, clean_subject, history, write_subject
+from cove.server.actions.docstrings import insert_docstring, one_line_body, write_docstring
+from cove.server.actions.local_actions import nearest_example
+from cove.server.actions.test_skeletons import call_accepted, write_tests
+from cove.server.completion.completions import load_engine
+from cove.server.context.code_context import PYTHON
+from cove.server.context.python_functions import (
     FileStyle,
     FunctionFacts,
     docstring_style,
@@ -45,7 +46,6 @@ from cove.server.python_functions import (
     function_facts,
     parameter_names_in,
 )
-from cove.server.test_skeletons import call_accepted, write_tests
 
 #: A file counts as written in a style when at least this many of its docstrings show it.
 MIN_STYLED = 3

@@ -1,8 +1,8 @@
 """Long context in the daemon: memory and latency of a real `cove daemon` at 32K tokens with each KV-cache setting.
 
-For each setting of inference/kv_memory.py a daemon is started in temporary runtime, data, state and config folders
-(nothing touches the user's daemon) with `[model] n_ctx = 32768` and that setting, and a scripted local session is
-driven through its socket: long completions (`complete/generate`) of one document whose prompt grows step by step,
+For each setting of inference/model/kv_memory.py a daemon is started in temporary runtime, data, state and config
+folders (nothing touches the user's daemon) with `[model] n_ctx = 32768` and that setting, and a scripted local session
+is driven through its socket: long completions (`complete/generate`) of one document whose prompt grows step by step,
 a slice of the standard library's own modules at a time, to ~32K tokens. Each step is asked twice on the same prompt:
 once for one token (the prefill of what is new, reusing the document's KV cache of the step before: the first
 token's latency) and once for `--new-tokens` tokens (generation at that context). Meanwhile a thread reads the
@@ -33,12 +33,12 @@ from pathlib import Path
 import llama_cpp
 from tqdm import tqdm
 
-import cove.inference.local_model  # noqa: F401 (routes llama.cpp's log to `logging`, away from the output)
+import cove.inference.model.local_model  # noqa: F401 (routes llama.cpp's log to `logging`, away from the output)
 from cove.config import ModelConfig
 from cove.daemon_client import DaemonClient
 from cove.errors import DaemonUnavailable
-from cove.inference.kv_memory import SETTINGS, KvShape, KvType, kv_bytes, shape_from_metadata
-from cove.inference.model_files import locate_model
+from cove.inference.model.kv_memory import SETTINGS, KvShape, KvType, kv_bytes, shape_from_metadata
+from cove.inference.model.model_files import locate_model
 from cove.protocol.jobs import CompletionMode, GenerationJob, PromptWindow, StopRule
 from cove.protocol.params import CompleteGenerate, CompleteLoad
 from cove.runtime import daemon_paths

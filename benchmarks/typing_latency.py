@@ -50,12 +50,12 @@ from tqdm import tqdm
 
 from cove.agent.code_index import CodeIndex
 from cove.config import CompletionConfig, ModelConfig
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.llama_server_completions import LlamaServerCompletions
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import locate_model
-from cove.inference.prompt_window import choose_anchor, line_starts
-from cove.server.workspace_context import WorkspaceContext
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.completion.llama_server_completions import LlamaServerCompletions
+from cove.inference.completion.prompt_window import choose_anchor, line_starts
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.model_files import locate_model
+from cove.server.context.workspace_context import WorkspaceContext
 
 FILES = [Path(argparse.__file__), Path(json.decoder.__file__), Path(textwrap.__file__)]
 #: Files of the cold scenario: one random place in each in turn.

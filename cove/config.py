@@ -22,7 +22,7 @@ from typing import Any, Literal
 from cove.errors import ConfigError
 
 MultilineMode = Literal["auto", "never", "always"]
-#: The workspace context's sources (server/workspace_context.py).
+#: The workspace context's sources (server/context/workspace_context.py).
 ContextSource = Literal["imports", "index", "neighbours", "recent", "scopes"]
 
 

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cove.config import CoveConfig
-from cove.inference.chat import ChatReply
-from cove.inference.kv_memory import kv_bytes
-from cove.inference.local_backend import LocalBackend
-from cove.inference.local_chat import LocalChat
-from cove.inference.local_model import LocalModel, open_local_model, release_freed_memory
+from cove.inference.chat.chat_model import ChatReply
+from cove.inference.chat.local_chat import LocalChat
+from cove.inference.completion.local_backend import LocalBackend
+from cove.inference.model.kv_memory import kv_bytes
+from cove.inference.model.local_model import LocalModel, open_local_model, release_freed_memory
 from cove.protocol.jobs import Generated, GenerationJob, Warmed
 
 logger = logging.getLogger(__name__)

@@ -21,23 +21,23 @@ from pygls.uris import to_fs_path
 from cove import __version__
 from cove.config import CoveConfig, LoadedConfig, apply_layer, env_settings, find_project_root, load_config
 from cove.errors import ConfigError, CoveError, InputError
-from cove.inference.daemon_completions import HOST_LOADING
-from cove.inference.engine import Completion, CompletionEngine, WindowContext
-from cove.inference.fitness import check_agent
-from cove.inference.prompt_window import choose_anchor, line_starts
+from cove.inference.completion.daemon_completions import HOST_LOADING
+from cove.inference.completion.engine import Completion, CompletionEngine, WindowContext
+from cove.inference.completion.prompt_window import choose_anchor, line_starts
+from cove.inference.model.fitness import check_agent
 from cove.protocol.jobs import PromptContext
 from cove.runtime import state_directory
-from cove.server import agent_features, local_features
-from cove.server.agent_bridge import AgentBridge
-from cove.server.code_context import ParsedDocuments
-from cove.server.completions import CompletionClient
-from cove.server.convert import completion_list, inline_completion_list
+from cove.server.actions import agent_features, local_features
+from cove.server.actions.agent_bridge import AgentBridge
+from cove.server.completion.completions import CompletionClient
+from cove.server.completion.convert import completion_list, inline_completion_list
+from cove.server.completion.stats import SuggestionStats
+from cove.server.context.code_context import ParsedDocuments
+from cove.server.context.project_index import IndexedDefinition, ProjectIndex
+from cove.server.context.workspace_context import WorkspaceContext
 from cove.server.cove_methods import CURSOR, SUGGESTION_READY, YANKED, CursorParams, YankedParams
 from cove.server.edge import CoveProtocol
 from cove.server.positions import Cursor, document_key, locate, open_document
-from cove.server.project_index import IndexedDefinition, ProjectIndex
-from cove.server.stats import SuggestionStats
-from cove.server.workspace_context import WorkspaceContext
 
 logger = logging.getLogger(__name__)
 

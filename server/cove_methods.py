@@ -55,7 +55,7 @@ class DiagnosticsNotification:
 
 
 #: Notification: lines the user yanked (Neovim) or selected and left selected (VS Code): code they care about, kept
-#: in the ring of recently seen code that completions draw context from (server/recent_code.py).
+#: in the ring of recently seen code that completions draw context from (server/context/recent_code.py).
 YANKED = "cove/yanked"
 
 

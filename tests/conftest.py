@@ -14,7 +14,7 @@ import pytest
 from lsprotocol import converters, types
 
 from cove.config import ModelConfig
-from cove.inference.model_files import locate_model
+from cove.inference.model.model_files import locate_model
 from tests.fim_model import write_fim_model
 
 DATA = Path(__file__).parent / "data"

@@ -104,7 +104,7 @@ def special_token_ids() -> dict[str, int]:
     return {text: tokens.index(text) for text in SPECIAL_TOKENS}
 
 
-#: Qwen2.5-Instruct's chat template, short form: what makes a GGUF a chat model for Cove (inference/fitness.py).
+#: Qwen2.5-Instruct's chat template, short form: what makes a GGUF a chat model for Cove (inference/model/fitness.py).
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"

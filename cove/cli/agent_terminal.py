@@ -15,7 +15,7 @@ from pathlib import Path
 from cove.config import find_project_root, load_config
 from cove.daemon_client import DaemonClient, ensure_daemon
 from cove.errors import CoveError
-from cove.inference.fitness import check_agent
+from cove.inference.model.fitness import check_agent
 from cove.protocol.events import (
     METHOD,
     AgentEvent,

@@ -1,5 +1,6 @@
-"""`cove commit-message`: a subject for the staged changes from the completion model (server/commit_messages.py),
-printed, or with `--commit` given to `git commit --edit`, which opens git's editor on it for the user's review."""
+"""`cove commit-message`: a subject for the staged changes from the completion model
+(server/actions/commit_messages.py), printed, or with `--commit` given to `git commit --edit`, which opens git's
+editor on it for the user's review."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from cove.config import find_project_root, load_config
 
 def cmd_commit_message(args: argparse.Namespace) -> int:
     """Write a subject for what is staged in the repository at `args.directory`; print it or commit with it."""
-    from cove.inference.engine import CompletionEngine, WritingRequest
-    from cove.inference.local_model import open_local_model
-    from cove.server.commit_messages import write_commit_message
+    from cove.inference.completion.engine import CompletionEngine, WritingRequest
+    from cove.inference.model.local_model import open_local_model
+    from cove.server.actions.commit_messages import write_commit_message
 
     root = Path(args.directory).resolve()
     config = load_config(find_project_root(root)).config

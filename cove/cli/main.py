@@ -29,7 +29,7 @@ from cove.protocol.params import MemorySearch, MemoryWrite, ShutdownParams, Stat
 
 if TYPE_CHECKING:
     from cove.config import ModelConfig
-    from cove.inference.kv_measure import KvMeasurement
+    from cove.inference.model.kv_measure import KvMeasurement
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     """Print the model's path, assembling the default model first when it is missing."""
-    from cove.inference.model_files import locate_model, verify_default_model
+    from cove.inference.model.model_files import locate_model, verify_default_model
 
     loaded = _config_for(Path.cwd())
     path = locate_model(loaded.config.model, progress=_progress_bar("assembling model"))
@@ -145,8 +145,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 def cmd_complete(args: argparse.Namespace) -> int:
     """Complete the text at FILE:LINE[:COL] as `[routing] complete` says (the local model by default); print it."""
     from cove.cli.project_context import completion_context
-    from cove.inference.engine import CompletionEngine, CompletionRequest
-    from cove.inference.local_model import open_local_model
+    from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+    from cove.inference.model.local_model import open_local_model
 
     position = parse_position(args.position)
     text, offset = read_position(position)
@@ -197,7 +197,7 @@ def _with_multiline(loaded: LoadedConfig, mode: MultilineMode) -> CoveConfig:
 
 def _hosted_here(status: dict[str, Any]) -> str:
     """Which model this folder's project asks the daemon for, the setting that chose it, and whether it is loaded."""
-    from cove.inference.daemon_completions import DaemonCompletions
+    from cove.inference.completion.daemon_completions import DaemonCompletions
     from cove.protocol.params import ModelSpec
     from cove.runtime import daemon_paths
 
@@ -211,8 +211,8 @@ def _hosted_here(status: dict[str, Any]) -> str:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the installation: versions, config files, the model, what runs offline."""
-    from cove.inference.kv_measure import load_measured
-    from cove.inference.model_files import locate_model, verify_default_model
+    from cove.inference.model.kv_measure import load_measured
+    from cove.inference.model.model_files import locate_model, verify_default_model
 
     failures = 0
 
@@ -274,7 +274,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def _report_fitness(config: CoveConfig, path: Path) -> None:
     """What the model can do, per workload: `ok`, `warn` (works, weakly) or `off` (with what would make it work);
     neither is a failure of the installation."""
-    from cove.inference.fitness import agent_fitness, completion_fitness, model_facts
+    from cove.inference.model.fitness import agent_fitness, completion_fitness, model_facts
 
     facts = model_facts(path)
     for fitness in (completion_fitness(facts), agent_fitness(config, facts)):
@@ -288,7 +288,7 @@ def _report_fitness(config: CoveConfig, path: Path) -> None:
 
 def _report_completion_route(config: CoveConfig, report: Callable[[bool, str, str], None]) -> None:
     """Who serves completions: the local model alone, or servers first (each probed: reachable, what, how fast)."""
-    from cove.inference.completion_routing import server_targets
+    from cove.inference.completion.completion_routing import server_targets
     from cove.inference.routing import Slot, chain
 
     targets = chain(config.routing, Slot.COMPLETE)
@@ -333,8 +333,8 @@ def _report_kv_settings(path: Path, config: ModelConfig) -> None:
     computed size, and what the load added to the process's resident memory."""
     from tqdm import tqdm
 
-    from cove.inference.kv_measure import measure_in_child
-    from cove.inference.kv_memory import SETTINGS
+    from cove.inference.model.kv_measure import measure_in_child
+    from cove.inference.model.kv_memory import SETTINGS
 
     contexts = (4096, 16384, 32768)
     print(f"{'':5}kv cache by setting, MiB, each loaded in a fresh process: llama.cpp's KV buffers, computed, x less")
@@ -405,7 +405,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     """Print the acceptance rate of inline suggestions, per day and in all."""
     from cove.runtime import state_directory
-    from cove.server.stats import load, report
+    from cove.server.completion.stats import load, report
 
     path = state_directory() / "stats.json"
     days = load(path)

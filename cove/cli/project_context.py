@@ -19,7 +19,7 @@ from cove.protocol.params import IndexDefinitions, IndexSearch
 
 if TYPE_CHECKING:
     from cove.daemon_client import DaemonClient
-    from cove.inference.engine import WindowContext
+    from cove.inference.completion.engine import WindowContext
 
 #: How long `cove complete` waits for the daemon's index at most, per question.
 INDEX_TIMEOUT_S = 2.0
@@ -30,7 +30,7 @@ def completion_context(
 ) -> WindowContext | None:
     """The context of a completion at `offset` of `path`, by the window's anchor line; None for a file outside any
     project (no folder with `.git` or `.cove` above it)."""
-    from cove.server.workspace_context import WorkspaceContext
+    from cove.server.context.workspace_context import WorkspaceContext
 
     root = find_project_root(path.parent)
     if root is None:

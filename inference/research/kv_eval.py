@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from cove.inference.code_structure import token_ranks
+from cove.inference.model.code_structure import token_ranks
 from cove.inference.research.kv_cache import full_cache
 from cove.inference.research.kv_policies import capacity_for_bytes, compress
 from cove.inference.research.torch_gemma import TorchGemma, prefill

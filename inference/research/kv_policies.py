@@ -12,7 +12,7 @@
 - lines (Cove's own, for code): SnapKV's votes, but kept by whole source lines — a line is as important as its most
   attended token — so that a definition the window points at stays with its value and its neighbours.
 - structure (Cove's own, for code, no attention needed: it runs on llama.cpp too): the code's structure ranks the
-  lines (`cove.inference.code_structure`: comments and distant function bodies lowest; imports, signatures and the
+  lines (`cove.inference.model.code_structure`: comments and distant function bodies lowest; imports, signatures and the
   scopes around the end highest); the lowest rank goes first, furthest back first.
 KIVI-style quantization keeps every token in fewer bits instead; it lives in `kv_quant`. A selection over KIVI-4
 entries (`snapkv+kivi4`, ...) keeps fewer tokens, each in 4 bits.

@@ -147,7 +147,7 @@ class TorchGemma:
     @classmethod
     def load(cls, gguf_path: Path | None = None) -> TorchGemma:
         if gguf_path is None:
-            from cove.inference.model_files import default_model_path
+            from cove.inference.model.model_files import default_model_path
 
             gguf_path = default_model_path()
         config, weights = load_weights(gguf_path)

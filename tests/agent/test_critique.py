@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.agent.critique import review
-from cove.inference.remote import RemoteModel
+from cove.inference.chat.remote import RemoteModel
 from tests.agent.daemon_runs import agent_daemon, approve_all, of_type, run_session
 from tests.agent.test_loop import make_loop, repository
 from tests.scripted.openai_server import completion, executor_requests, scripted_openai_server

@@ -19,7 +19,7 @@ from cove.agent.runner import PlanDecision, RunIO
 from cove.agent.safety import ApprovalMode, Workspace
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import CoveConfig, HooksConfig, ReminderConfig, SandboxConfig
-from cove.inference.remote import RemoteModel
+from cove.inference.chat.remote import RemoteModel
 from cove.protocol.codec import unstructure
 from tests.scripted.openai_server import completion, scripted_openai_server
 

@@ -14,8 +14,8 @@ import pytest
 
 from cove.daemon_client import DaemonClient
 from cove.errors import DaemonError
-from cove.inference.daemon_completions import DaemonCompletions
-from cove.inference.prompt_window import build_window
+from cove.inference.completion.daemon_completions import DaemonCompletions
+from cove.inference.completion.prompt_window import build_window
 from cove.protocol.jobs import CompletionMode, GenerationJob, PromptWindow, StopRule
 from cove.protocol.params import CompleteCancel, CompleteGenerate, CompleteLoad, StatusParams
 from cove.runtime import DaemonPaths

@@ -10,8 +10,8 @@ import llama_cpp
 import pytest
 
 from cove.config import CoveConfig, load_config
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import LocalModel
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.model.local_model import LocalModel
 from tests.conftest import ARGPARSE, JSON_DECODER
 from tests.engine.test_kv_settings import greedy_run
 

@@ -10,8 +10,8 @@ from cove.agent.file_tools import FileTools
 from cove.agent.safety import Workspace
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import ModelConfig
-from cove.inference.constrained import bounded, local_tool_call, tool_call_schema
-from cove.inference.local_model import LocalModel
+from cove.inference.chat.constrained import bounded, local_tool_call, tool_call_schema
+from cove.inference.model.local_model import LocalModel
 
 pytestmark = pytest.mark.model
 

@@ -10,8 +10,8 @@ import pytest
 
 from cove.config import CompletionConfig, ModelConfig
 from cove.errors import Cancelled
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import LocalModel
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.model.local_model import LocalModel
 from cove.protocol.jobs import GenerationJob
 from tests.conftest import ARGPARSE, JSON_DECODER, find_line
 
@@ -129,7 +129,7 @@ def test_a_prefill_interrupted_by_a_newer_keystroke_keeps_what_it_evaluated(mode
 
 
 def _job(engine: CompletionEngine, request: CompletionRequest) -> GenerationJob:
-    from cove.inference.prompt_window import build_window
+    from cove.inference.completion.prompt_window import build_window
     from cove.protocol.jobs import CompletionMode, StopRule
 
     config = engine.config

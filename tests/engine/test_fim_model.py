@@ -16,7 +16,7 @@ import llama_cpp
 import pytest
 
 from cove.config import ModelConfig
-from cove.inference.local_model import LocalModel
+from cove.inference.model.local_model import LocalModel
 from tests.fim_model import special_token_ids, vocabulary, write_fim_model
 
 TOKENS = vocabulary()[0]

@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 from cove.config import CompletionConfig, ModelConfig
-from cove.inference.fim import FimTokens, choose_order
-from cove.inference.llama_server_completions import LlamaServerCompletions
-from cove.inference.local_backend import LocalBackend
-from cove.inference.local_model import LocalModel
-from cove.inference.prompt_window import build_window
+from cove.inference.completion.fim import choose_order
+from cove.inference.completion.llama_server_completions import LlamaServerCompletions
+from cove.inference.completion.local_backend import LocalBackend
+from cove.inference.completion.prompt_window import build_window
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.vocabulary import FimTokens
 from cove.protocol.jobs import CompletionMode, ContextFile, GenerationJob, StopRule
 from tests.fim_model import special_token_ids
 from tests.llama_server import llama_server

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from cove.config import ModelConfig
-from cove.inference.local_model import LocalModel
-from cove.inference.model_files import default_model_path
+from cove.inference.model.local_model import LocalModel
+from cove.inference.model.model_files import default_model_path
 from cove.inference.research.kv_cache import KvCache, WindowStore, full_cache
 from cove.inference.research.kv_eval import Sample, evaluate_sample
 from cove.inference.research.kv_policies import (

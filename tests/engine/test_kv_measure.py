@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cove.config import ModelConfig
-from cove.inference.kv_measure import measure_in_child
+from cove.inference.model.kv_measure import measure_in_child
 
 pytestmark = pytest.mark.model
 

@@ -11,7 +11,7 @@ import pytest
 
 from cove.config import ModelConfig
 from cove.errors import ModelError
-from cove.inference.local_model import LocalModel
+from cove.inference.model.local_model import LocalModel
 from tests.conftest import ARGPARSE
 
 pytestmark = pytest.mark.model

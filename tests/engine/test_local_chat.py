@@ -10,8 +10,8 @@ from cove.agent.file_tools import FileTools
 from cove.agent.safety import Workspace
 from cove.agent.tool_registry import ToolRegistry
 from cove.config import ModelConfig
-from cove.inference.local_chat import LocalChat
-from cove.inference.local_model import LocalModel
+from cove.inference.chat.local_chat import LocalChat
+from cove.inference.model.local_model import LocalModel
 from tests.conftest import ARGPARSE
 
 pytestmark = pytest.mark.model

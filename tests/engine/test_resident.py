@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cove.config import CoveConfig, ModelConfig
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import LocalModel
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.model.local_model import LocalModel
 from cove.inference.resident import Priority, ResidentModel, Turns
 from cove.protocol.jobs import Warmed
 from tests.conftest import ARGPARSE, JSON_DECODER, find_line

@@ -17,12 +17,12 @@ import pytest
 
 from cove.config import CompletionConfig, CoveConfig, ModelConfig, RemoteConfig, RoutingConfig
 from cove.errors import Cancelled
-from cove.inference.completion_routing import RoutedCompletions
-from cove.inference.daemon_completions import DaemonCompletions
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import LocalModel
-from cove.inference.openai_completions import OpenAICompletions
-from cove.inference.prompt_window import build_window
+from cove.inference.completion.completion_routing import RoutedCompletions
+from cove.inference.completion.daemon_completions import DaemonCompletions
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.completion.openai_completions import OpenAICompletions
+from cove.inference.completion.prompt_window import build_window
+from cove.inference.model.local_model import LocalModel
 from cove.protocol.jobs import CompletionMode, GenerationJob, StopRule
 from tests.conftest import ARGPARSE
 from tests.llama_server import decoded_by_slot, free_port, llama_server

@@ -12,8 +12,8 @@ import pytest
 
 from cove.config import CompletionConfig, ModelConfig
 from cove.errors import Cancelled
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import LocalModel
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.model.local_model import LocalModel
 from tests.conftest import ARGPARSE
 
 pytestmark = pytest.mark.model

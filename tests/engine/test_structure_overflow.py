@@ -13,8 +13,8 @@ import pytest
 
 from cove.config import CompletionConfig, ModelConfig
 from cove.errors import ModelError
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_model import SEQ, LocalModel
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.model.local_model import SEQ, LocalModel
 from tests.conftest import ARGPARSE
 
 pytestmark = pytest.mark.model

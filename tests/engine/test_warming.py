@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from cove.config import CompletionConfig, ModelConfig
-from cove.inference.engine import CompletionEngine, CompletionRequest
-from cove.inference.local_backend import WARM_CHUNK_TOKENS
-from cove.inference.local_model import LocalModel
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
+from cove.inference.completion.local_backend import WARM_CHUNK_TOKENS
+from cove.inference.model.local_model import LocalModel
 from tests.conftest import ARGPARSE
 
 pytestmark = pytest.mark.model

@@ -14,7 +14,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from cove.server.actions import apply_edits
+from cove.server.actions.code_actions import apply_edits
 from tests.agent.test_loop import repository
 from tests.fim_model import write_fim_model
 from tests.lsp.harness import cove_server, open_file

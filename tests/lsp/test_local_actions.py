@@ -13,7 +13,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from cove.server.actions import apply_edits
+from cove.server.actions.code_actions import apply_edits
 from tests.lsp.harness import cove_server, open_file
 from tests.lsp.test_agent_actions import Editor
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from lsprotocol import types
 
 from cove.protocol.events import ProposedChange
-from cove.server.actions import apply_edits, line_edits, offered, task_for, workspace_edit
-from cove.server.code_context import ParsedDocuments, scopes_at
+from cove.server.actions.code_actions import apply_edits, line_edits, offered, task_for, workspace_edit
+from cove.server.context.code_context import ParsedDocuments, scopes_at
 
 SOURCE = '''import os
 

@@ -1,7 +1,8 @@
 """The boundaries docs/architecture.md draws: cove/'s core (config, errors, languages, runtime, the daemon client,
 the protocol with the completion job's vocabulary) imports nothing above it; the server reaches the daemon only
 through the shared protocol; inference imports neither the server nor the agent; nothing imports the CLI (the
-command line is a face, like the server). Relative imports count too. And one name per thing: no two classes of the
+command line is a face, like the server). Inside inference/ and server/, the wings keep their order (the
+architecture's table). Relative imports count too. And one name per thing: no two classes of the
 product share a name."""
 
 from __future__ import annotations
@@ -70,6 +71,27 @@ def test_no_module_imports_above_its_layer(files: object, forbidden: tuple[str, 
     }
     crossing = {path: names for path, names in crossing.items() if names}
     assert not crossing, crossing
+
+
+#: Each wing of inference/ and server/ and the wings (or modules) it must not import.
+WING_RULES = {
+    "inference/model": ("cove.inference.completion", "cove.inference.chat", "cove.inference.resident"),
+    "inference/completion": ("cove.inference.chat", "cove.inference.resident"),
+    "inference/chat": ("cove.inference.completion", "cove.inference.resident"),
+    "inference/research": ("cove.inference.completion", "cove.inference.chat", "cove.inference.resident"),
+    "server/context": ("cove.server.completion", "cove.server.actions", "cove.server.app"),
+    "server/completion": ("cove.server.actions", "cove.server.app"),
+}
+
+
+@pytest.mark.parametrize(("wing", "forbidden"), WING_RULES.items(), ids=WING_RULES)
+def test_wings_keep_their_order(wing: str, forbidden: tuple[str, ...]) -> None:
+    crossing = {
+        str(path.relative_to(ROOT)): sorted(name for name in imports_of(path) if name.startswith(forbidden))
+        for path in product_files(wing)
+    }
+    crossing = {path: names for path, names in crossing.items() if names}
+    assert product_files(wing) and not crossing, crossing
 
 
 def test_the_rule_sees_relative_imports() -> None:

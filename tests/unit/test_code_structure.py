@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cove.inference.code_structure import Rank, choose_kept, dropped_spans, line_ranks, token_lines, token_ranks
+from cove.inference.model.code_structure import Rank, choose_kept, dropped_spans, line_ranks, token_lines, token_ranks
 
 SOURCE = '''"""Module doc
 spanning lines."""

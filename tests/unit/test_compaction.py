@@ -11,7 +11,7 @@ from cove.agent.compaction import INVARIANTS_TAG, CompactionPolicy, ContextCompa
 from cove.agent.runner import AgentSession
 from cove.agent.store import MemoryStore
 from cove.config import load_config
-from cove.inference.remote import RemoteModel
+from cove.inference.chat.remote import RemoteModel
 from tests.scripted.openai_server import scripted_openai_server
 
 

@@ -1,6 +1,6 @@
-"""What the configured models can do (inference/fitness.py), from real GGUF headers: the default base model completes
-and cannot serve the agent; a remote server or a local model with a chat template can. `cove doctor` says so, and
-`cove agent` refuses with what to set instead of starting a run that could only answer "..."."""
+"""What the configured models can do (inference/model/fitness.py), from real GGUF headers: the default base model
+completes and cannot serve the agent; a remote server or a local model with a chat template can. `cove doctor` says
+so, and `cove agent` refuses with what to set instead of starting a run that could only answer "..."."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from cove.config import CoveConfig, ModelConfig, RemoteConfig, RoutingConfig
 from cove.errors import ModelError
-from cove.inference.fitness import AGENT_HINT, agent_fitness, check_agent, completion_fitness, model_facts
-from cove.inference.gguf_meta import read_metadata
+from cove.inference.model.fitness import AGENT_HINT, agent_fitness, check_agent, completion_fitness, model_facts
+from cove.inference.model.gguf_meta import read_metadata
 from tests.fim_model import CHAT_TEMPLATE, write_fim_model
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cove.inference.kv_measure import KvMeasurement, ResidentMemory, parse_llama_buffers, resident_memory
+from cove.inference.model.kv_measure import KvMeasurement, ResidentMemory, parse_llama_buffers, resident_memory
 
 LOAD_LOG = """\
 load_tensors:   CPU_Mapped model buffer size =   235.16 MiB

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cove.inference.kv_memory import SETTINGS, cells, kv_bytes, shape_from_metadata
+from cove.inference.model.kv_memory import SETTINGS, cells, kv_bytes, shape_from_metadata
 
 GEMMA3_270M = {
     "general.architecture": "gemma3",

@@ -1,13 +1,13 @@
-"""A generation shared by the keystrokes that type it (server/live_suggestions.py), without a model: what a
+"""A generation shared by the keystrokes that type it (server/completion/live_suggestions.py), without a model: what a
 keystroke says of a generation, and when it is answered from it."""
 
 from __future__ import annotations
 
 import asyncio
 
-from cove.inference.engine import Completion
+from cove.inference.completion.engine import Completion
 from cove.protocol.jobs import CompletionMode
-from cove.server.live_suggestions import LiveSuggestion, Verdict, follow, line_around
+from cove.server.completion.live_suggestions import LiveSuggestion, Verdict, follow, line_around
 
 
 def test_a_keystroke_agrees_waits_or_disagrees() -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 import tree_sitter
 
-from cove.inference.engine import WritingRequest
+from cove.inference.completion.engine import WritingRequest
 from cove.protocol.jobs import CompletionMode, StopRule
-from cove.server.code_context import PYTHON
-from cove.server.commit_messages import changed_lines, clean_subject, commit_request, write_subject
-from cove.server.docstrings import Hole, insert_docstring, layout, one_line_body, write_docstring
-from cove.server.local_actions import where_tests_go
-from cove.server.python_functions import (
+from cove.server.actions.commit_messages import changed_lines, clean_subject, commit_request, write_subject
+from cove.server.actions.docstrings import Hole, insert_docstring, layout, one_line_body, write_docstring
+from cove.server.actions.local_actions import where_tests_go
+from cove.server.actions.test_skeletons import call_accepted, first_argument, module_name
+from cove.server.context.code_context import PYTHON
+from cove.server.context.python_functions import (
     DocstringStyle,
     FileStyle,
     docstring_style,
@@ -25,7 +26,6 @@ from cove.server.python_functions import (
     function_facts,
     parameter_names_in,
 )
-from cove.server.test_skeletons import call_accepted, first_argument, module_name
 
 SOURCE = """class Shelf:
     def put(self, book: str, *rest, at: int = 0, **options) -> int:

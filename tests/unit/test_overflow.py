@@ -3,7 +3,7 @@ that the next keystrokes keep the same, so that what the context holds is reused
 
 from __future__ import annotations
 
-from cove.inference.overflow import StructureOverflow, without_spans
+from cove.inference.model.overflow import StructureOverflow, without_spans
 
 #: A module whose docstring, comments and distant bodies can go; a token is a line here.
 LINES = [

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from cove.config import CompletionConfig
-from cove.inference.engine import CompletionEngine, CompletionRequest
+from cove.inference.completion.engine import CompletionEngine, CompletionRequest
 
 
 def engine() -> CompletionEngine:
@@ -21,10 +21,10 @@ def engine() -> CompletionEngine:
 def test_the_prompt_is_logged_at_debug_level_only(caplog: pytest.LogCaptureFixture) -> None:
     text = "def area(r):\n    return 3.14 * r\n\nprint(area(2))\n"
     request = CompletionRequest("file:///w/shapes.py", text, text.index(" * r"), context=lambda _: "# units.py\n")
-    with caplog.at_level(logging.INFO, logger="cove.inference.engine"):
+    with caplog.at_level(logging.INFO, logger="cove.inference.completion.engine"):
         engine().prompt(request)
     assert not caplog.records
-    with caplog.at_level(logging.DEBUG, logger="cove.inference.engine"):
+    with caplog.at_level(logging.DEBUG, logger="cove.inference.completion.engine"):
         described = engine().prompt(request).describe()
     [record] = caplog.records
     assert record.getMessage() == f"prompt\n{described}"

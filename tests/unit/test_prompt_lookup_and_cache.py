@@ -1,5 +1,5 @@
-from cove.inference.document_states import KvStateCache, SavedSequence
-from cove.inference.prompt_lookup import draft_tokens
+from cove.inference.completion.prompt_lookup import draft_tokens
+from cove.inference.model.document_states import KvStateCache, SavedSequence
 
 
 def test_draft_follows_the_latest_earlier_occurrence() -> None:

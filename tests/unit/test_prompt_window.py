@@ -1,4 +1,4 @@
-from cove.inference.prompt_window import build_window, choose_anchor, line_starts, offset_of
+from cove.inference.completion.prompt_window import build_window, choose_anchor, line_starts, offset_of
 
 TEXT = "".join(f"line number {i}\n" for i in range(200))  # 15-16 characters a line
 

@@ -11,8 +11,8 @@ from cove import languages
 from cove.agent.code_index import CodeIndex
 from cove.config import load_config
 from cove.errors import ConfigError
-from cove.server.recent_code import RING_SIZE, YANK_LINES, RecentCode
-from cove.server.workspace_context import SOURCES, WorkspaceContext
+from cove.server.context.recent_code import RING_SIZE, YANK_LINES, RecentCode
+from cove.server.context.workspace_context import SOURCES, WorkspaceContext
 
 RETRY = '''"""Retrying with backoff."""
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cove.errors import ModelError
+from cove.inference.chat.remote import RemoteModel
 from cove.inference.http_endpoint import is_loopback
-from cove.inference.remote import RemoteModel
 from tests.scripted.openai_server import completion, scripted_openai_server
 
 

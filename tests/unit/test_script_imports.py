@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cove.server.script_imports import Binding, parse_script_imports, resolve_specifier, statement_lines
-from cove.server.workspace_context import WorkspaceContext
+from cove.server.context.script_imports import Binding, parse_script_imports, resolve_specifier, statement_lines
+from cove.server.context.workspace_context import WorkspaceContext
 
 CLIENT_TS = """import { EventEmitter } from "events";
 

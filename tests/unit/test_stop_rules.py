@@ -1,6 +1,6 @@
 import pytest
 
-from cove.inference.stop_rules import choose_mode, trim_suffix_overlap
+from cove.inference.completion.stop_rules import choose_mode, trim_suffix_overlap
 from cove.protocol.jobs import CompletionMode, StopRule
 
 LINE, BLOCK = CompletionMode.LINE, CompletionMode.BLOCK

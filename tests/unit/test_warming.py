@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cove.inference.openai_completions import OpenAICompletions
-from cove.inference.prompt_window import build_window
+from cove.inference.completion.openai_completions import OpenAICompletions
+from cove.inference.completion.prompt_window import build_window
 from cove.protocol.jobs import CompletionMode, GenerationJob, StopRule, Warmed
-from cove.server.warming import IdleWarming, WarmJob, WarmWork
+from cove.server.completion.warming import IdleWarming, WarmJob, WarmWork
 
 
 class Prefill:

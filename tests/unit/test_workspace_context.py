@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from cove.server.stats import SuggestionStats, load, report
-from cove.server.workspace_context import WorkspaceContext
+from cove.server.completion.stats import SuggestionStats, load, report
+from cove.server.context.workspace_context import WorkspaceContext
 
 HELPERS = '''"""Helpers."""
 import re

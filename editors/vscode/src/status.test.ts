@@ -11,7 +11,7 @@ import {
   type CompletionStatus,
 } from "./status";
 
-// What server/completions.py `CompletionService.status` answers, wrapped as `cove.status` returns it.
+// What server/completion/completions.py `CompletionService.status` answers, wrapped as `cove.status` returns it.
 const LOCAL = "the local model (gemma-3-270m-q4_k_m.gguf, 18 layers)";
 const REMOTE = "qwen at http://127.0.0.1:8080/v1 (OpenAI-compatible /completions)";
 const local = { name: "local", description: LOCAL, state: "ready", reason: "" };
