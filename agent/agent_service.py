@@ -168,7 +168,7 @@ class AgentService:
 
         def emit(event: AgentEvent) -> None:
             try:
-                if event.type != "delta":  # pieces of a reply are streamed; the transcript keeps the whole reply
+                if event.type not in ("delta", "tool_start", "tool_output"):  # the transcript keeps the whole
                     self.store.append_message(session.session_id, *_transcript_entry(event))
             except CoveError as err:
                 logger.warning("transcript not written: %s", err)

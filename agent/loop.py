@@ -40,10 +40,12 @@ from cove.protocol.events import (
     AssistantReply,
     Compacted,
     Delta,
+    ProposedChange,
     ReminderShown,
     RunWarning,
     TodosChanged,
     ToolCalled,
+    ToolStarted,
 )
 
 #: Who the model is told refused a call the user was asked about and declined.
@@ -204,6 +206,8 @@ class AgentLoop:
         spec = self.tools.specs.get(call.name)
         read_only = spec.read_only if spec else True
         error: str | None = None
+        self.on_event(ToolStarted(call.name, call.arguments, spec.kind if spec else "other"))
+        changed_from = len(self.tools.file_tools.history)
         try:
             if call.error is not None:
                 raise ToolError(f"invalid arguments for {call.name}: {call.error}; send valid JSON")
@@ -232,7 +236,11 @@ class AgentLoop:
             )
         if call.name == "run_command":
             self.last_command = f"$ {call.arguments.get('command', '')}\n{output}"
-        self.on_event(ToolCalled(call.name, call.arguments, output, error))
+        changes = [
+            ProposedChange(self.tools.workspace.relative(change.path), change.before, change.after)
+            for change in self.tools.file_tools.history[changed_from:]
+        ]
+        self.on_event(ToolCalled(call.name, call.arguments, output, error, changes or None))
         for reminder in reminders:
             self.on_event(ReminderShown(reminder.type.value, reminder.level.value, reminder.text))
         notes = "\n".join(r.as_message()["content"] for r in reminders)

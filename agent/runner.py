@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cove.agent.checkpoints import Checkpoints
+from cove.agent.command_tool import CommandWatch
 from cove.agent.compaction import CompactionPolicy, ContextCompactor, Turn
 from cove.agent.critique import review
 from cove.agent.file_tools import FileTools, ToolError
@@ -39,6 +40,7 @@ from cove.protocol.events import (
     RouteChosen,
     RunWarning,
     TodosChanged,
+    ToolOutput,
 )
 
 PLANNER_SYSTEM = (
@@ -163,7 +165,9 @@ class AgentSession:
         relative = self.file_tools.workspace.relative
         return [ProposedChange(relative(c.path), c.before, c.after) for c in self.file_tools.proposed()]
 
-    def registry(self, mcp: McpTools | None = None, sandbox: Sandbox | None = None) -> ToolRegistry:
+    def registry(
+        self, mcp: McpTools | None = None, sandbox: Sandbox | None = None, watch: CommandWatch | None = None
+    ) -> ToolRegistry:
         project = str(self.root)
 
         def memory_search(query: str) -> str:
@@ -188,7 +192,7 @@ class AgentSession:
         if self.code_search is not None:
             code_search = self.code_search
             extra["search_code"] = lambda query, limit=10: code_search(self.root, query, limit)
-        registry = ToolRegistry(self.file_tools, self.todos, extra, sandbox=sandbox)
+        registry = ToolRegistry(self.file_tools, self.todos, extra, sandbox=sandbox, watch=watch)
         for spec in mcp.specs.values() if mcp else ():
             registry.add(spec, functools.partial(_call_mcp, mcp, spec.name))
         return registry
@@ -230,7 +234,7 @@ def run_task(
         io.on_event(RunWarning(failure))
     try:
         if read_only:
-            registry = session.registry(mcp, sandbox).restricted(read_only=True)
+            registry = session.registry(mcp, sandbox, _watch(io)).restricted(read_only=True)
             reminders = ReminderEngine(config.reminders)
             loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, unconfined=unconfined)
             loop.settings.checkpoint = checkpoint
@@ -245,6 +249,11 @@ def run_task(
         if mcp is not None:
             mcp.close()
         observe_hook(config.hooks, "session_end", {"session_id": session.session_id}, root, io.on_event)
+
+
+def _watch(io: RunIO) -> CommandWatch:
+    """A run's watch over its commands: killed when the run is cancelled, their output streamed as events."""
+    return CommandWatch(io.cancelled, lambda text: io.on_event(ToolOutput(text)))
 
 
 def _checkpointer(session: AgentSession, io: RunIO) -> Callable[[int, str], None]:
@@ -326,7 +335,7 @@ def _plan(
     mcp: McpTools | None,
     sandbox: Sandbox | None,
 ) -> tuple[str, LoopResult | None]:
-    registry = session.registry(mcp, sandbox).restricted(read_only=True)
+    registry = session.registry(mcp, sandbox, _watch(io)).restricted(read_only=True)
     request = task
     for revision in range(MAX_PLAN_REVISIONS + 1):
         loop = _loop(config, session, Slot.PLAN, io, models, mode, registry, ReminderEngine(config.reminders))
@@ -368,7 +377,7 @@ def _execute(
         approved = reminders.feed(PlanApproved(plan))
         brief = "\n\n".join([task, f"The approved plan:\n{plan}", *(r.as_message()["content"] for r in approved)])
         io.on_event(TodosChanged(session.todos.render(), len(session.todos.open_items())))
-    registry = session.registry(mcp, sandbox)
+    registry = session.registry(mcp, sandbox, _watch(io))
     loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, True, unconfined)
     loop.settings.checkpoint = checkpoint
     return loop.run(EXECUTOR_SYSTEM, brief, plan)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from cove.agent.command_tool import run_command
+from cove.agent.command_tool import CommandWatch, run_command
 from cove.agent.file_tools import FileTools, ToolError
 from cove.agent.sandbox import Sandbox
 from cove.agent.search_tools import find_symbol, list_files, list_symbols, search
@@ -38,6 +38,8 @@ class ToolSpec:
     required: tuple[str, ...]
     read_only: bool
     core: bool
+    #: What the tool does, as editors group tool calls (ACP's tool kinds: read, edit, search, execute, think, ...).
+    kind: str = "other"
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema."""
@@ -71,7 +73,9 @@ def load_specs() -> dict[str, ToolSpec]:
     """Every tool's spec, from the package's tools.toml."""
     data = tomllib.loads(files("cove.agent").joinpath("tools.toml").read_text(encoding="utf-8"))
     return {
-        name: ToolSpec(name, d["description"], d["parameters"], tuple(d["required"]), d["read_only"], d["core"])
+        name: ToolSpec(
+            name, d["description"], d["parameters"], tuple(d["required"]), d["read_only"], d["core"], d["kind"]
+        )
         for name, d in data.items()
     }
 
@@ -86,8 +90,10 @@ class ToolRegistry:
         todos: TodoList | None = None,
         extra: dict[str, Callable[..., str]] | None = None,
         sandbox: Sandbox | None = None,
+        watch: CommandWatch | None = None,
     ) -> None:
-        """`sandbox`: where run_command runs its commands (None: unconfined)."""
+        """`sandbox`: where run_command runs its commands (None: unconfined); `watch`: who sees their output and
+        may kill them (a cancelled run)."""
         self.discovered: set[str] = set()
         self.todos = todos if todos is not None else TodoList()
         workspace = self.workspace = file_tools.workspace
@@ -102,7 +108,7 @@ class ToolRegistry:
             "list_symbols": lambda path: list_symbols(workspace, path),
             "find_symbol": lambda name: find_symbol(workspace, name),
             "run_command": lambda command, cwd=".", timeout_s=120: run_command(
-                workspace, command, cwd, timeout_s, sandbox=sandbox
+                workspace, command, cwd, timeout_s, sandbox=sandbox, watch=watch or CommandWatch()
             ),
             "search_tools": self.search_tools,
             "todo_write": self.todos.write,

@@ -52,14 +52,44 @@ class AssistantReply(AgentEvent):
 
 
 @dataclass(frozen=True)
+class ToolStarted(AgentEvent):
+    """A tool call about to run (asked for approval first where it must be): what it is (`kind`: read, edit, search,
+    execute, think, fetch or other, as the Agent Client Protocol names them). Its `ToolCalled` follows."""
+
+    type = "tool_start"
+    tool: str
+    arguments: dict[str, Any]
+    kind: str = "other"
+
+
+@dataclass(frozen=True)
+class ToolOutput(AgentEvent):
+    """A piece of a running command's output, as it comes (the whole output is in its `ToolCalled`)."""
+
+    type = "tool_output"
+    text: str
+
+
+@dataclass(frozen=True)
+class ProposedChange:
+    """A file change, by its path in the workspace (`before` None: a new file): made by a tool call, or kept by a
+    `propose` run for the editor to apply."""
+
+    path: str
+    before: str | None
+    after: str
+
+
+@dataclass(frozen=True)
 class ToolCalled(AgentEvent):
-    """A tool call and its output (`error` when it failed or was refused)."""
+    """A tool call and its output (`error` when it failed or was refused), and the files it changed."""
 
     type = "tool"
     tool: str
     arguments: dict[str, Any]
     output: str
     error: str | None = None
+    changes: list[ProposedChange] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,15 +165,6 @@ class DecisionNeeded(AgentEvent):
 
 
 @dataclass(frozen=True)
-class ProposedChange:
-    """A file change a `propose` run kept for the editor to apply (`before` None: a new file)."""
-
-    path: str
-    before: str | None
-    after: str
-
-
-@dataclass(frozen=True)
 class Finished(AgentEvent):
     """The run ended: "answered", "max_steps", "todos_open", "cancelled", "no_plan", "plan_rejected" or "error"."""
 
@@ -169,6 +190,8 @@ EVENT_TYPES: dict[str, type[AgentEvent]] = {
         RouteChosen,
         Delta,
         AssistantReply,
+        ToolStarted,
+        ToolOutput,
         ToolCalled,
         ReminderShown,
         PlanWritten,
