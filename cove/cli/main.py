@@ -112,6 +112,13 @@ def _config_for(start: Path) -> LoadedConfig:
     return load_config(find_project_root(start))
 
 
+def cmd_acp(args: argparse.Namespace) -> int:
+    """Serve the Agent Client Protocol over stdin/stdout: the editor starts this in the project's folder."""
+    from cove.acp.face import main as serve_acp
+
+    return serve_acp()
+
+
 def cmd_lsp(args: argparse.Namespace) -> int:
     """Serve the Language Server Protocol over stdin/stdout."""
     import logging
@@ -432,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     lsp.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     lsp.add_argument("--log-file", help="write the log here instead of stderr")
     lsp.set_defaults(run=cmd_lsp)
+    agent_protocol = sub.add_parser("acp", help="serve the Agent Client Protocol over stdio (Zed, JetBrains, ...)")
+    agent_protocol.set_defaults(run=cmd_acp)
     complete = sub.add_parser("complete", help="complete the code at FILE:LINE[:COL] with the local model")
     complete.add_argument("position", metavar="FILE:LINE[:COL]")
     complete.add_argument("--multiline", choices=["auto", "never", "always"], help="override completion.multiline")

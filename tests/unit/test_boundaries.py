@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The package each top-level folder is (pyproject.toml's package-dir).
 PACKAGES = {"cove": "cove", "server": "cove.server", "agent": "cove.agent", "inference": "cove.inference"}
 #: The command line (cove/cli/): a face, which may import anything below it.
-ABOVE_CORE = ("cove.server", "cove.agent", "cove.inference", "cove.cli")
+ABOVE_CORE = ("cove.server", "cove.agent", "cove.inference", "cove.cli", "cove.acp")
 
 
 def module_of(path: Path) -> str:
@@ -49,8 +49,12 @@ def product_files(*folders: str) -> list[Path]:
     return [path for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))]
 
 
+#: The faces inside cove/: the command line and the Agent Client Protocol agent.
+FACES = ("cli", "acp")
+
+
 def core_files() -> list[Path]:
-    return [path for path in product_files("cove") if not path.is_relative_to(ROOT / "cove" / "cli")]
+    return [path for path in product_files("cove") if not any(path.is_relative_to(ROOT / "cove" / f) for f in FACES)]
 
 
 @pytest.mark.parametrize(
@@ -60,8 +64,10 @@ def core_files() -> list[Path]:
         (lambda: product_files("server"), ("cove.agent", *ABOVE_CORE[3:])),
         (lambda: product_files("inference"), ("cove.agent", "cove.server", *ABOVE_CORE[3:])),
         (lambda: product_files("agent"), ("cove.server", *ABOVE_CORE[3:])),
+        # A face of the daemon, like the server: it reaches the host only through the protocol.
+        (lambda: product_files("cove/acp"), ("cove.server", "cove.agent", "cove.inference", "cove.cli")),
     ],
-    ids=["core", "server", "inference", "agent"],
+    ids=["core", "server", "inference", "agent", "acp"],
 )
 def test_no_module_imports_above_its_layer(files: object, forbidden: tuple[str, ...]) -> None:
     assert callable(files)
