@@ -33,6 +33,7 @@ from cove.protocol.events import (
     AgentEvent,
     AssistantReply,
     DecisionNeeded,
+    FileWanted,
     Finished,
     PlanWritten,
     ReminderShown,
@@ -40,12 +41,14 @@ from cove.protocol.events import (
     event_params,
 )
 from cove.protocol.framing import ProtocolError
-from cove.protocol.params import AgentCancel, AgentDecide, AgentRun, AgentUndo
+from cove.protocol.params import AgentCancel, AgentDecide, AgentFile, AgentRun, AgentUndo
 
 logger = logging.getLogger(__name__)
 
 #: Seconds a run waits for the user's decision on a tool call or a plan before taking it as a refusal.
 DECISION_TIMEOUT_S = 900.0
+#: Seconds a run waits for its client's text of a file (`client_files`) before reading the disk.
+FILE_TIMEOUT_S = 30.0
 
 #: Tools whose changes, in a `propose` run, are only proposals (the user reviews them in the editor): not asked.
 PROPOSED_TOOLS = frozenset({"edit_file", "write_file", "undo"})
@@ -60,6 +63,7 @@ class Run:
         self.cancel = threading.Event()
         self.inbox: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.pending: dict[int, tuple[threading.Event, list[PlanDecision]]] = {}
+        self.files: dict[int, tuple[threading.Event, list[str | None]]] = {}
         self.done = False
 
     def decide(self, request_id: int, decision: PlanDecision) -> None:
@@ -68,6 +72,21 @@ class Run:
             raise ProtocolError(f"no decision {request_id} is pending in this run", INVALID_PARAMS)
         waiting[1].append(decision)
         waiting[0].set()
+
+    def provide(self, request_id: int, text: str | None) -> None:
+        waiting = self.files.get(request_id)
+        if waiting is None:
+            raise ProtocolError(f"no file {request_id} is wanted in this run", INVALID_PARAMS)
+        waiting[1].append(text)
+        waiting[0].set()
+
+    def wait(self, answered: threading.Event, timeout_s: float) -> bool:
+        """Wait for an answer until the run is cancelled or `timeout_s` passes; whether it came."""
+        deadline = time.monotonic() + timeout_s
+        while not answered.wait(0.2):
+            if self.cancel.is_set() or time.monotonic() > deadline:
+                return False
+        return True
 
     def drain(self) -> list[Event]:
         events: list[Event] = []
@@ -103,6 +122,7 @@ class AgentService:
         return [
             Method(AgentRun, self._run),
             Method(AgentDecide, self._decide),
+            Method(AgentFile, self._file),
             Method(AgentCancel, self._cancel),
             Method(AgentUndo, self._undo),
         ]
@@ -168,7 +188,7 @@ class AgentService:
 
         def emit(event: AgentEvent) -> None:
             try:
-                if event.type not in ("delta", "tool_start", "tool_output"):  # the transcript keeps the whole
+                if event.type not in ("delta", "tool_start", "tool_output", "file_wanted"):  # kept whole, or not kept
                     self.store.append_message(session.session_id, *_transcript_entry(event))
             except CoveError as err:
                 logger.warning("transcript not written: %s", err)
@@ -180,14 +200,23 @@ class AgentService:
             answer: list[PlanDecision] = []
             run.pending[request_id] = (answered, answer)
             emit(DecisionNeeded(request_id, kind, **data))
-            deadline = time.monotonic() + DECISION_TIMEOUT_S
             try:
-                while not answered.wait(0.2):
-                    if run.cancel.is_set() or time.monotonic() > deadline:
-                        return PlanDecision(False)
+                return answer[0] if run.wait(answered, DECISION_TIMEOUT_S) else PlanDecision(False)
             finally:
                 run.pending.pop(request_id, None)
-            return answer[0]
+
+        def read_from_client(target: Path) -> str | None:
+            request_id = next(self._ids)
+            answered = threading.Event()
+            answer: list[str | None] = []
+            run.files[request_id] = (answered, answer)
+            emit(FileWanted(request_id, session.file_tools.workspace.relative(target)))
+            try:
+                return answer[0] if run.wait(answered, FILE_TIMEOUT_S) else None
+            finally:
+                run.files.pop(request_id, None)
+
+        session.file_tools.reader = read_from_client if params.client_files else None
 
         io = RunIO(
             on_event=emit,
@@ -219,6 +248,13 @@ class AgentService:
             raise ProtocolError(f"session {params.session_id!r} has no run in progress", INVALID_PARAMS)
         run.decide(params.request_id, PlanDecision(params.approve, params.feedback))
         return {"request_id": params.request_id, "approved": params.approve}
+
+    async def _file(self, client: Any, params: AgentFile) -> dict[str, Any]:
+        run = self.runs.get(params.session_id)
+        if run is None or run.done:
+            raise ProtocolError(f"session {params.session_id!r} has no run in progress", INVALID_PARAMS)
+        run.provide(params.request_id, params.text)
+        return {"request_id": params.request_id}
 
     async def _cancel(self, client: Any, params: AgentCancel) -> dict[str, Any]:
         run = self.runs.get(params.session_id)

@@ -7,6 +7,7 @@ in a read). Failures raise `ToolError` with a message that says what to do inste
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,8 @@ class FileTools:
     history: list[FileChange] = field(default_factory=list)
     overlay: dict[Path, str] = field(default_factory=dict)
     propose: bool = False
+    #: Where a file is read first when it is not in the overlay (an editor's buffers: None from it reads the disk).
+    reader: Callable[[Path], str | None] | None = None
 
     def read_file(self, path: str, start: int = 1, end: int | None = None) -> str:
         """Lines `start`..`end` (1-based, inclusive) of a text file, numbered."""
@@ -109,6 +112,8 @@ class FileTools:
     def _text(self, target: Path) -> str:
         if target in self.overlay:
             return self.overlay[target]
+        if self.reader is not None and (text := self.reader(target)) is not None:
+            return text
         return target.read_text(encoding="utf-8", errors="replace")
 
     def _store(self, target: Path, text: str) -> None:

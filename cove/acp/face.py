@@ -30,10 +30,11 @@ from cove.config import load_config
 from cove.daemon_link import DaemonLink
 from cove.errors import ConfigError, CoveError, DaemonError, InputError
 from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS
-from cove.protocol.events import AgentEvent, DecisionNeeded, Finished
+from cove.protocol.events import AgentEvent, DecisionNeeded, FileWanted, Finished
 from cove.protocol.params import (
     AgentCancel,
     AgentDecide,
+    AgentFile,
     AgentRun,
     AgentUndo,
     CheckpointList,
@@ -147,7 +148,11 @@ class CoveAgent:
         while not events.empty():  # what a finished run left behind
             events.get_nowait()
         settings = {"mcp": {"servers": list(session.mcp_servers)}} if session.mcp_servers else None
-        await self._call(AgentRun(session_id, asked.text, mode=session.mode, overlay=asked.overlay, settings=settings))
+        reads = bool(self.capabilities.fs and self.capabilities.fs.read_text_file)
+        run = AgentRun(
+            session_id, asked.text, mode=session.mode, overlay=asked.overlay, settings=settings, client_files=reads
+        )
+        await self._call(run)
         story = Story(session.root)
         while True:
             event = await events.get()
@@ -155,6 +160,9 @@ class CoveAgent:
                 return await self._finish(session_id, event)
             if isinstance(event, DecisionNeeded):
                 await self._decide(session, story, event)
+                continue
+            if isinstance(event, FileWanted):
+                await self._serve_file(session, event)
                 continue
             for update in story.updates(event):
                 await self.client.session_update(session_id=session_id, update=update)
@@ -203,6 +211,21 @@ class CoveAgent:
         if chosen == ALLOW_ALWAYS:
             session.allowed.add(key)
         await self._call(AgentDecide(session.session_id, event.request_id, chosen in (ALLOW_ONCE, ALLOW_ALWAYS)))
+
+    async def _serve_file(self, session: FaceSession, event: FileWanted) -> None:
+        """A file the run reads, as the client has it (an unsaved buffer wins over the disk); None: the disk."""
+        text: str | None = None
+        try:
+            answer = await self.client.read_text_file(
+                session_id=session.session_id, path=str(session.root / event.path)
+            )
+            text = answer.content
+        except acp.RequestError as err:  # not open, or not a text file: the daemon reads the disk
+            logger.info("the client did not give %s: %s", event.path, err)
+        try:
+            await self.link.call(AgentFile(session.session_id, event.request_id, text))
+        except DaemonError as err:  # the run ended meanwhile (cancelled)
+            logger.info("the file %s was not taken: %s", event.path, err)
 
     async def _mirror(self, session_id: str, event: AgentEvent) -> None:
         """A file the agent changed, written to the client's buffer too where it edits files (the editor shows it)."""

@@ -71,6 +71,16 @@ class ToolOutput(AgentEvent):
 
 
 @dataclass(frozen=True)
+class FileWanted(AgentEvent):
+    """A run started with `client_files` reads a file (`path`, in the workspace): the client answers with agent/file
+    and `request_id` (its buffer's text, or None for the disk); without an answer in a while the disk is read."""
+
+    type = "file_wanted"
+    request_id: int
+    path: str
+
+
+@dataclass(frozen=True)
 class ProposedChange:
     """A file change, by its path in the workspace (`before` None: a new file): made by a tool call, or kept by a
     `propose` run for the editor to apply."""
@@ -201,6 +211,7 @@ EVENT_TYPES: dict[str, type[AgentEvent]] = {
         RunWarning,
         HookFailed,
         DecisionNeeded,
+        FileWanted,
         Finished,
         MessageAdded,
     )

@@ -151,6 +151,9 @@ class AgentRun(Params):
     propose: bool = False
     #: Texts that win over the disk, by path (an editor's unsaved buffers).
     overlay: dict[str, str] | None = None
+    #: The run's file reads go to this client first (`file_wanted` events, answered with agent/file): an editor
+    #: whose buffers the agent should see, unsaved ones included.
+    client_files: bool = False
     #: The editor's settings (the shape of config.toml, e.g. {"agent": {"mode": "ask"}}), over the project's.
     settings: dict[str, Any] | None = None
     #: Run even when no model fit for the agent is configured (a base model without a chat template): for
@@ -184,6 +187,16 @@ class AgentDecide(Params):
     approve: bool
     #: For a rejected plan: what to change; the planner revises the plan with it.
     feedback: str = ""
+
+
+@dataclass(frozen=True)
+class AgentFile(Params):
+    """The answer to a `file_wanted` event: the file's text as the client has it, or None to read the disk."""
+
+    method = "agent/file"
+    session_id: str
+    request_id: int
+    text: str | None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ tools, bubblewrap around commands, checkpoints.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,13 +34,8 @@ def scripted(request: pytest.FixtureRequest) -> Iterator[ScriptedOpenAIServer]:
 
 def env_for(agent_env: dict[str, str], server: ScriptedOpenAIServer, **settings: str) -> dict[str, str]:
     """The agent's model is the scripted server; the run starts executing at once unless a test plans first."""
-    return dict(
-        agent_env,
-        COVE_REMOTE_BASE_URL=server.url,
-        COVE_REMOTE_MODEL="scripted",
-        COVE_AGENT_PLAN_FIRST="false",
-        **settings,
-    )
+    scripted = {"COVE_REMOTE_BASE_URL": server.url, "COVE_REMOTE_MODEL": "scripted", "COVE_AGENT_PLAN_FIRST": "false"}
+    return agent_env | scripted | settings
 
 
 async def new_session(conn: Any, root: Path, **params: Any) -> schema.NewSessionResponse:
@@ -252,3 +248,82 @@ async def test_the_mode_chosen_in_the_client_holds_for_the_next_turn(
         await conn.set_session_mode(session_id=session.session_id, mode_id="full-auto")
         await prompt(conn, session.session_id, acp.text_block("Fix add() in calc.py."))
     assert client.permissions == [] and (root / "calc.py").read_text() == FIXED
+
+
+UNSAVED = "def add(a, b):\n    # checked in the editor, not saved yet\n    return a - b\n"
+READ_THEN_EDIT = [
+    call("read_file", path="calc.py"),
+    call("edit_file", path="calc.py", old_text="a - b", new_text="a + b"),
+    completion("Fixed the buffer."),
+]
+
+
+@pytest.mark.parametrize("scripted", [READ_THEN_EDIT], indirect=True)
+async def test_the_clients_unsaved_buffer_is_what_the_agent_reads_and_edits(
+    tmp_path: Path, agent_env: dict[str, str], scripted: ScriptedOpenAIServer
+) -> None:
+    root = repository(tmp_path)
+    path = str(root / "calc.py")
+    client = RecordingClient(buffers={path: UNSAVED})
+    async with cove_acp(client, env_for(agent_env, scripted, COVE_AGENT_MODE="full-auto"), root) as conn:
+        session = await new_session(conn, root)
+        await prompt(conn, session.session_id, acp.text_block("Fix add()."))
+    assert path in client.reads, "the file was asked of the client (fs/read_text_file)"
+    read, edited = [u for u in client.of("tool_call_update") if u.status == "completed"]
+    assert "checked in the editor, not saved yet" in read.content[0].content.text
+    (diff,) = edited.content
+    assert diff.old_text == UNSAVED and diff.new_text == UNSAVED.replace("a - b", "a + b")
+    assert client.buffers[path] == UNSAVED.replace("a - b", "a + b"), "the edit reached the editor's buffer"
+
+
+PLAN_ITEMS = ("Change `a - b` to `a + b` in calc.py", "Say it is done")
+PLAN = f"1. {PLAN_ITEMS[0]}\n2. {PLAN_ITEMS[1]}"
+PLANNED = [
+    completion(PLAN),  # the planner
+    call("edit_file", path="calc.py", old_text="a - b", new_text="a + b"),
+    call("todo_write", items=[{"text": t, "status": "done"} for t in PLAN_ITEMS]),
+    completion("Done."),
+]
+
+
+@pytest.mark.parametrize("scripted", [PLANNED], indirect=True)
+async def test_a_plan_is_shown_and_approved_through_the_permission_prompt(
+    tmp_path: Path, agent_env: dict[str, str], scripted: ScriptedOpenAIServer
+) -> None:
+    root = repository(tmp_path)
+    client = RecordingClient(answers=["allow-once", "allow-once"])  # the plan, then the edit
+    env = env_for(agent_env, scripted, COVE_AGENT_PLAN_FIRST="true")
+    async with cove_acp(client, env, root) as conn:
+        session = await new_session(conn, root)
+        done = await prompt(conn, session.session_id, acp.text_block("Fix add() in calc.py."))
+    assert done.stop_reason == "end_turn" and (root / "calc.py").read_text() == FIXED
+    (asked, options), (edit, _) = client.permissions
+    assert edit.tool_call_id == client.of("tool_call")[0].tool_call_id
+    assert asked.title == "Approve the plan" and PLAN in asked.content[0].content.text
+    assert [o.option_id for o in options] == ["allow-once", "reject"]
+    plans = client.of("plan")
+    assert [e.content for e in plans[0].entries] == list(PLAN_ITEMS)
+    assert [e.status for e in plans[-1].entries] == ["completed", "completed"], "the todo list, done"
+
+
+MCP_SERVER = Path(__file__).parent.parent / "data" / "mcp_tickets_server.py"
+TICKET = [
+    call("search_tools", query="look up a ticket in the issue tracker"),
+    call("mcp__tickets__lookup_ticket", number=7),
+    completion("Ticket 7 is about trailing commas."),
+]
+
+
+@pytest.mark.parametrize("scripted", [TICKET], indirect=True)
+async def test_the_clients_mcp_server_joins_the_sessions_tools(
+    tmp_path: Path, agent_env: dict[str, str], scripted: ScriptedOpenAIServer
+) -> None:
+    root = repository(tmp_path)
+    client = RecordingClient()
+    server = schema.McpServerStdio(name="tickets", command=sys.executable, args=[str(MCP_SERVER)], env=[])
+    async with cove_acp(client, env_for(agent_env, scripted, COVE_SANDBOX_MCP="false"), root) as conn:
+        session = await asyncio.wait_for(conn.new_session(cwd=str(root), mcp_servers=[server]), 60)
+        await prompt(conn, session.session_id, acp.text_block("What is ticket 7?"))
+    found, looked_up = [u for u in client.of("tool_call_update") if u.status == "completed"]
+    assert "mcp__tickets__lookup_ticket" in found.content[0].content.text
+    assert looked_up.content[0].content.text == "ticket 7: the parser drops trailing commas"
