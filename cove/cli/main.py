@@ -275,7 +275,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(offline_line(loaded.config))
     print(sandbox_status(loaded.config.sandbox))
     print(f"index      {index_command.doctor_line(loaded.project_root, daemon_paths().data)}")
+    _report_acp(loaded.config)
     return 1 if failures else 0
+
+
+def _report_acp(config: CoveConfig) -> None:
+    """The Agent Client Protocol face: what an editor runs, and whether its runs can start with these settings."""
+    import shutil
+
+    from acp import PROTOCOL_VERSION
+
+    from cove.inference.model.fitness import check_agent
+
+    fitness = check_agent(config)
+    running = Path(sys.argv[0])
+    command = (
+        str(running.resolve()) if running.name == "cove" else shutil.which("cove") or f"{sys.executable} -m cove.cli"
+    )
+    detail = (
+        f"`{command} acp` serves the Agent Client Protocol v{PROTOCOL_VERSION} "
+        f"(agent-client-protocol {_version('agent-client-protocol')}) to Zed, JetBrains, Neovim, Emacs (docs/acp.md)"
+    )
+    print(
+        f"{'ok ' if fitness.fit else 'off '} acp        {detail}"
+        + ("" if fitness.fit else f"\n{'':15}its prompts are refused until {fitness.hint}")
+    )
 
 
 def _report_fitness(config: CoveConfig, path: Path) -> None:

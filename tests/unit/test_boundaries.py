@@ -113,3 +113,13 @@ def test_no_two_classes_of_the_product_share_a_name() -> None:
             if isinstance(node, ast.ClassDef):
                 defined[node.name].append(str(path.relative_to(ROOT)))
     assert not {name: paths for name, paths in defined.items() if len(paths) > 1}
+
+
+def test_the_architecture_doc_names_every_module_of_the_product() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    unnamed = [
+        str(path.relative_to(ROOT))
+        for path in product_files("cove", "server", "agent", "inference")
+        if path.name not in ("__init__.py", "__main__.py") and f"`{path.name}`" not in doc
+    ]
+    assert not unnamed, f"docs/architecture.md does not say where these belong: {unnamed}"

@@ -105,6 +105,10 @@ def test_model_and_doctor_report_a_healthy_install(clean_env: dict[str, str]) ->
         "note offline    reaches beyond this machine: execute, plan, critique to https://models.example.com/v1 "
         "(refused: [remote] offline = true); events to the MQTT broker broker.example.com:1883" in reaching.stdout
     ), reaching.stdout
+    # The ACP face: the command editors run, and why its prompts are refused with only the base model.
+    assert "off  acp        `" in doctor.stdout and " acp` serves the Agent Client Protocol v1" in doctor.stdout
+    assert "its prompts are refused until" in doctor.stdout
+    assert "ok  acp        `" in reaching.stdout, "a remote chat model serves the agent"
     # The sandbox: how commands are confined here, or why they cannot be and what then happens.
     if unavailable():  # one outcome per machine: this one's
         assert "every agent command will be asked for" in doctor.stdout, doctor.stdout
