@@ -24,9 +24,10 @@ from acp import schema
 from acp.helpers import update_agent_message_text, update_available_commands, update_tool_call
 
 from cove import __version__
+from cove.acp.choices import MODEL, MODES, default_model, model_option, models, modes, run_settings
 from cove.acp.stdio import guarded_stdio
 from cove.acp.updates import STOP_REASONS, Story, read_prompt, transcript_updates
-from cove.config import load_config
+from cove.config import CoveConfig, load_config
 from cove.daemon_link import DaemonLink
 from cove.errors import ConfigError, CoveError, DaemonError, InputError
 from cove.protocol.codes import INTERNAL_ERROR, INVALID_PARAMS
@@ -46,11 +47,6 @@ from cove.protocol.params import (
 
 logger = logging.getLogger(__name__)
 
-MODES = {
-    "ask": "Ask before every change and command",
-    "auto-read": "Read freely; ask before changes and commands",
-    "full-auto": "Change files and run commands in the sandbox without asking",
-}
 COMMANDS = {
     "undo": "Undo the agent's last file change in this session",
     "checkpoints": "List the workspace's checkpoints (cove undo --to N restores one)",
@@ -65,7 +61,9 @@ class FaceSession:
 
     session_id: str
     root: Path
+    config: CoveConfig
     mode: str
+    model: str
     mcp_servers: tuple[str, ...] = ()
     allowed: set[str] = field(default_factory=set)
 
@@ -102,7 +100,9 @@ class CoveAgent:
         root = _folder(cwd)
         created = await self._call(SessionCreate(str(root), "ACP session"))
         session = self._open(created["id"], root, mcp_servers)
-        return schema.NewSessionResponse(session_id=session.session_id, modes=_modes(session.mode))
+        return schema.NewSessionResponse(
+            session_id=session.session_id, modes=modes(session.mode), config_options=[self._model_option(session)]
+        )
 
     async def load_session(
         self, cwd: str, session_id: str, mcp_servers: list[Any] | None = None, **_: Any
@@ -112,7 +112,7 @@ class CoveAgent:
         session = self._open(session_id, root, mcp_servers)
         for update in transcript_updates(resumed["transcript"]):
             await self.client.session_update(session_id=session_id, update=update)
-        return schema.LoadSessionResponse(modes=_modes(session.mode))
+        return schema.LoadSessionResponse(modes=modes(session.mode), config_options=[self._model_option(session)])
 
     async def list_sessions(self, cwd: str | None = None, cursor: str | None = None, **_: Any) -> Any:
         listed = await self._call(SessionList(str(_folder(cwd)) if cwd else None))
@@ -135,6 +135,21 @@ class CoveAgent:
         session.mode = mode_id
         return schema.SetSessionModeResponse()
 
+    async def set_config_option(
+        self, config_id: str, session_id: str, value: str | bool, **_: Any
+    ) -> schema.SetSessionConfigOptionResponse:
+        session = self._session(session_id)
+        if config_id != MODEL:
+            raise _invalid(f"unknown option {config_id!r}; Cove's session has {MODEL!r}")
+        choices = models(session.config)
+        if value not in choices:
+            raise _invalid(f"no model {value!r} here; the choices are {list(choices)} ([remote] base_url adds one)")
+        session.model = str(value)
+        return schema.SetSessionConfigOptionResponse(config_options=[self._model_option(session)])
+
+    def _model_option(self, session: FaceSession) -> schema.SessionConfigOptionSelect:
+        return model_option(session.config, session.model)
+
     async def prompt(self, session_id: str, prompt: list[Any], **_: Any) -> schema.PromptResponse:
         session = self._session(session_id)
         try:
@@ -147,7 +162,7 @@ class CoveAgent:
         events = self.link.events(session_id)
         while not events.empty():  # what a finished run left behind
             events.get_nowait()
-        settings = {"mcp": {"servers": list(session.mcp_servers)}} if session.mcp_servers else None
+        settings = run_settings(session.model, session.mcp_servers)
         reads = bool(self.capabilities.fs and self.capabilities.fs.read_text_file)
         run = AgentRun(
             session_id, asked.text, mode=session.mode, overlay=asked.overlay, settings=settings, client_files=reads
@@ -187,7 +202,7 @@ class CoveAgent:
         allowed always in this session is not asked again."""
         key = _allowance(event)
         if key in session.allowed:
-            await self._call(AgentDecide(session.session_id, event.request_id, True))
+            await self._answer(AgentDecide(session.session_id, event.request_id, True))
             return
         if event.kind == "plan":
             call = update_tool_call(
@@ -210,7 +225,7 @@ class CoveAgent:
         chosen = answer.outcome.option_id if isinstance(answer.outcome, schema.AllowedOutcome) else REJECT
         if chosen == ALLOW_ALWAYS:
             session.allowed.add(key)
-        await self._call(AgentDecide(session.session_id, event.request_id, chosen in (ALLOW_ONCE, ALLOW_ALWAYS)))
+        await self._answer(AgentDecide(session.session_id, event.request_id, chosen in (ALLOW_ONCE, ALLOW_ALWAYS)))
 
     async def _serve_file(self, session: FaceSession, event: FileWanted) -> None:
         """A file the run reads, as the client has it (an unsaved buffer wins over the disk); None: the disk."""
@@ -222,10 +237,14 @@ class CoveAgent:
             text = answer.content
         except acp.RequestError as err:  # not open, or not a text file: the daemon reads the disk
             logger.info("the client did not give %s: %s", event.path, err)
+        await self._answer(AgentFile(session.session_id, event.request_id, text))
+
+    async def _answer(self, params: AgentDecide | AgentFile) -> None:
+        """An answer to what the run asked; the run may have ended meanwhile (cancelled), which is no error."""
         try:
-            await self.link.call(AgentFile(session.session_id, event.request_id, text))
-        except DaemonError as err:  # the run ended meanwhile (cancelled)
-            logger.info("the file %s was not taken: %s", event.path, err)
+            await self.link.call(params)
+        except DaemonError as err:
+            logger.info("the run no longer waits for %s: %s", params.method, err)
 
     async def _mirror(self, session_id: str, event: AgentEvent) -> None:
         """A file the agent changed, written to the client's buffer too where it edits files (the editor shows it)."""
@@ -270,11 +289,12 @@ class CoveAgent:
 
     def _open(self, session_id: str, root: Path, mcp_servers: list[Any] | None) -> FaceSession:
         try:
-            mode = load_config(root, os.environ).config.agent.mode
+            config = load_config(root, os.environ).config
         except ConfigError as err:
             raise _invalid(str(err)) from None
-        servers = _mcp_servers(root, mcp_servers or [])
-        session = self.sessions[session_id] = FaceSession(session_id, root, mode, servers)
+        servers = _mcp_servers(config, mcp_servers or [])
+        mode, model = config.agent.mode, default_model(config)
+        session = self.sessions[session_id] = FaceSession(session_id, root, config, mode, model, servers)
         asyncio.get_running_loop().call_soon(self._announce, session_id)
         return session
 
@@ -302,14 +322,7 @@ def _folder(cwd: str) -> Path:
     return path.resolve()
 
 
-def _modes(current: str) -> schema.SessionModeState:
-    return schema.SessionModeState(
-        current_mode_id=current,
-        available_modes=[schema.SessionMode(id=mode, name=mode, description=text) for mode, text in MODES.items()],
-    )
-
-
-def _mcp_servers(root: Path, servers: list[Any]) -> tuple[str, ...]:
+def _mcp_servers(config: CoveConfig, servers: list[Any]) -> tuple[str, ...]:
     """The project's MCP servers and the client's (stdio ones; `[mcp] servers`' form), or () when neither has any."""
     given = [
         f"{server.name} = {shlex.join([server.command, *server.args])}"
@@ -318,7 +331,7 @@ def _mcp_servers(root: Path, servers: list[Any]) -> tuple[str, ...]:
     ]
     if not given:
         return ()
-    return (*load_config(root, os.environ).config.mcp.servers, *given)
+    return (*config.mcp.servers, *given)
 
 
 def _allowance(event: DecisionNeeded) -> str:

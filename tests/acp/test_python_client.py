@@ -327,3 +327,27 @@ async def test_the_clients_mcp_server_joins_the_sessions_tools(
     found, looked_up = [u for u in client.of("tool_call_update") if u.status == "completed"]
     assert "mcp__tickets__lookup_ticket" in found.content[0].content.text
     assert looked_up.content[0].content.text == "ticket 7: the parser drops trailing commas"
+
+
+@pytest.mark.parametrize("scripted", [[completion("Answered by the scripted server.")]], indirect=True)
+async def test_the_model_chosen_in_the_client_serves_the_next_turn(
+    tmp_path: Path, agent_env: dict[str, str], scripted: ScriptedOpenAIServer
+) -> None:
+    root = repository(tmp_path)
+    client = RecordingClient()
+    async with cove_acp(client, env_for(agent_env, scripted), root) as conn:
+        session = await new_session(conn, root)
+        with pytest.raises(acp.RequestError, match="no model 'gpt-9' here"):
+            await conn.set_config_option(config_id="model", session_id=session.session_id, value="gpt-9")
+        chosen = await conn.set_config_option(config_id="model", session_id=session.session_id, value="local")
+        with pytest.raises(acp.RequestError, match="To run the agent"):  # the default base model cannot serve it
+            await prompt(conn, session.session_id, acp.text_block("What is in calc.py?"))
+        assert scripted.requests == [], "the turn did not go to the remote model"
+        await conn.set_config_option(config_id="model", session_id=session.session_id, value="remote")
+        await prompt(conn, session.session_id, acp.text_block("What is in calc.py?"))
+    assert session.config_options is not None
+    (option,) = session.config_options
+    assert (option.id, option.category, option.current_value) == ("model", "model", "remote")
+    assert [o.value for o in option.options] == ["remote", "local"]
+    assert chosen.config_options[0].current_value == "local"
+    assert client.said() == "Answered by the scripted server."
