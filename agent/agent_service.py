@@ -23,6 +23,7 @@ from cove.agent.runner import AgentSession, Models, PlanDecision, RunIO, run_tas
 from cove.agent.safety import ApprovalMode
 from cove.agent.service import Method
 from cove.agent.store import MemoryStore
+from cove.agent.tool_registry import load_specs
 from cove.config import CoveConfig, apply_layer, load_config
 from cove.errors import ConfigError, CoveError
 from cove.inference.chat.chat_model import ChatModel
@@ -51,7 +52,7 @@ DECISION_TIMEOUT_S = 900.0
 FILE_TIMEOUT_S = 30.0
 
 #: Tools whose changes, in a `propose` run, are only proposals (the user reviews them in the editor): not asked.
-PROPOSED_TOOLS = frozenset({"edit_file", "write_file", "undo"})
+PROPOSED_TOOLS = frozenset(name for name, spec in load_specs().items() if spec.proposable)
 
 Deliver = Callable[[Any, dict[str, Any]], None]
 

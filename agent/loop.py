@@ -50,8 +50,6 @@ from cove.protocol.events import (
 
 #: Who the model is told refused a call the user was asked about and declined.
 THE_USER = "the user"
-#: Tools that change something, but not the workspace's files: no checkpoint before them.
-KEEPS_NO_FILES = frozenset({"todo_write", "memory_write"})
 
 
 @dataclass
@@ -212,7 +210,7 @@ class AgentLoop:
             if call.error is not None:
                 raise ToolError(f"invalid arguments for {call.name}: {call.error}; send valid JSON")
             self._gate(call, read_only)
-            if not read_only and call.name not in KEEPS_NO_FILES and self.settings.checkpoint is not None:
+            if not read_only and self.settings.checkpoint is not None:  # a call that may write: checkpoint first
                 self.settings.checkpoint(self._step, call.name)
             output = self.tools.call(call.name, call.arguments)
         except ToolDenied as denied:

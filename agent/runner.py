@@ -214,43 +214,6 @@ class AgentSession:
         return ContextCompactor(policy, lambda text: len(text) // 4, archive, summarizer(model, on_error))
 
 
-def run_task(
-    config: CoveConfig,
-    session: AgentSession,
-    task: str,
-    io: RunIO,
-    models: Models,
-    mode: ApprovalMode,
-    read_only: bool = False,
-) -> LoopResult:
-    """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all.
-    A `read_only` run answers a question with the read-only tools, without a plan."""
-    root = session.root
-    observe_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root, io.on_event)
-    sandbox, unconfined = _sandbox(config, root, io)
-    checkpoint = _checkpointer(session, io)
-    mcp = McpTools(config.mcp, root, sandbox if config.sandbox.mcp else None).start() if config.mcp.servers else None
-    for failure in mcp.failures if mcp else ():
-        io.on_event(RunWarning(failure))
-    try:
-        if read_only:
-            registry = session.registry(mcp, sandbox, _watch(io)).restricted(read_only=True)
-            reminders = ReminderEngine(config.reminders)
-            loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, unconfined=unconfined)
-            loop.settings.checkpoint = checkpoint
-            return loop.run(ASK_SYSTEM, task)
-        plan = ""
-        if config.agent.plan_first:
-            plan, ended = _plan(config, session, task, io, models, mode, mcp, sandbox)
-            if ended is not None:
-                return ended
-        return _execute(config, session, task, plan, io, models, mode, mcp, sandbox, unconfined, checkpoint)
-    finally:
-        if mcp is not None:
-            mcp.close()
-        observe_hook(config.hooks, "session_end", {"session_id": session.session_id}, root, io.on_event)
-
-
 def _watch(io: RunIO) -> CommandWatch:
     """A run's watch over its commands: killed when the run is cancelled, their output streamed as events."""
     return CommandWatch(io.cancelled, lambda text: io.on_event(ToolOutput(text)))
@@ -286,68 +249,107 @@ def _sandbox(config: CoveConfig, root: Path, io: RunIO) -> tuple[Sandbox | None,
     return None, ""
 
 
-def _loop(
-    config: CoveConfig,
-    session: AgentSession,
-    slot: Slot,
-    io: RunIO,
-    models: Models,
-    mode: ApprovalMode,
-    registry: ToolRegistry,
-    reminders: ReminderEngine,
-    critique: bool = False,
-    unconfined: str = "",
-) -> AgentLoop:
-    model, decision = models.for_slot(slot)
-    io.on_event(RouteChosen(decision.describe(), slot.value, decision.target))
-    compact_model, compact_route = models.for_slot(Slot.COMPACT)
-    io.on_event(RouteChosen(compact_route.describe(), Slot.COMPACT.value, compact_route.target))
-    critic = None
-    if critique and config.agent.critique:
-        critic_model, critic_route = models.for_slot(Slot.CRITIQUE)
-        io.on_event(RouteChosen(critic_route.describe(), Slot.CRITIQUE.value, critic_route.target))
-        critic = functools.partial(review, critic_model)
-    agent = config.agent
-    settings = LoopSettings(
-        mode=mode,
-        allowed_commands=agent.allowed_commands,
-        max_steps=agent.max_steps,
-        finish_nudges=agent.finish_nudges,
-        invariants=read_project_memory(str(session.root)) or "",
-        hooks=config.hooks,
-        approve=io.approve_tool,
-        cancelled=io.cancelled,
-        inbox=io.inbox,
-        critic=critic,
-        unconfined=unconfined,
-    )
-    compactor = session.compactor(config, compact_model, lambda text: io.on_event(RunWarning(text)))
-    return AgentLoop(model, registry, reminders, compactor, settings, io.on_event)
+@dataclass
+class RunContext:
+    """One run's parts, gathered once: its settings and session, its way to the user, its models and mode, and what
+    confines and extends its tools (the sandbox, MCP servers, the checkpoints taken before each writing step)."""
+
+    config: CoveConfig
+    session: AgentSession
+    io: RunIO
+    models: Models
+    mode: ApprovalMode
+    sandbox: Sandbox | None = None
+    #: Why commands run unconfined ("" when the sandbox confines them).
+    unconfined: str = ""
+    mcp: McpTools | None = None
+    checkpoint: Callable[[int, str], None] | None = None
+
+    def registry(self, read_only: bool = False) -> ToolRegistry:
+        """The session's tools for this run (the read-only ones only, for a planner or a question)."""
+        registry = self.session.registry(self.mcp, self.sandbox, _watch(self.io))
+        return registry.restricted(read_only=True) if read_only else registry
+
+    def loop(self, slot: Slot, registry: ToolRegistry, reminders: ReminderEngine, critique: bool = False) -> AgentLoop:
+        """An executor loop on the model routed for `slot` (the routes announced), with the critic when asked."""
+        config, io = self.config, self.io
+        model, decision = self.models.for_slot(slot)
+        io.on_event(RouteChosen(decision.describe(), slot.value, decision.target))
+        compact_model, compact_route = self.models.for_slot(Slot.COMPACT)
+        io.on_event(RouteChosen(compact_route.describe(), Slot.COMPACT.value, compact_route.target))
+        critic = None
+        if critique and config.agent.critique:
+            critic_model, critic_route = self.models.for_slot(Slot.CRITIQUE)
+            io.on_event(RouteChosen(critic_route.describe(), Slot.CRITIQUE.value, critic_route.target))
+            critic = functools.partial(review, critic_model)
+        agent = config.agent
+        settings = LoopSettings(
+            mode=self.mode,
+            allowed_commands=agent.allowed_commands,
+            max_steps=agent.max_steps,
+            finish_nudges=agent.finish_nudges,
+            invariants=read_project_memory(str(self.session.root)) or "",
+            hooks=config.hooks,
+            approve=io.approve_tool,
+            cancelled=io.cancelled,
+            inbox=io.inbox,
+            critic=critic,
+            unconfined=self.unconfined,
+            checkpoint=self.checkpoint,
+        )
+        compactor = self.session.compactor(config, compact_model, lambda text: io.on_event(RunWarning(text)))
+        return AgentLoop(model, registry, reminders, compactor, settings, io.on_event)
 
 
-def _plan(
+def run_task(
     config: CoveConfig,
     session: AgentSession,
     task: str,
     io: RunIO,
     models: Models,
     mode: ApprovalMode,
-    mcp: McpTools | None,
-    sandbox: Sandbox | None,
-) -> tuple[str, LoopResult | None]:
-    registry = session.registry(mcp, sandbox, _watch(io)).restricted(read_only=True)
+    read_only: bool = False,
+) -> LoopResult:
+    """Plan (unless turned off), have the plan approved, then execute it; session hooks around it all.
+    A `read_only` run answers a question with the read-only tools, without a plan."""
+    root = session.root
+    observe_hook(config.hooks, "session_start", {"session_id": session.session_id, "task": task}, root, io.on_event)
+    sandbox, unconfined = _sandbox(config, root, io)
+    mcp = McpTools(config.mcp, root, sandbox if config.sandbox.mcp else None).start() if config.mcp.servers else None
+    for failure in mcp.failures if mcp else ():
+        io.on_event(RunWarning(failure))
+    run = RunContext(config, session, io, models, mode, sandbox, unconfined, mcp, _checkpointer(session, io))
+    try:
+        if read_only:
+            loop = run.loop(Slot.EXECUTE, run.registry(read_only=True), ReminderEngine(config.reminders))
+            return loop.run(ASK_SYSTEM, task)
+        plan = ""
+        if config.agent.plan_first:
+            plan, ended = _plan(run, task)
+            if ended is not None:
+                return ended
+        return _execute(run, task, plan)
+    finally:
+        if mcp is not None:
+            mcp.close()
+        observe_hook(config.hooks, "session_end", {"session_id": session.session_id}, root, io.on_event)
+
+
+def _plan(run: RunContext, task: str) -> tuple[str, LoopResult | None]:
+    """The approved plan, or the result that ends the run (cancelled, no plan, the plan rejected)."""
+    registry = run.registry(read_only=True)
     request = task
     for revision in range(MAX_PLAN_REVISIONS + 1):
-        loop = _loop(config, session, Slot.PLAN, io, models, mode, registry, ReminderEngine(config.reminders))
+        loop = run.loop(Slot.PLAN, registry, ReminderEngine(run.config.reminders))
         result = loop.run(PLANNER_SYSTEM, f"Write the plan for this task:\n{request}")
         if result.stopped == "cancelled":
             return "", result
         plan = result.answer.strip()
         if not plan:
             return "", LoopResult("", result.steps, "no_plan")
-        io.on_event(PlanWritten(plan, revision))
-        decision = PlanDecision(True) if mode is ApprovalMode.FULL_AUTO else io.approve_plan(plan)
-        io.on_event(PlanDecided(decision.approved, decision.feedback))
+        run.io.on_event(PlanWritten(plan, revision))
+        decision = PlanDecision(True) if run.mode is ApprovalMode.FULL_AUTO else run.io.approve_plan(plan)
+        run.io.on_event(PlanDecided(decision.approved, decision.feedback))
         if decision.approved:
             return plan, None
         if not decision.feedback:
@@ -356,28 +358,15 @@ def _plan(
     return "", LoopResult("", 0, "plan_rejected")
 
 
-def _execute(
-    config: CoveConfig,
-    session: AgentSession,
-    task: str,
-    plan: str,
-    io: RunIO,
-    models: Models,
-    mode: ApprovalMode,
-    mcp: McpTools | None,
-    sandbox: Sandbox | None,
-    unconfined: str,
-    checkpoint: Callable[[int, str], None],
-) -> LoopResult:
-    reminders = ReminderEngine(config.reminders)
+def _execute(run: RunContext, task: str, plan: str) -> LoopResult:
+    session = run.session
+    reminders = ReminderEngine(run.config.reminders)
     brief = task
     if plan:
         session.todos.items = TodoList.from_plan(plan).items
         reminders.feed(TodoUpdated(session.todos.open_items()))
         approved = reminders.feed(PlanApproved(plan))
         brief = "\n\n".join([task, f"The approved plan:\n{plan}", *(r.as_message()["content"] for r in approved)])
-        io.on_event(TodosChanged(session.todos.render(), len(session.todos.open_items())))
-    registry = session.registry(mcp, sandbox, _watch(io))
-    loop = _loop(config, session, Slot.EXECUTE, io, models, mode, registry, reminders, True, unconfined)
-    loop.settings.checkpoint = checkpoint
+        run.io.on_event(TodosChanged(session.todos.render(), len(session.todos.open_items())))
+    loop = run.loop(Slot.EXECUTE, run.registry(), reminders, critique=True)
     return loop.run(EXECUTOR_SYSTEM, brief, plan)

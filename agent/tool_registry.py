@@ -40,6 +40,8 @@ class ToolSpec:
     core: bool
     #: What the tool does, as editors group tool calls (ACP's tool kinds: read, edit, search, execute, think, ...).
     kind: str = "other"
+    #: Its changes are files a `propose` run keeps for the editor to review (not asked for first).
+    proposable: bool = False
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function schema."""
@@ -74,7 +76,14 @@ def load_specs() -> dict[str, ToolSpec]:
     data = tomllib.loads(files("cove.agent").joinpath("tools.toml").read_text(encoding="utf-8"))
     return {
         name: ToolSpec(
-            name, d["description"], d["parameters"], tuple(d["required"]), d["read_only"], d["core"], d["kind"]
+            name,
+            d["description"],
+            d["parameters"],
+            tuple(d["required"]),
+            d["read_only"],
+            d["core"],
+            d["kind"],
+            d.get("proposable", False),
         )
         for name, d in data.items()
     }
