@@ -66,6 +66,8 @@ class FaceSession:
     model: str
     mcp_servers: tuple[str, ...] = ()
     allowed: set[str] = field(default_factory=set)
+    #: Prompt turns so far on this connection (tool call ids are unique per turn).
+    turns: int = 0
 
 
 class CoveAgent:
@@ -168,7 +170,8 @@ class CoveAgent:
             session_id, asked.text, mode=session.mode, overlay=asked.overlay, settings=settings, client_files=reads
         )
         await self._call(run)
-        story = Story(session.root)
+        session.turns += 1
+        story = Story(session.root, prefix=f"turn{session.turns}-call-")
         while True:
             event = await events.get()
             if isinstance(event, Finished):
@@ -215,7 +218,7 @@ class CoveAgent:
             ]
             options = [_option(ALLOW_ONCE, "Approve the plan", "allow_once"), _option(REJECT, "Reject", "reject_once")]
         else:
-            call = update_tool_call(story.current or f"ask-{event.request_id}", status="pending")
+            call = update_tool_call(story.current or f"ask-{event.request_id}", title=story.title, status="pending")
             options = [
                 _option(ALLOW_ONCE, "Allow once", "allow_once"),
                 _option(ALLOW_ALWAYS, f"Always allow {key}", "allow_always"),

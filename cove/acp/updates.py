@@ -34,7 +34,6 @@ from cove.protocol.events import (
     HookFailed,
     PlanWritten,
     ReminderShown,
-    RouteChosen,
     RunWarning,
     TodosChanged,
     ToolCalled,
@@ -67,8 +66,12 @@ class Story:
     the current reply was streamed (a backend that does not stream sends its reply whole)."""
 
     root: Path
+    #: Starts every tool call id of this turn: ids stay unique across a session's turns.
+    prefix: str = "call-"
     next_id: int = 1
     current: str | None = None
+    #: The title of the tool call in progress (a permission request shows it).
+    title: str = ""
     streamed: bool = False
     #: The running command's output so far (shown whole at each piece: a tool call's content is replaced).
     output: str = ""
@@ -82,7 +85,8 @@ class Story:
             streamed, self.streamed = self.streamed, False
             return [] if streamed or not event.text.strip() else [update_agent_message_text(event.text)]
         if isinstance(event, ToolStarted):
-            self.current, self.output = f"call-{self.next_id}", ""
+            self.current, self.output = f"{self.prefix}{self.next_id}", ""
+            self.title = title(event.tool, event.arguments)
             self.next_id += 1
             return [self.started(event)]
         if isinstance(event, ToolOutput):
@@ -94,7 +98,7 @@ class Story:
             return [update_plan(plan_entries(event.text))]
         if isinstance(event, TodosChanged):
             return [update_plan(plan_entries(event.text))]
-        if isinstance(event, ReminderShown | Compacted | RunWarning | RouteChosen):
+        if isinstance(event, ReminderShown | Compacted | RunWarning):
             return [update_agent_thought_text(f"[{event.type}] {event.text}\n")]
         if isinstance(event, HookFailed):
             return [update_agent_thought_text(f"[hook {event.point}] exited {event.status}: {event.output}\n")]
