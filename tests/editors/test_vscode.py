@@ -90,16 +90,19 @@ def test_vscode_extension_builds_packages_and_talks_to_the_server(tmp_path: Path
         names = archive.namelist()
         manifest = json.loads(archive.read("extension/package.json"))
         bundle = archive.read("extension/dist/extension.js").decode()
-    # One bundle (esbuild) with the client library inside, the licence, and nothing of the sources or node_modules.
+    # One bundle (esbuild) with the client libraries inside (LSP's and ACP's), the licence, the view container's icon,
+    # and nothing of the sources or node_modules.
     shipped = sorted(name for name in names if name.startswith("extension/"))
     assert shipped == [
         "extension/LICENSE.txt",
         "extension/dist/extension.js",
         "extension/dist/extension.js.map",
+        "extension/media/cove.svg",
         "extension/package.json",
         "extension/readme.md",
     ], shipped
     assert "vscode-languageclient" in bundle or "LanguageClient" in bundle, "the client library is bundled"
+    assert "session/request_permission" in bundle, "the ACP client (the agent view) is bundled"
     assert 'require("vscode")' in bundle, "vscode stays external"
     assert "Apache License" in archive_text(vsix, "extension/LICENSE.txt")
     assert manifest["main"] == "./dist/extension.js"
@@ -132,6 +135,8 @@ def test_manifest_contributes_the_palette_commands_and_settings() -> None:
         "cove.palette.restart": "Restart server",
         "cove.palette.showContext": "Show the completion context here",
         "cove.palette.commitMessage": "Write a commit message (local model)",
+        "cove.palette.agentView": "Open the agent view",
+        "cove.palette.askSelection": "Ask Cove about this",
     }
     properties = manifest["contributes"]["configuration"]["properties"]
     assert set(properties) == {
@@ -147,7 +152,8 @@ def test_manifest_contributes_the_palette_commands_and_settings() -> None:
     assert properties["cove.remote.offline"]["default"] is True
     assert properties["cove.completion.multiline"]["enum"] == ["auto", "never", "always"]
     assert properties["cove.agent.mode"]["enum"] == ["ask", "auto-read", "full-auto"]
-    assert set(manifest["dependencies"]) == {"vscode-languageclient"}, "the .vsix ships only the client library"
+    assert set(manifest["dependencies"]) == {"vscode-languageclient", "@agentclientprotocol/sdk"}, "bundled clients"
+    assert manifest["contributes"]["views"] == {"cove": [{"type": "webview", "id": "cove.agentView", "name": "Agent"}]}
     readme = (EXTENSION / "README.md").read_text()
     for name in properties:
         assert f"`{name}`" in readme, f"README.md does not document {name}"

@@ -39,6 +39,7 @@ import {
   SERVER_SETTINGS,
   explicitValue,
   resultMessage,
+  toEnvironment,
   toInitializationOptions,
   type CoveOptions,
   type FlatSettings,
@@ -46,6 +47,7 @@ import {
   type SettingValue,
   type StatusState,
 } from "./settings";
+import { ChatView } from "./chat/view";
 import { findExecutable } from "./executable";
 import { RestartPolicy, serverGone } from "./restarts";
 import {
@@ -508,6 +510,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const register = (id: string, handler: () => Promise<void>): void => {
     context.subscriptions.push(vscode.commands.registerCommand(id, handler));
   };
+  const chat = new ChatView(() => ({ ...serverLaunch(), env: toEnvironment(serverOptions()) }));
+  chat.register(context);
+  register("cove.palette.agentView", () => chat.open(""));
+  register("cove.palette.askSelection", async () => {
+    const editor = vscode.window.activeTextEditor;
+    if (editor === undefined || editor.selection.isEmpty) {
+      return chat.open("");
+    }
+    const name = vscode.workspace.asRelativePath(editor.document.uri);
+    const text = editor.document.getText(editor.selection);
+    await chat.open(`About @${name}, lines ${editor.selection.start.line + 1}-${editor.selection.end.line + 1}:\n${text}\n\n`);
+  });
   register("cove.palette.ask", ask);
   register("cove.palette.agent", agentTask);
   register("cove.palette.approvePlan", () => runAndReport("cove.approvePlan"));
@@ -557,7 +571,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
 
-  await startClient();
+  // Not awaited: activation ends now, so that views (the agent's) resolve while the server starts, and a start that
+  // fails is not held open by its error message waiting for a click.
+  void startClient();
 }
 
 export async function deactivate(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   resultMessage,
   snakeCase,
   statusText,
+  toEnvironment,
   toInitializationOptions,
 } from "./settings";
 
@@ -121,5 +122,16 @@ describe("resultMessage", () => {
       "Cove: restored checkpoint 1 (before step 2, edit_file): M add.py",
     );
     expect(resultMessage("cove.undo", null)).toBe("Cove: nothing to undo");
+  });
+});
+
+describe("settings as environment variables for cove acp", () => {
+  it("names each COVE_SECTION_KEY", () => {
+    const options = toInitializationOptions({ "remote.baseUrl": "http://127.0.0.1:8080/v1", "agent.mode": "ask", "remote.offline": false });
+    expect(toEnvironment(options)).toEqual({
+      COVE_REMOTE_BASE_URL: "http://127.0.0.1:8080/v1",
+      COVE_AGENT_MODE: "ask",
+      COVE_REMOTE_OFFLINE: "false",
+    });
   });
 });

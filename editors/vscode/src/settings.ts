@@ -120,3 +120,17 @@ export function resultMessage(command: string, result: unknown): string | undefi
       return undefined;
   }
 }
+
+/**
+ * The same settings as `COVE_<SECTION>_<KEY>` environment variables, for a Cove process that reads no LSP options
+ * (`cove acp`, which the chat view starts): the editor's settings reach the agent there too.
+ */
+export function toEnvironment(options: CoveOptions): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [section, values] of Object.entries(options.cove)) {
+    for (const [key, value] of Object.entries(values)) {
+      env[`COVE_${section}_${key}`.toUpperCase()] = String(value);
+    }
+  }
+  return env;
+}

@@ -1,0 +1,123 @@
+"""Cove's chat view in a real VS Code workbench (code-server + Chromium, tests/editors/workbench.py): the extension is
+an Agent Client Protocol client of `cove acp`, the agent's decisions come from the scripted OpenAI-compatible server.
+
+A question streams its answer with the read's card; an edit opens its diff and asks in the view, Allow changes the
+unsaved buffer (one undo step) and Reject leaves it; the window reloaded, the session comes back from the list; Cove
+missing is one clear message in the view. Every wait is on the view's or the editor's own state."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+from tests.editors.workbench import Workbench, missing, open_workbench
+from tests.scripted.openai_server import completion, scripted_openai_server
+
+CALC = "def add(a, b):\n    return a - b\n"
+
+
+@pytest.fixture(autouse=True)
+def workbench_here() -> None:
+    require(missing(), "scripts/test installs code-server in build/code-server and Debian's chromium")
+
+
+def call(name: str, **arguments: Any) -> dict[str, Any]:
+    return completion("", [(name, json.dumps(arguments))])
+
+
+def chat_frame(bench: Workbench, timeout_s: float = 60) -> Any:
+    """The chat view's page (a webview: an iframe inside an iframe), once its prompt box is there."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in bench.page.frames:
+            try:
+                if frame.query_selector("#prompt") is not None:
+                    return frame
+            except Exception:
+                continue  # a frame navigating away
+        time.sleep(0.2)
+    raise AssertionError("the chat view never showed its prompt box")
+
+
+def ask(frame: Any, text: str) -> None:
+    frame.click("#prompt")
+    frame.fill("#prompt", text)
+    frame.press("#prompt", "Enter")
+
+
+def idle(frame: Any, timeout_s: float = 120) -> None:
+    frame.wait_for_function("() => document.body.dataset.running === 'false'", timeout=timeout_s * 1000)
+
+
+SCRIPT = [
+    call("read_file", path="calc.py"),
+    completion("add() subtracts **b** from a: it returns `a - b`."),
+    call("edit_file", path="calc.py", old_text="a - b", new_text="a + b"),  # allowed
+    completion("Fixed add()."),
+    call("edit_file", path="calc.py", old_text="a + b", new_text="a * b"),  # rejected
+    completion("Left it as it is."),
+]
+
+
+def test_chat_streams_an_answer_and_an_edit_is_reviewed_allowed_and_rejected_on_the_unsaved_buffer(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    with scripted_openai_server(SCRIPT) as scripted:
+        env = agent_env | {"COVE_AGENT_PLAN_FIRST": "false"}
+        settings = {"cove.remote.baseUrl": scripted.url, "cove.remote.model": "scripted"}
+        with open_workbench(tmp_path, env, {"calc.py": CALC}, settings) as bench:
+            page = bench.page
+            bench.open_file("calc.py")
+            page.click(".monaco-editor .view-line:has-text('return a - b')")
+            page.keyboard.press("End")
+            page.keyboard.type("  # unsaved")  # the buffer differs from the disk from here on
+            page.keyboard.press("Escape")  # a suggestion shown at the end of the line
+            bench.palette("Cove: Open the agent view")
+            frame = chat_frame(bench)
+            frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+            ask(frame, "What does add() in calc.py do?")
+            frame.wait_for_selector(".agent:has-text('it returns')", timeout=120_000)
+            idle(frame)
+            assert frame.inner_text(".agent").strip() == "add() subtracts b from a: it returns a - b."
+            card = frame.inner_text("details.tool summary")
+            assert "read: read_file calc.py" in card and "completed" in card
+            frame.click("details.tool summary")
+            assert "# unsaved" in frame.inner_text("details.tool pre"), "the agent read the unsaved buffer"
+            bench.screenshot("vscode-chat-answer.png")
+
+            ask(frame, "Fix add().")
+            frame.wait_for_selector("[data-permission] button:has-text('Allow once')", timeout=120_000)
+            page.wait_for_selector(".tabs-container .tab:has-text('Proposed')", timeout=30_000)  # the diff opened
+            bench.screenshot("vscode-chat-diff.png")
+            frame.click("[data-permission] button:has-text('Allow once')")
+            idle(frame)
+            page.click(".tabs-container .tab:has-text('calc.py'):not(:has-text('Proposed'))")
+            bench.wait_lines(lambda lines: "    return a + b  # unsaved" in lines, what="the allowed edit")
+            assert "Fixed add()." in frame.inner_text("#log")
+
+            ask(frame, "Multiply instead.")
+            frame.wait_for_selector("[data-permission] button:has-text('Reject')", timeout=120_000)
+            frame.click("[data-permission] button:has-text('Reject')")
+            idle(frame)
+            page.click(".tabs-container .tab:has-text('calc.py'):not(:has-text('Proposed'))")
+            lines = bench.wait_lines(lambda lines: "    return a + b  # unsaved" in lines, what="the buffer")
+            assert "    return a * b  # unsaved" not in lines
+            assert "Left it as it is." in frame.inner_text("#log")
+            page.keyboard.press("Control+Z")  # the agent's edit is one step of VS Code's own undo
+            bench.wait_lines(lambda lines: "    return a - b  # unsaved" in lines, what="the edit undone")
+
+
+def test_a_missing_cove_is_one_clear_message_in_the_chat(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    with open_workbench(tmp_path, clean_env, {"calc.py": CALC}, {"cove.path": "/nowhere/cove"}) as bench:
+        bench.page.wait_for_selector(".statusbar-item:has-text('Cove: failed')", timeout=120_000)  # activated
+        bench.palette("Cove: Open the agent view")
+        frame = chat_frame(bench)
+        frame.wait_for_selector(".error", timeout=60_000)
+        assert frame.inner_text(".error") == (
+            "Cove's agent did not start: `/nowhere/cove` is not an executable file. Set cove.path to the cove executable."
+        )
