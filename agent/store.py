@@ -92,6 +92,8 @@ class Session:
     created: float
     updated: float
     closed: bool
+    #: The session's first message from the user (cut at 200 characters): what a list of sessions shows.
+    preview: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,10 +190,12 @@ class MemoryStore:
     def sessions(self, project: str | None = None, include_closed: bool = False) -> list[Session]:
         """Sessions, most recently updated first."""
         rows = self._db.execute(
-            "SELECT * FROM sessions WHERE (? IS NULL OR project = ?) AND (? OR closed = 0) ORDER BY updated DESC",
+            """SELECT s.*, (SELECT substr(content, 1, 200) FROM messages
+                            WHERE session_id = s.id AND role = 'user' ORDER BY id LIMIT 1)
+               FROM sessions AS s WHERE (? IS NULL OR project = ?) AND (? OR closed = 0) ORDER BY updated DESC""",
             (project, project, include_closed),
         ).fetchall()
-        return [Session(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+        return [Session(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6] or "") for r in rows]
 
     def close_session(self, session_id: str) -> None:
         """Mark a session closed; its transcript stays."""

@@ -123,7 +123,7 @@ class CoveAgent:
                 schema.SessionInfo(
                     session_id=found["id"],
                     cwd=found["project"],
-                    title=found["title"] or None,
+                    title=found.get("preview") or found["title"] or None,
                     updated_at=datetime.datetime.fromtimestamp(found["updated"], datetime.UTC).isoformat(),
                 )
                 for found in listed

@@ -225,6 +225,7 @@ async def test_sessions_are_listed_loaded_with_their_history_and_undone(
         checkpoints = await prompt(conn, session.session_id, acp.text_block("/checkpoints"))
     assert [s.session_id for s in listed.sessions] == [session.session_id]
     assert listed.sessions[0].cwd == str(root)
+    assert listed.sessions[0].title == "Fix add() in calc.py.", "a session is listed by its first message"
     assert loaded is not None and loaded.modes is not None and loaded.modes.current_mode_id == "full-auto"
     kinds = [u.session_update for u in replayed]
     assert kinds[0] == "user_message_chunk" and replayed[0].content.text == "Fix add() in calc.py."

@@ -121,3 +121,51 @@ def test_a_missing_cove_is_one_clear_message_in_the_chat(tmp_path: Path, clean_e
         assert frame.inner_text(".error") == (
             "Cove's agent did not start: `/nowhere/cove` is not an executable file. Set cove.path to the cove executable."
         )
+
+
+PLAN = "1. Run the slow check\n2. Report what it said"
+PLANNED = [
+    completion(PLAN),  # the planner's plan, approved in the view
+    call("run_command", command="echo started; sleep 60"),  # allowed, then cancelled with Esc
+]
+
+
+def test_a_plan_is_approved_in_the_view_esc_cancels_a_command_and_the_session_comes_back_after_a_reload(
+    tmp_path: Path, agent_env: dict[str, str]
+) -> None:
+    with scripted_openai_server(PLANNED) as scripted:
+        env = agent_env | {"COVE_AGENT_PLAN_FIRST": "true"}
+        settings = {"cove.remote.baseUrl": scripted.url, "cove.remote.model": "scripted"}
+        with open_workbench(tmp_path, env, {"calc.py": CALC}, settings) as bench:
+            page = bench.page
+            page.wait_for_selector(".statusbar-item:has-text('Cove:')", timeout=120_000)  # activated
+            bench.palette("Cove: Open the agent view")
+            frame = chat_frame(bench)
+            frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+            ask(frame, "Check that the project is sound.")
+            frame.wait_for_selector("[data-permission] button:has-text('Approve the plan')", timeout=120_000)
+            assert frame.inner_text("#plan") == "Run the slow check\nReport what it said"
+            bench.screenshot("vscode-chat-plan.png")
+            frame.click("[data-permission] button:has-text('Approve the plan')")
+            frame.wait_for_selector("[data-permission] button:has-text('Allow once')", timeout=120_000)
+            frame.click("[data-permission] button:has-text('Allow once')")
+            frame.wait_for_selector("details.tool[data-status='in_progress']", timeout=60_000)  # its output streams
+            asked = time.monotonic()
+            frame.click("#prompt")
+            frame.press("#prompt", "Escape")
+            idle(frame, timeout_s=30)
+            assert time.monotonic() - asked < 15, "Esc stopped the running command (it sleeps 60 s)"
+            assert "(cancelled)" in frame.inner_text("#log")
+            assert frame.get_attribute("details.tool", "data-status") == "failed"
+
+            page.reload()  # the window reloaded: the session is Cove's, not the view's
+            page.wait_for_selector(".statusbar-item:has-text('Cove:')", timeout=120_000)
+            bench.palette("Cove: Open the agent view")
+            frame = chat_frame(bench)
+            frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+            assert "Check that the project is sound." not in frame.inner_text("#log")
+            frame.click("#sessions")
+            past = frame.wait_for_selector("[data-load]", timeout=30_000)
+            assert past.inner_text().startswith("Check that the project is sound."), "listed by its first message"
+            past.click()
+            frame.wait_for_selector(".user:has-text('Check that the project is sound.')", timeout=30_000)

@@ -317,7 +317,8 @@ export class ChatView implements vscode.WebviewViewProvider {
       return;
     }
     const listed = await connection.agent.request("session/list", folder ? { cwd: folder } : {});
-    void this.view?.webview.postMessage({ type: "sessions", sessions: listed.sessions });
+    const others = listed.sessions.filter((session) => session.sessionId !== this.state.sessionId);
+    void this.view?.webview.postMessage({ type: "sessions", sessions: others });
   }
 
   private async loadSession(sessionId: string): Promise<void> {
