@@ -8,6 +8,8 @@ missing is one clear message in the view. Every wait is on the view's or the edi
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,24 @@ SCRIPT = [
     completion("Fixed add()."),
     call("edit_file", path="calc.py", old_text="a + b", new_text="a * b"),  # rejected
     completion("Left it as it is."),
+    completion("Still here."),  # after cove acp was killed: the view started it again
 ]
+
+
+def acp_processes(bench: Workbench) -> list[int]:
+    """PIDs of the `cove acp` processes the extension started (code-server's session holds them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            session = os.getsid(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+        if session == bench.server.pid and b"acp" in command and any(part.endswith(b"cove") for part in command):
+            found.append(int(entry.name))
+    return found
 
 
 def test_chat_streams_an_answer_and_an_edit_is_reviewed_allowed_and_rejected_on_the_unsaved_buffer(
@@ -111,6 +130,13 @@ def test_chat_streams_an_answer_and_an_edit_is_reviewed_allowed_and_rejected_on_
             page.keyboard.press("Control+Z")  # the agent's edit is one step of VS Code's own undo
             bench.wait_lines(lambda lines: "    return a - b  # unsaved" in lines, what="the edit undone")
 
+            (agent,) = acp_processes(bench)
+            os.kill(agent, signal.SIGKILL)  # the agent face dies: the view says so, the next message starts it again
+            frame.wait_for_selector('.error:has-text("Cove\'s agent stopped")', timeout=30_000)
+            ask(frame, "Are you there?")
+            frame.wait_for_selector(".agent:has-text('Still here.')", timeout=120_000)
+            assert acp_processes(bench) not in ([], [agent])
+
 
 def test_a_missing_cove_is_one_clear_message_in_the_chat(tmp_path: Path, clean_env: dict[str, str]) -> None:
     with open_workbench(tmp_path, clean_env, {"calc.py": CALC}, {"cove.path": "/nowhere/cove"}) as bench:
@@ -119,7 +145,8 @@ def test_a_missing_cove_is_one_clear_message_in_the_chat(tmp_path: Path, clean_e
         frame = chat_frame(bench)
         frame.wait_for_selector(".error", timeout=60_000)
         assert frame.inner_text(".error") == (
-            "Cove's agent did not start: `/nowhere/cove` is not an executable file. Set cove.path to the cove executable."
+            "Cove's agent did not start: `/nowhere/cove` is not an executable file. "
+            "Set cove.path to the cove executable."
         )
 
 
