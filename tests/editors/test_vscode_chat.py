@@ -67,22 +67,6 @@ SCRIPT = [
 ]
 
 
-def acp_processes(bench: Workbench) -> list[int]:
-    """PIDs of the `cove acp` processes the extension started (code-server's session holds them)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-            session = os.getsid(int(entry.name))
-        except (OSError, ProcessLookupError):
-            continue
-        if session == bench.server.pid and b"acp" in command and any(part.endswith(b"cove") for part in command):
-            found.append(int(entry.name))
-    return found
-
-
 def test_chat_streams_an_answer_and_an_edit_is_reviewed_allowed_and_rejected_on_the_unsaved_buffer(
     tmp_path: Path, agent_env: dict[str, str]
 ) -> None:
@@ -130,12 +114,12 @@ def test_chat_streams_an_answer_and_an_edit_is_reviewed_allowed_and_rejected_on_
             page.keyboard.press("Control+Z")  # the agent's edit is one step of VS Code's own undo
             bench.wait_lines(lambda lines: "    return a - b  # unsaved" in lines, what="the edit undone")
 
-            (agent,) = acp_processes(bench)
+            (agent,) = bench.cove_processes(b"acp")
             os.kill(agent, signal.SIGKILL)  # the agent face dies: the view says so, the next message starts it again
             frame.wait_for_selector('.error:has-text("Cove\'s agent stopped")', timeout=30_000)
             ask(frame, "Are you there?")
             frame.wait_for_selector(".agent:has-text('Still here.')", timeout=120_000)
-            assert acp_processes(bench) not in ([], [agent])
+            assert bench.cove_processes(b"acp") not in ([], [agent])
 
 
 def test_a_missing_cove_is_one_clear_message_in_the_chat(tmp_path: Path, clean_env: dict[str, str]) -> None:

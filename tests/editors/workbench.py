@@ -194,6 +194,10 @@ class Workbench:
 
     def cove_servers(self) -> list[int]:
         """PIDs of the `cove lsp` processes the extension started (code-server's session holds them)."""
+        return self.cove_processes(b"lsp")
+
+    def cove_processes(self, face: bytes) -> list[int]:
+        """PIDs of the `cove <face>` processes (`lsp`, `acp`) the extension started, in code-server's session."""
         found = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -203,7 +207,7 @@ class Workbench:
                 session = os.getsid(int(entry.name))
             except (OSError, ProcessLookupError):
                 continue
-            if session == self.server.pid and b"lsp" in command and any(part.endswith(b"cove") for part in command):
+            if session == self.server.pid and face in command and any(part.endswith(b"cove") for part in command):
                 found.append(int(entry.name))
         return found
 
