@@ -34,6 +34,7 @@ pytestmark = pytest.mark.model
 def workbench_here() -> None:
     require(missing(), "scripts/test installs code-server in build/code-server and Debian's chromium")
 
+
 CALC = "def add(a, b):\n    return a - b\n"
 SHAPES = "import math\n\n\ndef area(radius):\n    return math.pi * radius**2\n\n\n"
 
@@ -275,9 +276,9 @@ def test_lightbulb_fix_plan_approval_problems_reach_the_run_undo_and_cancel(
                     time.sleep(0.2)
             assert len(scripted.requests) == requests_after_cancel, "a cancelled run asks the model nothing more"
     # What TypeScript says while the line is typed may come first ("'const' declarations must be initialized").
-    assert re.search(r"calc\.ts (now|still) has 1 error\(s\)[^\"]*: line 7: Type 'string' is not assignable", after_plan), (
-        after_plan
-    )
+    assert re.search(
+        r"calc\.ts (now|still) has 1 error\(s\)[^\"]*: line 7: Type 'string' is not assignable", after_plan
+    ), after_plan
     assert 'type=\\"file_saved\\"' in after_plan, after_plan
     assert undone == files["calc.py"]
 
@@ -286,7 +287,9 @@ RETRY = (
     '"""Retrying."""\n\n\ndef backoff_delays(base: float, attempts: int) -> list[float]:\n'
     '    """Delays between attempts."""\n    return [base * 2**n for n in range(attempts)]\n'
 )
-CLIENT = "import time\n\n\ndef fetch(session, url):\n    for delay in backoff_delays(0.5, 4):\n        time.sleep(delay)\n"
+CLIENT = (
+    "import time\n\n\ndef fetch(session, url):\n    for delay in backoff_delays(0.5, 4):\n        time.sleep(delay)\n"
+)
 
 
 def test_a_selection_reaches_the_completion_context_shown_beside_the_code(
