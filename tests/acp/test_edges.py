@@ -65,7 +65,7 @@ def test_no_client_input_kills_cove_acp_and_every_request_gets_one_reply(
     )
     assert process.returncode == 0, process.stderr.decode()[-2000:]
     replies = [json.loads(line) for line in process.stdout.decode().splitlines()]  # nothing but protocol on stdout
-    assert all(reply["jsonrpc"] == "2.0" for reply in replies)
+    assert replies and all(reply["jsonrpc"] == "2.0" for reply in replies)
     by_id: dict[Any, list[dict[str, Any]]] = {}
     for reply in replies:
         by_id.setdefault(reply.get("id"), []).append(reply)
