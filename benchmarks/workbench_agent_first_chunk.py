@@ -25,7 +25,7 @@ import acp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.acp.client import RecordingClient, cove_acp
-from tests.editors.test_vscode_chat import chat_frame, idle
+from tests.editors.test_vscode_chat import idle, open_agent_view
 from tests.editors.workbench import missing, open_workbench
 from tests.scripted.openai_server import completion, scripted_openai_server
 
@@ -99,9 +99,7 @@ def main() -> None:
         view: list[float] = []
         with open_workbench(tmp, env, {"main.py": "print('hello')\n"}) as bench:
             bench.page.wait_for_selector(".statusbar-item:has-text('Cove:')", timeout=120_000)
-            bench.palette("Cove: Open the agent view")
-            frame = chat_frame(bench)
-            frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+            frame = open_agent_view(bench)
             frame.evaluate(TIMING)
             for _ in range(args.turns):
                 frame.click("#prompt")

@@ -46,6 +46,14 @@ def chat_frame(bench: Workbench, timeout_s: float = 60) -> Any:
     raise AssertionError("the chat view never showed its prompt box")
 
 
+def open_agent_view(bench: Workbench) -> Any:
+    """The agent view opened from the palette, once its session is there (the modes `cove acp` announced)."""
+    bench.palette("Cove: Open the agent view")
+    frame = chat_frame(bench)
+    frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+    return frame
+
+
 def ask(frame: Any, text: str) -> None:
     frame.click("#prompt")
     frame.fill("#prompt", text)
@@ -80,9 +88,7 @@ def test_chat_streams_an_answer_and_an_edit_is_reviewed_allowed_and_rejected_on_
             page.keyboard.press("End")
             page.keyboard.type("  # unsaved")  # the buffer differs from the disk from here on
             page.keyboard.press("Escape")  # a suggestion shown at the end of the line
-            bench.palette("Cove: Open the agent view")
-            frame = chat_frame(bench)
-            frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+            frame = open_agent_view(bench)
             ask(frame, "What does add() in calc.py do?")
             frame.wait_for_selector(".agent:has-text('it returns')", timeout=120_000)
             idle(frame)
@@ -150,9 +156,7 @@ def test_a_plan_is_approved_in_the_view_esc_cancels_a_command_and_the_session_co
         with open_workbench(tmp_path, env, {"calc.py": CALC}, settings) as bench:
             page = bench.page
             page.wait_for_selector(".statusbar-item:has-text('Cove:')", timeout=120_000)  # activated
-            bench.palette("Cove: Open the agent view")
-            frame = chat_frame(bench)
-            frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+            frame = open_agent_view(bench)
             ask(frame, "Check that the project is sound.")
             frame.wait_for_selector("[data-permission] button:has-text('Approve the plan')", timeout=120_000)
             assert frame.inner_text("#plan") == "Run the slow check\nReport what it said"
@@ -171,9 +175,7 @@ def test_a_plan_is_approved_in_the_view_esc_cancels_a_command_and_the_session_co
 
             page.reload()  # the window reloaded: the session is Cove's, not the view's
             page.wait_for_selector(".statusbar-item:has-text('Cove:')", timeout=120_000)
-            bench.palette("Cove: Open the agent view")
-            frame = chat_frame(bench)
-            frame.wait_for_function("() => document.querySelector('#mode').options.length === 3", timeout=120_000)
+            frame = open_agent_view(bench)
             assert "Check that the project is sound." not in frame.inner_text("#log")
             frame.click("#sessions")
             past = frame.wait_for_selector("[data-load]", timeout=30_000)
